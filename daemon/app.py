@@ -1,0 +1,221 @@
+"""The composition root: builds the components, runs the trading TaskGroup, and shuts down.
+
+The lifecycle reads as a script:
+1. build everything from the validated config (no task has started, no order can be sent);
+2. trading phase: one TaskGroup runs market data, signal, routing, fills and health until a
+   stop signal arrives or any task fails (the group then cancels the others);
+3. flatten phase, the same for a stop and a crash: a second TaskGroup keeps market data, fills
+   and health running while `shutdown.flatten` cancels orders and closes positions, bounded by
+   `shutdown.flatten_timeout_s`;
+4. persist the final state, log `shutdown.complete`, and return the exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from daemon import log, shutdown
+from daemon.broker.paper import PaperBroker
+from daemon.clock import Clock, LiveClock
+from daemon.config import Config, resolve_path
+from daemon.execution import ClientIds, OrderRouter
+from daemon.inventory import InventoryManager
+from daemon.marketdata.sim import SimMarket
+from daemon.metrics import Metrics
+from daemon.model import Instrument, MarketKind, OrderIntent, TickBatch
+from daemon.monitor import HealthState, serve
+from daemon.risk import RiskGate
+from daemon.signals import SignalEngine
+from daemon.tasks import fills, health, market_data, routing
+from daemon.tasks import signal as signal_task
+from strategies.base import Strategy
+
+EXIT_OK = 0
+EXIT_NOT_FLAT = 1
+EXIT_CRASH = 70  # EX_SOFTWARE: a task failed; the books were flattened if the exit says so
+QUEUE_SIZE = 1024
+
+_log = log.get("app")
+
+
+class _StopRequested(Exception):
+    """Raised inside the trading group to end it when a stop signal arrives."""
+
+
+class _FlattenDone(Exception):
+    """Raised inside the flatten group to end its helper tasks when the flatten returns."""
+
+
+def instruments_from_config(config: Config) -> dict[str, Instrument]:
+    out = {}
+    for ic in config.market.instruments:
+        base, quote = ic.symbol.split("/", 1)
+        out[ic.symbol] = Instrument(
+            symbol=ic.symbol, base=base, quote=quote, price_increment=ic.price_increment,
+            size_increment=ic.size_increment, min_qty=ic.min_qty, max_qty=ic.max_qty,
+            min_notional=ic.min_notional, kind=MarketKind.MARGIN)
+    return out
+
+
+class Daemon:
+    """Every component of one running daemon, wired; `run()` is the whole lifecycle."""
+
+    def __init__(self, config: Config, strategy: Strategy[Any],
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or LiveClock()
+        instruments = instruments_from_config(config)
+        self.metrics = Metrics(list(instruments))
+        self.health = HealthState()
+        self.inventory = InventoryManager(instruments.values(), config.paper.starting_cash)
+        self.gate = RiskGate(config.risk, self.inventory.view, self.clock.now_ns())
+        self.broker = PaperBroker(instruments, config.paper.starting_cash, config.paper.fee_bps,
+                                  config.paper.slippage_bps, self.clock)
+        self.source = SimMarket(config.market.instruments, config.market.sim,
+                                config.market.batch_interval_ms, self.clock)
+        self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
+                                  self.metrics, ClientIds(config.daemon.client_id_prefix))
+        self.signals = SignalEngine(strategy, self.inventory.view)
+        self.stop = asyncio.Event()
+        self._signals_seen = 0
+
+    # --- signals ----------------------------------------------------------------------------
+
+    def on_signal(self, name: str) -> None:
+        """Signal handler: set the stop flag and nothing else. Repeats are logged, not obeyed:
+        the flatten runs to its deadline whatever arrives meanwhile."""
+        self._signals_seen += 1
+        if self._signals_seen == 1:
+            _log.info("shutdown.requested", signal=name)
+            self.stop.set()
+        else:
+            _log.warning("shutdown.signal_repeated", signal=name,
+                         note="flatten continues until flat or its deadline")
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.on_signal, sig.name)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.install_signal_handlers()
+        cfg = self.config
+        async with serve(self.metrics, self.health, cfg.metrics.host, cfg.metrics.port) as port:
+            _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
+                      instruments=list(self.inventory.instruments), pid=os.getpid(),
+                      strategy=cfg.strategy.class_path, state=self.gate.state.value)
+            await self.broker.start()
+            try:
+                crash = await self._trade()
+                flat = await self._flatten()
+            finally:
+                await self.broker.close()
+                await self.source.close()
+            return self._finish(flat, crash)
+
+    async def _trade(self) -> BaseException | None:
+        ticks: asyncio.Queue[TickBatch] = asyncio.Queue(QUEUE_SIZE)
+        intents: asyncio.Queue[OrderIntent] = asyncio.Queue(QUEUE_SIZE)
+        crash: BaseException | None = None
+        self.health.trading = True
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(market_data.run(self.source, self.inventory, self.broker,
+                                               self.metrics, ticks), name="market_data")
+                tg.create_task(signal_task.run(self.signals, ticks, intents, self.clock),
+                               name="signal")
+                tg.create_task(routing.run(self.router, intents), name="routing")
+                tg.create_task(fills.run(self.broker, self.inventory, self.metrics),
+                               name="fills")
+                tg.create_task(self._health_task(), name="health")
+                tg.create_task(self._wait_for_stop(), name="stop")
+        except* _StopRequested:
+            pass
+        except* Exception as group:
+            crash = group.exceptions[0]
+            _log.error("task.crashed", error=repr(crash), exc_info=crash)
+        finally:
+            self.health.trading = False
+        if not intents.empty():
+            _log.info("intents.discarded", count=intents.qsize(), reason="shutting down")
+        return crash
+
+    async def _wait_for_stop(self) -> None:
+        await self.stop.wait()
+        raise _StopRequested
+
+    def _health_task(self) -> Any:
+        return health.run(self.inventory, self.gate, self.metrics, self.clock, self.health,
+                          float(self.config.health.heartbeat_s),
+                          float(self.config.health.stale_data_s))
+
+    async def _flatten(self) -> bool:
+        timeout_s = float(self.config.shutdown.flatten_timeout_s)
+        result: list[bool] = []
+
+        async def flatten_then_stop() -> None:
+            log.bind_task("flatten")
+            result.append(await shutdown.flatten(self.router, self.gate, self.inventory,
+                                                 self.clock, timeout_s))
+            raise _FlattenDone
+
+        async def prices_while_flattening() -> None:
+            try:
+                await market_data.run(self.source, self.inventory, self.broker, self.metrics,
+                                      None)
+            except Exception as err:  # noqa: BLE001 - a dead feed must not abort the flatten
+                _log.error("flatten.market_data_failed", error=repr(err))
+
+        try:
+            async with asyncio.timeout(timeout_s + 5):
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(prices_while_flattening(), name="market_data")
+                    tg.create_task(fills.run(self.broker, self.inventory, self.metrics),
+                                   name="fills")
+                    tg.create_task(self._health_task(), name="health")
+                    tg.create_task(flatten_then_stop(), name="flatten")
+        except* _FlattenDone:
+            pass
+        except* TimeoutError:
+            _log.error("flatten.deadline_exceeded")
+        except* Exception as group:
+            _log.error("flatten.crashed", error=repr(group.exceptions[0]),
+                       exc_info=group.exceptions[0])
+        health.update_gauges(self.inventory, self.gate, self.metrics)
+        return bool(result and result[0]) and self.inventory.is_flat()
+
+    def _finish(self, flat: bool, crash: BaseException | None) -> int:
+        positions = {p.symbol: p.qty for p in self.inventory.positions()}
+        working = [o.client_order_id for o in self.inventory.working_orders()]
+        self._persist(flat, positions, working)
+        code = EXIT_NOT_FLAT if not flat else EXIT_CRASH if crash is not None else EXIT_OK
+        _log.info("shutdown.complete", flat=flat, positions=positions, working_orders=working,
+                  equity=self.inventory.equity(), cash=self.inventory.cash,
+                  realized_pnl=self.inventory.realized_pnl, fees=self.inventory.fees,
+                  fills=self.inventory.fill_count, crashed=crash is not None, exit_code=code)
+        return code
+
+    def _persist(self, flat: bool, positions: dict[str, Decimal], working: list[str]) -> None:
+        """Write the final books atomically, so an operator (or the next start) can read them."""
+        state_dir = resolve_path(self.config, self.config.daemon.state_dir)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            doc = {"flat": flat, "positions": positions, "working_orders": working,
+                   "cash": self.inventory.cash, "equity": self.inventory.equity(),
+                   "realized_pnl": self.inventory.realized_pnl, "fees": self.inventory.fees,
+                   "state": self.gate.state.value, "ts_ns": self.clock.now_ns()}
+            tmp = state_dir / "final_state.json.tmp"
+            tmp.write_bytes(msgspec.json.format(msgspec.json.encode(doc)))
+            os.replace(tmp, Path(state_dir) / "final_state.json")
+        except OSError as err:
+            _log.error("persist.failed", error=str(err), state_dir=str(state_dir))
+

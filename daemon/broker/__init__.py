@@ -1,0 +1,1 @@
+"""Brokers: where approved orders go. `base` defines the protocol every broker implements."""

@@ -1,0 +1,47 @@
+"""The broker protocol: the one interface for the paper account and real venues.
+
+A broker accepts only `ApprovedOrder` (made by the risk gate) and reports what happened as
+`BrokerEvent`s on a bounded queue that the fill handler drains. Fills are never dropped: a full
+queue makes the producer wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Protocol
+
+from daemon.events import BrokerEvent
+from daemon.model import TickBatch
+from daemon.risk import ApprovedOrder
+
+EVENT_QUEUE_SIZE = 10_000
+
+
+class BrokerError(Exception):
+    """A request failed in a way the caller must handle (the order was not placed)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason  # bounded code, usable as a metric label
+
+
+class Broker(Protocol):
+    @property
+    def events(self) -> asyncio.Queue[BrokerEvent]: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, order: ApprovedOrder) -> None:
+        """Send an order. Acks, rejections and fills arrive later as events."""
+
+    async def cancel(self, client_order_id: str, symbol: str) -> None:
+        """Ask for a cancel; the outcome arrives as an event."""
+
+    async def on_market(self, batch: TickBatch) -> None:
+        """See market data (the paper broker fills against it; a venue ignores it)."""
+
+    def balances(self) -> dict[str, Decimal]:
+        """What the account holds as the broker knows it: quote cash and base positions."""

@@ -1,0 +1,110 @@
+"""The paper broker: a simulated account that fills against the market data the daemon sees.
+
+Market orders fill at once at the best ask (buys) or bid (sells) moved against us by
+`slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
+touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
+account is margin-style: positions are signed, so a strategy may go short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+
+from daemon.broker.base import EVENT_QUEUE_SIZE
+from daemon.clock import Clock
+from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.model import ZERO, Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
+from daemon.risk import ApprovedOrder
+
+BPS = Decimal(10_000)
+
+
+class PaperBroker:
+    def __init__(self, instruments: dict[str, Instrument], starting_cash: Decimal,
+                 fee_bps: Decimal, slippage_bps: Decimal, clock: Clock) -> None:
+        self._instruments = instruments
+        self._fee = fee_bps / BPS
+        self._slippage = slippage_bps / BPS
+        self._clock = clock
+        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        self._touch: dict[str, tuple[Decimal, Decimal]] = {}
+        self._resting: dict[str, ApprovedOrder] = {}
+        self._cash = starting_cash
+        self._positions: dict[str, Decimal] = {s: ZERO for s in instruments}
+        self._order_seq = itertools.count(1)
+        self._trade_seq = itertools.count(1)
+
+    @property
+    def events(self) -> asyncio.Queue[BrokerEvent]:
+        return self._events
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def balances(self) -> dict[str, Decimal]:
+        out = {"cash": self._cash}
+        out.update(self._positions)
+        return out
+
+    async def submit(self, order: ApprovedOrder) -> None:
+        now = self._clock.now_ns()
+        touch = self._touch.get(order.symbol)
+        if touch is None:
+            await self._events.put(OrderRejected(order.client_order_id, "no_market",
+                                                 "no quote yet for " + order.symbol, now))
+            return
+        await self._events.put(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}",
+                                             now))
+        if order.order_type is OrderType.MARKET:
+            await self._fill(order, self._market_price(order, touch), now)
+        elif not await self._try_fill_limit(order, touch, now):
+            self._resting[order.client_order_id] = order
+
+    async def cancel(self, client_order_id: str, symbol: str) -> None:
+        if self._resting.pop(client_order_id, None) is not None:
+            await self._events.put(OrderCancelled(client_order_id, self._clock.now_ns()))
+
+    async def on_market(self, batch: TickBatch) -> None:
+        if batch.bid <= 0 or batch.ask <= 0:
+            return
+        touch = (to_decimal_price(batch.bid), to_decimal_price(batch.ask))
+        self._touch[batch.symbol] = touch
+        if self._resting:
+            now = self._clock.now_ns()
+            for coid, order in list(self._resting.items()):
+                if order.symbol == batch.symbol and await self._try_fill_limit(order, touch, now):
+                    del self._resting[coid]
+
+    def _market_price(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> Decimal:
+        bid, ask = touch
+        inst = self._instruments[order.symbol]
+        if order.side is Side.BUY:
+            return inst.round_price(ask * (1 + self._slippage), Side.BUY)
+        return inst.round_price(bid * (1 - self._slippage), Side.SELL)
+
+    async def _try_fill_limit(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal],
+                              now: int) -> bool:
+        bid, ask = touch
+        limit = order.limit_price
+        assert limit is not None
+        if order.side is Side.BUY and ask <= limit:
+            await self._fill(order, ask, now)
+            return True
+        if order.side is Side.SELL and bid >= limit:
+            await self._fill(order, bid, now)
+            return True
+        return False
+
+    async def _fill(self, order: ApprovedOrder, price: Decimal, now: int) -> None:
+        fee = order.qty * price * self._fee
+        signed = order.qty if order.side is Side.BUY else -order.qty
+        self._cash -= signed * price + fee
+        self._positions[order.symbol] += signed
+        fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}", order.symbol, order.side,
+                    order.qty, price, fee, now)
+        await self._events.put(OrderFilled(fill))

@@ -1,0 +1,91 @@
+"""Command line: arguments -> config -> logging -> asyncio.Runner(uvloop) -> exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from daemon import config as config_mod
+from daemon import log
+from daemon.config import EXIT_CONFIG, Config, ConfigError
+
+DESCRIPTION = """\
+tradingd: a live trading daemon. A strategy turns market data into order intents; every intent
+passes the risk gate before it reaches the broker (paper or exchange). SIGTERM/SIGINT stop it
+gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat.
+
+exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 70 a task crashed (books
+flattened) | 78 configuration error (nothing started)"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradingd", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
+    run.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    check = sub.add_parser("check-config",
+                           help="validate a config (and load its strategy) without trading")
+    check.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    return parser
+
+
+def load_all(path: Path) -> tuple[Config, Any]:
+    """Config and strategy, or `ConfigError`. Loading the strategy checks its params and model."""
+    from daemon.app import instruments_from_config
+    from strategies.base import StrategyContext
+    from strategies.base import load as load_strategy
+
+    cfg = config_mod.load(path)
+    ctx = StrategyContext(instruments_from_config(cfg), Path(cfg.config_dir))
+    strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params, ctx)
+    return cfg, strategy
+
+
+def cmd_check_config(path: Path) -> int:
+    cfg, strategy = load_all(path)
+    print(f"config OK: {path}")
+    print(f"  mode:        {cfg.daemon.mode.value} (market: {cfg.market.source.value})")
+    print(f"  instruments: {', '.join(i.symbol for i in cfg.market.instruments)}")
+    print(f"  strategy:    {cfg.strategy.class_path} "
+          f"(bars of {strategy.bar_interval_ns / 1e9:g}s on {', '.join(strategy.symbols)})")
+    r = cfg.risk
+    print(f"  risk:        max order {r.max_order_notional}, max position "
+          f"{r.max_position_notional}, {r.max_orders_per_second} orders/s, "
+          f"start {r.initial_state.value}")
+    print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s}s")
+    print(f"  metrics:     http://{cfg.metrics.listen}/metrics")
+    return 0
+
+
+def cmd_run(path: Path) -> int:
+    cfg, strategy = load_all(path)
+    log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
+    import uvloop
+
+    from daemon.app import Daemon
+
+    async def main() -> int:
+        return await Daemon(cfg, strategy).run()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args.config)
+        return cmd_run(args.config)
+    except ConfigError as err:
+        print(f"tradingd: config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""The inventory manager: the only writer of cash, positions, working orders, fees and PnL.
+
+Positions are signed (long > 0) and kept as FIFO lots, so realized and unrealized PnL are exact
+`Decimal` arithmetic: an average-cost book would divide and round on every partial close.
+`cash` is the account's wallet balance (starting cash + realized PnL - fees) and
+`equity = cash + unrealized PnL`, which equals starting cash minus what was paid for the fills
+plus what the open position is worth at the mark — the identity the property tests check.
+
+Everyone else reads through `InventoryView`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from decimal import Decimal
+
+from daemon.model import (
+    ZERO,
+    Fill,
+    Instrument,
+    Order,
+    OrderState,
+    PositionView,
+    Side,
+    to_decimal_price,
+)
+
+# Trade ids remembered for de-duplication. Duplicates arrive within seconds (a websocket fill
+# and its REST twin); a bound keeps memory flat on a daemon that runs for months.
+DEDUP_WINDOW = 200_000
+
+
+class _Lot:
+    __slots__ = ("price", "qty")
+
+    def __init__(self, qty: Decimal, price: Decimal) -> None:
+        self.qty = qty  # unsigned: the book's sign says which way
+        self.price = price
+
+
+class _Book:
+    """One instrument's position as FIFO lots, all on the same side."""
+
+    __slots__ = ("lots", "realized", "sign")
+
+    def __init__(self) -> None:
+        self.lots: deque[_Lot] = deque()
+        self.sign = 0
+        self.realized = ZERO
+
+    @property
+    def qty(self) -> Decimal:
+        return self.sign * sum((lot.qty for lot in self.lots), ZERO)
+
+    def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
+        """Book a fill; return the PnL it realized."""
+        realized = ZERO
+        remaining = abs(signed_qty)
+        direction = 1 if signed_qty > 0 else -1
+        while remaining and self.sign == -direction and self.lots:
+            lot = self.lots[0]
+            closed = min(lot.qty, remaining)
+            realized += closed * (price - lot.price) * self.sign
+            lot.qty -= closed
+            remaining -= closed
+            if not lot.qty:
+                self.lots.popleft()
+        if not self.lots:
+            self.sign = 0
+        if remaining:
+            self.sign = direction
+            self.lots.append(_Lot(remaining, price))
+        self.realized += realized
+        return realized
+
+    def unrealized(self, mark: Decimal) -> Decimal:
+        return self.sign * sum(((mark - lot.price) * lot.qty for lot in self.lots), ZERO)
+
+    def avg_price(self) -> Decimal:
+        qty = sum((lot.qty for lot in self.lots), ZERO)
+        if not qty:
+            return ZERO
+        return sum((lot.qty * lot.price for lot in self.lots), ZERO) / qty
+
+
+class UnknownInstrument(KeyError):
+    pass
+
+
+class InventoryManager:
+    def __init__(self, instruments: Iterable[Instrument], starting_cash: Decimal) -> None:
+        self._instruments = {i.symbol: i for i in instruments}
+        self._books = {s: _Book() for s in self._instruments}
+        self._marks: dict[str, float] = {}
+        self._mark_ns: dict[str, int] = {}
+        self._starting_cash = starting_cash
+        self._realized = ZERO
+        self._fees = ZERO
+        self._orders: dict[str, Order] = {}  # open orders only
+        self._seen_trades: dict[tuple[str, str], None] = {}
+        self._fill_count = 0
+        self._changed = asyncio.Event()
+        self.view = InventoryView(self)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def mark(self, symbol: str, price: float, ts_ns: int) -> None:
+        """Record the latest market price. Floats here: converted only when equity is asked."""
+        self._marks[symbol] = price
+        self._mark_ns[symbol] = ts_ns
+
+    def open_order(self, order: Order) -> None:
+        """Record an order before its request goes out, so a crash mid-send cannot hide it."""
+        if order.symbol not in self._books:
+            raise UnknownInstrument(order.symbol)
+        if order.client_order_id in self._orders:
+            raise ValueError(f"duplicate client order id {order.client_order_id}")
+        self._orders[order.client_order_id] = order
+        self._notify()
+
+    def order_accepted(self, client_order_id: str, venue_order_id: str) -> Order | None:
+        order = self._orders.get(client_order_id)
+        if order is not None and order.state is OrderState.PENDING_NEW:
+            order.venue_order_id = venue_order_id
+            order.transition(OrderState.ACCEPTED)
+            self._notify()
+        return order
+
+    def order_pending_cancel(self, client_order_id: str) -> Order | None:
+        order = self._orders.get(client_order_id)
+        if order is not None and order.state is not OrderState.PENDING_CANCEL:
+            order.transition(OrderState.PENDING_CANCEL)
+        return order
+
+    def order_done(self, client_order_id: str, state: OrderState) -> Order | None:
+        """The venue finished an order without (further) fills: cancelled or rejected."""
+        order = self._orders.pop(client_order_id, None)
+        if order is not None:
+            order.transition(state)
+            self._notify()
+        return order
+
+    def apply_fill(self, fill: Fill) -> bool:
+        """Book a fill exactly once; return False for a duplicate trade id."""
+        key = (fill.symbol, fill.trade_id)
+        if key in self._seen_trades:
+            return False
+        book = self._books.get(fill.symbol)
+        if book is None:
+            raise UnknownInstrument(fill.symbol)
+        self._seen_trades[key] = None
+        if len(self._seen_trades) > DEDUP_WINDOW:
+            del self._seen_trades[next(iter(self._seen_trades))]
+        self._realized += book.apply(fill.signed_qty, fill.price)
+        self._fees += fill.fee_quote
+        self._fill_count += 1
+        order = self._orders.get(fill.client_order_id)
+        if order is not None:
+            order.filled_qty += fill.qty
+            if order.filled_qty >= order.qty:
+                order.transition(OrderState.FILLED)
+                del self._orders[fill.client_order_id]
+            else:
+                order.transition(OrderState.PARTIALLY_FILLED)
+        self._notify()
+        return True
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, timeout_s: float) -> bool:
+        """Wait until the books change or the timeout passes; True if they changed."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- reads (also through the view) ------------------------------------------------------
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return dict(self._instruments)
+
+    def position(self, symbol: str) -> Decimal:
+        return self._books[symbol].qty
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        price = self._marks.get(symbol)
+        return None if price is None else to_decimal_price(price)
+
+    def mark_ts_ns(self, symbol: str) -> int | None:
+        return self._mark_ns.get(symbol)
+
+    def unrealized_pnl(self) -> Decimal:
+        total = ZERO
+        for symbol, book in self._books.items():
+            if book.lots:
+                mark = self.mark_price(symbol)
+                # Without a mark yet the best estimate of a position's worth is what it cost.
+                total += book.unrealized(mark) if mark is not None else ZERO
+        return total
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self._realized
+
+    @property
+    def fees(self) -> Decimal:
+        return self._fees
+
+    @property
+    def cash(self) -> Decimal:
+        return self._starting_cash + self._realized - self._fees
+
+    @property
+    def starting_cash(self) -> Decimal:
+        return self._starting_cash
+
+    def equity(self) -> Decimal:
+        return self.cash + self.unrealized_pnl()
+
+    @property
+    def fill_count(self) -> int:
+        return self._fill_count
+
+    def positions(self) -> list[PositionView]:
+        out = []
+        for symbol, book in self._books.items():
+            mark = self.mark_price(symbol) or ZERO
+            out.append(PositionView(
+                symbol=symbol, qty=book.qty, avg_price=book.avg_price(), mark=mark,
+                unrealized_pnl=book.unrealized(mark) if mark else ZERO,
+                realized_pnl=book.realized,
+            ))
+        return out
+
+    def working_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self._orders.values() if symbol is None or o.symbol == symbol]
+
+    def working_qty(self, symbol: str, side: Side) -> Decimal:
+        """Unfilled quantity of open orders on one side of one instrument."""
+        return sum(
+            (o.remaining_qty for o in self._orders.values()
+             if o.symbol == symbol and o.side is side),
+            ZERO,
+        )
+
+    def is_flat(self) -> bool:
+        return all(not b.lots for b in self._books.values()) and not self._orders
+
+
+class InventoryView:
+    """Read-only access to the books, for strategies, the risk gate and reporting."""
+
+    __slots__ = ("_inv",)
+
+    def __init__(self, inventory: InventoryManager) -> None:
+        self._inv = inventory
+
+    def position(self, symbol: str) -> Decimal:
+        return self._inv.position(symbol)
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        return self._inv.mark_price(symbol)
+
+    def mark_ts_ns(self, symbol: str) -> int | None:
+        return self._inv.mark_ts_ns(symbol)
+
+    def equity(self) -> Decimal:
+        return self._inv.equity()
+
+    @property
+    def cash(self) -> Decimal:
+        return self._inv.cash
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._inv._instruments[symbol]
+
+    def positions(self) -> list[PositionView]:
+        return self._inv.positions()
+
+    def working_orders(self, symbol: str | None = None) -> list[Order]:
+        # Copies: a reader must not be able to change an order's state.
+        return [Order(**{f: getattr(o, f) for f in o.__struct_fields__})
+                for o in self._inv.working_orders(symbol)]
+
+    def working_qty(self, symbol: str, side: Side) -> Decimal:
+        return self._inv.working_qty(symbol, side)
+
+    def has_working_orders(self, symbol: str) -> bool:
+        return any(o.symbol == symbol for o in self._inv.working_orders())

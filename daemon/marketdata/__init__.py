@@ -1,0 +1,1 @@
+"""Market data sources behind one protocol: simulated, replayed, or from an exchange."""

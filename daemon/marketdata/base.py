@@ -1,0 +1,23 @@
+"""The market data source protocol.
+
+`stream()` yields tick batches until cancelled. A source keeps its state on the object, not in
+the generator, so the shutdown phase can call `stream()` again and carry on where trading left
+off (the flatten needs prices after the trading tasks are gone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from daemon.model import TickBatch
+
+
+class MarketDataSource(Protocol):
+    @property
+    def path(self) -> str:
+        """Which path is live (`sim`, `replay`, `websocket`, `rest`): a metric label."""
+
+    def stream(self) -> AsyncIterator[TickBatch]: ...
+
+    async def close(self) -> None: ...

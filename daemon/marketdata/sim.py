@@ -1,0 +1,81 @@
+"""A simulated market: a seeded random walk of trades and a top of book, in real time.
+
+Log price follows a Gaussian walk whose volatility per sqrt(hour) defaults to that of real
+BTCUSDT 1h returns; each batch interval emits `ticks_per_s * interval` trades spread across the
+interval, and a bid/ask `spread_bps` wide around the last trade. Same seed, same prices.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+from daemon.clock import Clock
+from daemon.config import InstrumentConfig, SimConfig
+from daemon.model import Tick, TickBatch
+
+NS = 1_000_000_000
+
+
+class _Walk:
+    __slots__ = ("log_price", "price_step", "trade_id")
+
+    def __init__(self, inst: InstrumentConfig) -> None:
+        self.log_price = math.log(float(inst.start_price))
+        self.price_step = float(inst.price_increment)
+        self.trade_id = 0
+
+
+class SimMarket:
+    def __init__(self, instruments: list[InstrumentConfig], config: SimConfig,
+                 batch_interval_ms: int, clock: Clock) -> None:
+        self._instruments = instruments
+        self._clock = clock
+        self._rng = random.Random(config.seed)
+        self._interval_ns = batch_interval_ms * 1_000_000
+        self._ticks_per_batch = max(1, round(config.ticks_per_s * batch_interval_ms / 1000))
+        dt_h = batch_interval_ms / 1000 / self._ticks_per_batch / 3600
+        self._sigma = float(config.vol_per_sqrt_hour) * math.sqrt(dt_h)
+        self._half_spread = float(config.spread_bps / Decimal(20_000))
+        self._walks = {i.symbol: _Walk(i) for i in instruments}
+        self._next_ns: int | None = None
+
+    @property
+    def path(self) -> str:
+        return "sim"
+
+    async def close(self) -> None:
+        return None
+
+    async def stream(self) -> AsyncIterator[TickBatch]:
+        if self._next_ns is None:
+            self._next_ns = self._clock.monotonic_ns()
+        while True:
+            # Sleep to an absolute schedule so batches do not drift later and later.
+            delay_ns = self._next_ns - self._clock.monotonic_ns()
+            if delay_ns > 0:
+                await self._clock.sleep(delay_ns / NS)
+            self._next_ns += self._interval_ns
+            now = self._clock.now_ns()
+            for symbol, walk in self._walks.items():
+                yield self._batch(symbol, walk, now)
+
+    def _batch(self, symbol: str, walk: _Walk, now_ns: int) -> TickBatch:
+        ticks = []
+        spacing = self._interval_ns // self._ticks_per_batch
+        start = now_ns - self._interval_ns
+        gauss, uniform = self._rng.gauss, self._rng.random
+        price = 0.0
+        for k in range(self._ticks_per_batch):
+            walk.log_price += gauss(0.0, self._sigma)
+            price = round(math.exp(walk.log_price) / walk.price_step) * walk.price_step
+            price = round(price, 10)
+            walk.trade_id += 1
+            ticks.append(Tick(start + (k + 1) * spacing, price, round(0.001 + uniform() * 0.05, 5),
+                              walk.trade_id))
+        half = max(price * self._half_spread, walk.price_step)
+        bid = round(math.floor((price - half) / walk.price_step) * walk.price_step, 10)
+        ask = round(math.ceil((price + half) / walk.price_step) * walk.price_step, 10)
+        return TickBatch(symbol, ticks, bid, ask, now_ns)

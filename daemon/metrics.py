@@ -1,0 +1,109 @@
+"""Every Prometheus metric the daemon exports, defined once, in base units.
+
+Label values are bounded sets (reason codes, instrument symbols from config, outcome names):
+never an order id or free text, so the series count cannot grow with trading. Known label values
+are created up front so dashboards and alerts see zeros instead of missing series.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+VERSION = "0.1.0"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+ORDER_OUTCOMES = ("submitted", "filled", "cancelled", "rejected", "denied")
+BREAKERS = ("daily_loss", "drawdown", "rejections", "reconciliation", "kill_switch")
+DATA_PATHS = ("sim", "replay", "websocket", "rest")
+STATE_VALUES = {"active": 0, "reducing": 1, "halted": 2}
+
+# Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
+_FAST_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1, 1.0)
+_NET_BUCKETS = (1e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, instruments: list[str]) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        g = self._gauge
+        self.build_info = g("build_info", "Build information (always 1)", ["version", "python"])
+        self.build_info.labels(VERSION, platform.python_version()).set(1)
+        self.start_time = g("start_time_seconds", "When this process started (unix seconds)")
+        self.start_time.set(time.time())
+        self.equity = g("equity", "Strategy equity: cash plus unrealized PnL (quote)")
+        self.cash = g("cash", "Cash balance: capital plus realized PnL minus fees (quote)")
+        self.realized_pnl = g("realized_pnl", "Realized PnL since start (quote)")
+        self.unrealized_pnl = g("unrealized_pnl", "Unrealized PnL at the mark (quote)")
+        self.daily_pnl = g("daily_pnl", "PnL since the UTC day began (quote)")
+        self.equity_peak = g("equity_peak", "Highest equity seen (quote)")
+        self.drawdown = g("drawdown_ratio", "Drawdown from the equity peak (0..1)")
+        self.position = g("position", "Signed position (base units)", ["instrument"])
+        self.position_notional = g("position_notional", "Position value at the mark (quote)",
+                                   ["instrument"])
+        self.working_orders = g("working_orders", "Open orders", ["instrument"])
+        self.trading_state = g("trading_state", "0 active, 1 reducing, 2 halted")
+        self.ready = g("ready", "1 when ready to trade")
+        self.data_age = g("market_data_age_seconds", "Age of the latest market data",
+                          ["instrument"])
+        self.data_path = g("market_data_path", "1 for the market data path in use", ["path"])
+        self.loop_lag = g("event_loop_lag_seconds", "Event loop scheduling lag")
+        self.last_reconciliation = g("last_reconciliation_timestamp_seconds",
+                                     "When reconciliation last succeeded (unix seconds)")
+        self.risk_limit = g("risk_limit", "Configured risk limits", ["limit"])
+
+        c = self._counter
+        self.orders = c("orders", "Orders by outcome", ["outcome"])
+        self.exchange_rejections = c("exchange_rejections", "Orders rejected by the venue",
+                                     ["reason"])
+        self.risk_denials = c("risk_denials", "Intents denied by the risk gate", ["reason"])
+        self.fills = c("fills", "Fills booked")
+        self.fees = c("fees", "Fees paid (quote)")
+        self.md_messages = c("market_data_messages", "Market data messages", ["kind"])
+        self.md_gaps = c("market_data_gaps", "Gaps detected in market data")
+        self.md_dropped = c("market_data_dropped", "Bad market data records dropped", ["reason"])
+        self.ws_reconnects = c("ws_reconnects", "Websocket reconnects")
+        self.rest_fallbacks = c("rest_fallbacks", "Switches to REST polling")
+        self.exchange_errors = c("exchange_errors", "Exchange errors by ccxt class", ["error"])
+        self.breaker_trips = c("circuit_breaker_trips", "Circuit breaker trips", ["breaker"])
+        self.reconciliation_drift = c("reconciliation_drift", "Reconciliation drifts found")
+
+        h = self._histogram
+        self.bar_to_order = h("bar_to_order_latency_seconds",
+                              "Bar close to order handed to the broker", _FAST_BUCKETS)
+        self.ack_latency = h("order_ack_latency_seconds", "Order sent to venue acknowledgement",
+                             _NET_BUCKETS)
+        self.md_lag = h("market_data_lag_seconds", "Exchange timestamp to receipt", _NET_BUCKETS)
+
+        for outcome in ORDER_OUTCOMES:
+            self.orders.labels(outcome)
+        for breaker in BREAKERS:
+            self.breaker_trips.labels(breaker)
+        for path in DATA_PATHS:
+            self.data_path.labels(path).set(0)
+        for symbol in instruments:
+            self.position.labels(symbol).set(0)
+            self.position_notional.labels(symbol).set(0)
+            self.working_orders.labels(symbol).set(0)
+            self.data_age.labels(symbol).set(0)
+
+    def _gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Gauge:
+        return Gauge(f"tradingd_{name}", doc, labels or [], registry=self.registry)
+
+    def _counter(self, name: str, doc: str, labels: list[str] | None = None) -> Counter:
+        return Counter(f"tradingd_{name}", doc, labels or [], registry=self.registry)
+
+    def _histogram(self, name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(f"tradingd_{name}", doc, buckets=buckets, registry=self.registry)
+
+    def set_state(self, state: str) -> None:
+        self.trading_state.set(STATE_VALUES[state])
+
+    def set_data_path(self, live: str) -> None:
+        for path in DATA_PATHS:
+            self.data_path.labels(path).set(1 if path == live else 0)
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,239 @@
+"""Value types of the trading domain: instruments, ticks, bars, intents, orders, fills, positions.
+
+Money and quantities are `Decimal`; timestamps are integer nanoseconds. Market-data prices that
+only feed features (ticks, bars) are floats: converting them per tick would cost the hot path
+and they never reach the books without passing through `to_decimal_price`.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import msgspec
+
+ZERO = Decimal(0)
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @staticmethod
+    def of(signed_qty: Decimal) -> Side:
+        return Side.BUY if signed_qty > 0 else Side.SELL
+
+
+class OrderType(enum.Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class MarketKind(enum.Enum):
+    SPOT = "spot"  # long-only: the position is base the daemon bought itself
+    MARGIN = "margin"  # signed positions (paper account, swaps)
+
+
+class Instrument(msgspec.Struct, frozen=True):
+    """What the venue allows for one symbol; quantities and prices snap to these grids."""
+
+    symbol: str
+    base: str
+    quote: str
+    price_increment: Decimal
+    size_increment: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_notional: Decimal
+    kind: MarketKind = MarketKind.MARGIN
+    trading: bool = True
+
+    def floor_qty(self, qty: Decimal) -> Decimal:
+        """Round a quantity down to the size grid: never trade more than asked."""
+        return (qty / self.size_increment).to_integral_value(ROUND_FLOOR) * self.size_increment
+
+    def round_price(self, price: Decimal, side: Side) -> Decimal:
+        """Round a price to the tick grid in the direction that is adverse for us.
+
+        A buy rounds up and a sell rounds down, so an estimate of what we pay is never rosy.
+        """
+        rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
+        steps = (price / self.price_increment).to_integral_value(rounding)
+        return steps * self.price_increment
+
+    def limit_price(self, price: Decimal, side: Side) -> Decimal:
+        """Round a limit price to the grid so it never becomes more aggressive than asked."""
+        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        return (price / self.price_increment).to_integral_value(rounding) * self.price_increment
+
+    def on_size_grid(self, qty: Decimal) -> bool:
+        return qty % self.size_increment == 0
+
+    def on_price_grid(self, price: Decimal) -> bool:
+        return price % self.price_increment == 0
+
+
+def to_decimal_price(price: float) -> Decimal:
+    """A float market price as the shortest decimal that round-trips (no binary noise)."""
+    return Decimal(repr(price))
+
+
+class Tick(msgspec.Struct, frozen=True, array_like=True):
+    """One trade print. `trade_id` is the venue's id where it has one (dedup, gap detection)."""
+
+    ts_ns: int
+    price: float
+    size: float
+    trade_id: int = 0
+
+
+class TickBatch(msgspec.Struct, frozen=True):
+    """Ticks of one instrument that arrived together, plus the latest top of book.
+
+    Batching is what keeps the hot path cheap: one queue hop per batch, not per tick.
+    """
+
+    symbol: str
+    ticks: list[Tick]
+    bid: float
+    ask: float
+    recv_ns: int
+    gap_before: bool = False  # the source knows data is missing before these ticks
+
+
+class Bar(msgspec.Struct, frozen=True):
+    symbol: str
+    start_ns: int
+    end_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int
+    gap: bool = False  # built across data the source reported missing, or with no trades
+
+
+class OrderIntent(msgspec.Struct, frozen=True):
+    """What a strategy wants. It becomes an order only after the risk gate approves it."""
+
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    reduce_only: bool = False
+    tag: str = ""  # a short machine-readable reason, e.g. "open" / "close"
+    bar_close_ns: int = 0  # when the bar that caused it closed: for the latency histogram
+
+
+class OrderState(enum.Enum):
+    PENDING_NEW = "pending_new"  # recorded, request not yet answered
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        return self in _OPEN_STATES
+
+
+_OPEN_STATES = frozenset(
+    {OrderState.PENDING_NEW, OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED,
+     OrderState.PENDING_CANCEL}
+)
+
+# Which state may follow which. Fills may still arrive while a cancel is pending, and a venue may
+# report a fill before its ack, so PENDING_NEW can go straight to (partially) filled.
+_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    OrderState.PENDING_NEW: frozenset(
+        {OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.FILLED,
+         OrderState.REJECTED, OrderState.CANCELLED, OrderState.PENDING_CANCEL}
+    ),
+    OrderState.ACCEPTED: frozenset(
+        {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.PENDING_CANCEL,
+         OrderState.CANCELLED}
+    ),
+    OrderState.PARTIALLY_FILLED: frozenset(
+        {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.PENDING_CANCEL,
+         OrderState.CANCELLED}
+    ),
+    OrderState.PENDING_CANCEL: frozenset(
+        {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCELLED,
+         OrderState.ACCEPTED}
+    ),
+    OrderState.FILLED: frozenset(),
+    OrderState.CANCELLED: frozenset(),
+    OrderState.REJECTED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    """An order was asked to move to a state its current state cannot reach."""
+
+
+class Order(msgspec.Struct):
+    """A working or finished order. Only the inventory manager mutates it."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None
+    reduce_only: bool
+    created_ns: int
+    state: OrderState = OrderState.PENDING_NEW
+    filled_qty: Decimal = ZERO
+    venue_order_id: str = ""
+    tag: str = ""
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.qty - self.filled_qty
+
+    def transition(self, new: OrderState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise InvalidTransition(
+                f"order {self.client_order_id}: {self.state.value} -> {new.value}"
+            )
+        self.state = new
+
+
+class Fill(msgspec.Struct, frozen=True):
+    """One execution. `trade_id` is the venue's and makes applying a fill idempotent."""
+
+    client_order_id: str
+    trade_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee_quote: Decimal
+    ts_ns: int
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty if self.side is Side.BUY else -self.qty
+
+
+class PositionView(msgspec.Struct, frozen=True):
+    """A snapshot of one position as the rest of the daemon may see it."""
+
+    symbol: str
+    qty: Decimal  # signed base quantity
+    avg_price: Decimal
+    mark: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal

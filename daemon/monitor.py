@@ -1,0 +1,69 @@
+"""The read-only monitoring listener: `/metrics`, `/healthz`, `/readyz` (no secrets, no control).
+
+Control actions live elsewhere on purpose (seed 003): whoever can read a dashboard must not be
+able to flatten the account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from daemon.metrics import CONTENT_TYPE, Metrics
+
+
+class HealthState:
+    """What the health endpoints report; written by the daemon, read by HTTP handlers."""
+
+    def __init__(self) -> None:
+        self.loop_alive_ns = time.monotonic_ns()
+        self.stale_symbols: frozenset[str] = frozenset()
+        self.trading = False  # the trading tasks are running (not starting or shutting down)
+        self.halted = False
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            "trading": self.trading,
+            "market_data_fresh": not self.stale_symbols,
+            "not_halted": not self.halted,
+        }
+
+
+def build_app(metrics: Metrics, health: HealthState) -> web.Application:
+    async def metrics_handler(_: web.Request) -> web.Response:
+        body = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = health.readiness()
+        ready = all(checks.values())
+        metrics.ready.set(1 if ready else 0)
+        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serve(metrics: Metrics, health: HealthState, host: str,
+                port: int) -> AsyncIterator[int]:
+    """Serve until the block exits; yields the bound port (useful when `port` is 0)."""
+    runner = web.AppRunner(build_app(metrics, health), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        yield sockets[0].getsockname()[1] if sockets else port
+    finally:
+        await runner.cleanup()

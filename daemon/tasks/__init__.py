@@ -1,0 +1,1 @@
+"""The daemon's long-lived tasks. Each module has one `async def run(...)`; `app` wires them."""

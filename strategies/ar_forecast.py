@@ -1,0 +1,153 @@
+"""The seed strategy: an AR(3) torch model on bar log returns, long/short by the forecast's sign.
+
+From seed 000: the model forecasts the next bar's log return from the last three (newest first);
+a new sign closes the old position and opens one of size equity / price x `scale`, so winnings
+compound. Equity is cash plus *unrealized PnL* with the right sign (the seed reversed it, so a
+winning long sized the next trade off a loss). On spot markets a short signal means flat.
+
+torch is imported here and nowhere in the daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import torch
+
+from daemon.features import LogReturnLags
+from daemon.inventory import InventoryView
+from daemon.model import ZERO, Bar, Instrument, MarketKind, OrderIntent, Side, to_decimal_price
+from strategies.base import Strategy, StrategyContext, StrategyParamError
+
+SEED_WEIGHTS = "ar3_seed_12h.pt"
+
+
+class ARParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    bar_interval_s: int = 43_200
+    lags: int = 3
+    scale: Decimal = Decimal(1)  # leverage: 1 = the whole equity, 0.5 = half of it
+    weights: str = ""  # empty: the packaged seed weights
+    # The seed weights were fitted on 12h bars. Running them on other bars is a demo, not a
+    # forecast; it has to be asked for by name.
+    allow_interval_mismatch: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bar_interval_s <= 0:
+            raise ValueError("bar_interval_s: must be > 0")
+        if self.lags <= 0:
+            raise ValueError("lags: must be > 0")
+        if not Decimal(0) < self.scale <= Decimal(10):
+            raise ValueError("scale: must be > 0 and <= 10")
+
+
+def target_qty(equity: Decimal, price: Decimal, scale: Decimal, inst: Instrument) -> Decimal:
+    """Compounding size: equity / price x scale, rounded down to the size grid (never 0 < q)."""
+    if equity <= 0 or price <= 0:
+        return ZERO
+    return inst.floor_qty(equity / price * scale)
+
+
+def load_model(path: Path, lags: int, bar_interval_s: int,
+               allow_interval_mismatch: bool) -> torch.nn.Linear:
+    try:
+        blob = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise StrategyParamError("weights", f"file not found: {path}") from None
+    except Exception as err:  # noqa: BLE001 - a corrupt file is a config error, whatever it is
+        raise StrategyParamError("weights", f"cannot load {path}: {err}") from None
+    meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
+    if meta.get("lags") != lags:
+        raise StrategyParamError("lags", f"{lags} does not match the model's {meta.get('lags')}")
+    if meta.get("bar_interval_s") != bar_interval_s and not allow_interval_mismatch:
+        raise StrategyParamError(
+            "bar_interval_s", f"{bar_interval_s} does not match the model's "
+            f"{meta.get('bar_interval_s')} (set allow_interval_mismatch = true to run anyway)")
+    model = torch.nn.Linear(lags, 1)
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except (KeyError, RuntimeError) as err:
+        raise StrategyParamError("weights", f"not an AR({lags}) state dict: {err}") from None
+    model.eval()
+    return model
+
+
+class ARForecastStrategy(Strategy[ARParams]):
+    Params = ARParams
+
+    def __init__(self, params: ARParams, ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        if params.symbol not in ctx.instruments:
+            raise StrategyParamError("symbol", f"'{params.symbol}' is not a configured instrument")
+        self._inst = ctx.instruments[params.symbol]
+        if params.weights:
+            path = ctx.resolve(params.weights)
+        else:
+            path = Path(str(resources.files("strategies") / "weights" / SEED_WEIGHTS))
+        self.model = load_model(path, params.lags, params.bar_interval_s,
+                                params.allow_interval_mismatch)
+        self._features = LogReturnLags(params.lags)
+        self._lags = [0.0] * params.lags
+        self._x = torch.zeros(1, params.lags)  # preallocated: one model call per bar, no allocs
+        self.last_forecast: float | None = None
+
+    @property
+    def bar_interval_ns(self) -> int:
+        return self.params.bar_interval_s * 1_000_000_000
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return (self.params.symbol,)
+
+    def forecast(self, lags_newest_first: Sequence[float]) -> float:
+        with torch.inference_mode():
+            for k, value in enumerate(lags_newest_first):
+                self._x[0, k] = value
+            return float(self.model(self._x)[0, 0])
+
+    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+        if bar.symbol != self.params.symbol:
+            return ()
+        self._features.on_tick(bar.close)
+        if not self._features.copy_into(self._lags):
+            return ()
+        self.last_forecast = y = self.forecast(self._lags)
+        want = 1 if y > 0 else -1 if y < 0 else 0
+        if want < 0 and self._inst.kind is MarketKind.SPOT:
+            want = 0
+        if view.has_working_orders(bar.symbol):
+            return ()  # let the last decision finish before making another
+        return self.rebalance(want, to_decimal_price(bar.close), view, bar.end_ns)
+
+    def rebalance(self, want: int, price: Decimal, view: InventoryView,
+                  bar_close_ns: int) -> list[OrderIntent]:
+        """Intents that move the position to the wanted sign: close, then open at full size."""
+        symbol = self.params.symbol
+        held = view.position(symbol)
+        have = (held > 0) - (held < 0)
+        if want == have or (want == 0 and held == 0):
+            return []
+        intents = []
+        if held:
+            intents.append(OrderIntent(symbol, Side.of(-held), abs(held), reduce_only=True,
+                                       tag="close", bar_close_ns=bar_close_ns))
+        if want:
+            qty = target_qty(view.equity(), price, self.params.scale, self._inst)
+            if qty > 0:
+                intents.append(OrderIntent(symbol, Side.BUY if want > 0 else Side.SELL, qty,
+                                           tag="open", bar_close_ns=bar_close_ns))
+        return intents
+
+
+def save_weights(path: Path, weight: list[list[float]], bias: list[float],
+                 bar_interval_s: int, **meta: Any) -> None:
+    """Write a weights file in the format `load_model` reads (used to make the seed file)."""
+    state = {"weight": torch.tensor(weight), "bias": torch.tensor(bias)}
+    blob = {"state_dict": state,
+            "meta": {"lags": len(weight[0]), "bar_interval_s": bar_interval_s, **meta}}
+    torch.save(blob, path)

@@ -1,0 +1,1 @@
+"""Test support: waiting on conditions, running the daemon as a subprocess, test strategies."""

@@ -1,0 +1,50 @@
+"""Strategies used by system tests: real plugins, loaded by import path like any other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import msgspec
+
+from daemon.inventory import InventoryView
+from daemon.model import Bar, OrderIntent, Side
+from strategies.base import Strategy, StrategyContext
+
+
+class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    qty: Decimal
+    bar_interval_s: int = 1
+    crash_after_fill: bool = False
+
+
+class BuyOnce(Strategy[BuyOnceParams]):
+    """Buys `qty` at the first bar and holds; optionally raises once the position exists."""
+
+    Params = BuyOnceParams
+
+    def __init__(self, params: BuyOnceParams, ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self._sent = False
+
+    @property
+    def bar_interval_ns(self) -> int:
+        return self.params.bar_interval_s * 1_000_000_000
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return (self.params.symbol,)
+
+    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+        if self.params.crash_after_fill and view.position(self.params.symbol) != 0:
+            raise RuntimeError("test strategy crashing on purpose")
+        if self._sent:
+            return ()
+        self._sent = True
+        return (OrderIntent(self.params.symbol, Side.BUY, self.params.qty, tag="open",
+                            bar_close_ns=bar.end_ns),)
+
+
+class NotAStrategy:
+    pass

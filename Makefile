@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tradingd run --config $(CONFIG)
 
-test: $(STAMP)
+# Lint and strict types are part of the suite: CI enforces them, not reviewers' memory.
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

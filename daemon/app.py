@@ -22,11 +22,13 @@ from typing import Any
 import msgspec
 
 from daemon import log, shutdown
+from daemon.broker.base import Broker
 from daemon.broker.paper import PaperBroker
 from daemon.clock import Clock, LiveClock
 from daemon.config import Config, resolve_path
 from daemon.execution import ClientIds, OrderRouter
 from daemon.inventory import InventoryManager
+from daemon.marketdata.base import MarketDataSource
 from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind, OrderIntent, TickBatch
@@ -67,8 +69,10 @@ def instruments_from_config(config: Config) -> dict[str, Instrument]:
 class Daemon:
     """Every component of one running daemon, wired; `run()` is the whole lifecycle."""
 
-    def __init__(self, config: Config, strategy: Strategy[Any],
-                 clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, strategy: Strategy[Any], clock: Clock | None = None,
+                 source: MarketDataSource | None = None, broker: Broker | None = None) -> None:
+        """`clock`, `source` and `broker` default to what the config asks for; a replay or a
+        test passes its own (a simulated clock, recorded data) and everything else is as live."""
         self.config = config
         self.clock = clock or LiveClock()
         instruments = instruments_from_config(config)
@@ -76,10 +80,11 @@ class Daemon:
         self.health = HealthState()
         self.inventory = InventoryManager(instruments.values(), config.paper.starting_cash)
         self.gate = RiskGate(config.risk, self.inventory.view, self.clock.now_ns())
-        self.broker = PaperBroker(instruments, config.paper.starting_cash, config.paper.fee_bps,
-                                  config.paper.slippage_bps, self.clock)
-        self.source = SimMarket(config.market.instruments, config.market.sim,
-                                config.market.batch_interval_ms, self.clock)
+        self.broker = broker or PaperBroker(
+            instruments, config.paper.starting_cash, config.paper.fee_bps,
+            config.paper.slippage_bps, self.clock)
+        self.source = source or SimMarket(config.market.instruments, config.market.sim,
+                                          config.market.batch_interval_ms, self.clock)
         self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
                                   self.metrics, ClientIds(config.daemon.client_id_prefix))
         self.signals = SignalEngine(strategy, self.inventory.view)
@@ -172,7 +177,7 @@ class Daemon:
             try:
                 await market_data.run(self.source, self.inventory, self.broker, self.metrics,
                                       None)
-            except Exception as err:  # noqa: BLE001 - a dead feed must not abort the flatten
+            except Exception as err:
                 _log.error("flatten.market_data_failed", error=repr(err))
 
         try:

@@ -42,7 +42,7 @@ class Mode(enum.Enum):
     LIVE = "live"
 
 
-class DaemonConfig(Base):
+class DaemonConfig(Base, frozen=True, forbid_unknown_fields=True):
     mode: Mode = Mode.PAPER
     state_dir: str = "state"
     log_level: str = "info"
@@ -56,7 +56,7 @@ class DaemonConfig(Base):
             raise ValueError("client_id_prefix: must be 1-8 letters or digits")
 
 
-class InstrumentConfig(Base):
+class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
     symbol: str
     price_increment: Decimal
     size_increment: Decimal
@@ -76,7 +76,7 @@ class InstrumentConfig(Base):
             raise ValueError("min_qty: must be <= max_qty")
 
 
-class SimConfig(Base):
+class SimConfig(Base, frozen=True, forbid_unknown_fields=True):
     seed: int = 42
     ticks_per_s: int = 20
     # Volatility of log price per sqrt(hour); 0.0085 is the stdev of BTCUSDT 1h log returns
@@ -95,7 +95,7 @@ class MarketSource(enum.Enum):
     EXCHANGE = "exchange"
 
 
-class MarketConfig(Base):
+class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
     instruments: list[InstrumentConfig]
     source: MarketSource = MarketSource.SIM
     batch_interval_ms: int = 100
@@ -110,7 +110,7 @@ class MarketConfig(Base):
         _positive("batch_interval_ms", self.batch_interval_ms)
 
 
-class PaperConfig(Base):
+class PaperConfig(Base, frozen=True, forbid_unknown_fields=True):
     starting_cash: Decimal = Decimal(10000)
     fee_bps: Decimal = Decimal("7.5")
     slippage_bps: Decimal = Decimal(1)
@@ -121,7 +121,7 @@ class PaperConfig(Base):
         _non_negative("slippage_bps", self.slippage_bps)
 
 
-class StrategyConfig(Base):
+class StrategyConfig(Base, frozen=True, forbid_unknown_fields=True):
     # `class` is a Python keyword, hence the rename: the TOML key stays `class`.
     class_path: str = msgspec.field(name="class")
     params: dict[str, Any] = {}
@@ -137,7 +137,7 @@ class TradingState(enum.Enum):
     HALTED = "halted"
 
 
-class RiskConfig(Base):
+class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_order_notional: Decimal
     max_position_notional: Decimal
     max_orders_per_second: int = 5
@@ -149,14 +149,14 @@ class RiskConfig(Base):
         _positive("max_orders_per_second", self.max_orders_per_second)
 
 
-class ShutdownConfig(Base):
+class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):
     flatten_timeout_s: Decimal = Decimal(30)
 
     def __post_init__(self) -> None:
         _positive("flatten_timeout_s", self.flatten_timeout_s)
 
 
-class MetricsConfig(Base):
+class MetricsConfig(Base, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:9464"
 
     def __post_init__(self) -> None:
@@ -173,7 +173,7 @@ class MetricsConfig(Base):
         return int(self.listen.rpartition(":")[2])
 
 
-class HealthConfig(Base):
+class HealthConfig(Base, frozen=True, forbid_unknown_fields=True):
     heartbeat_s: Decimal = Decimal(10)
     stale_data_s: Decimal = Decimal(5)
 
@@ -182,7 +182,7 @@ class HealthConfig(Base):
         _positive("stale_data_s", self.stale_data_s)
 
 
-class Config(Base):
+class Config(Base, frozen=True, forbid_unknown_fields=True):
     market: MarketConfig
     strategy: StrategyConfig
     risk: RiskConfig
@@ -203,7 +203,7 @@ def describe_validation_error(err: msgspec.ValidationError, prefix: str = "") ->
     """Turn msgspec's message into `key.path: problem`."""
     m = _AT.match(str(err))
     msg, path = (m.group("msg"), m.group("path") or "") if m else (str(err), "")
-    parts = [p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+    parts = [path.lstrip(".")] if path else []  # `$.a.b[0].c` -> `a.b[0].c`
     if unknown := re.match(r"Object contains unknown field `(.+)`", msg):
         parts.append(unknown.group(1))
         msg = "unknown key (not a setting; check the spelling)"

@@ -83,7 +83,7 @@ class Last(Generic[T]):
 
 
 class LogReturn:
-    """log(p_t / p_{t-1}); None for the first value. Prices must be positive (validated upstream)."""
+    """log(p_t / p_{t-1}); None for the first value. Prices are positive (checked upstream)."""
 
     __slots__ = ("_prev",)
 

@@ -27,7 +27,7 @@ _NET_BUCKETS = (1e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 
 class Metrics:
     def __init__(self, instruments: list[str]) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=True)
         g = self._gauge
         self.build_info = g("build_info", "Build information (always 1)", ["version", "python"])
         self.build_info.labels(VERSION, platform.python_version()).set(1)

@@ -59,7 +59,7 @@ def load_model(path: Path, lags: int, bar_interval_s: int,
         blob = torch.load(path, weights_only=True)
     except FileNotFoundError:
         raise StrategyParamError("weights", f"file not found: {path}") from None
-    except Exception as err:  # noqa: BLE001 - a corrupt file is a config error, whatever it is
+    except Exception as err:
         raise StrategyParamError("weights", f"cannot load {path}: {err}") from None
     meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
     if meta.get("lags") != lags:

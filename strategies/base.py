@@ -70,7 +70,7 @@ def load(class_path: str, params: dict[str, Any], ctx: StrategyContext) -> Strat
     module_name, _, class_name = class_path.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # noqa: BLE001 - any import failure is a config error here
+    except Exception as err:
         raise ConfigError(
             f"strategy.class: cannot import module '{module_name}': {err}") from None
     cls = getattr(module, class_name, None)

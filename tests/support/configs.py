@@ -1,0 +1,44 @@
+"""Config files for tests: the shipped config.toml with sections replaced."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = (ROOT / "config.toml").read_text()
+
+
+def replace_section(text: str, header: str, body: str) -> str:
+    """Replace the body of `[header]` (up to the next section) with `body`."""
+    pattern = re.compile(rf"^\[{re.escape(header)}\]\n(?:(?!\[).*\n)*", re.MULTILINE)
+    new, n = pattern.subn(f"[{header}]\n{body.strip()}\n\n", text, count=1)
+    if n != 1:
+        raise KeyError(header)
+    return new
+
+
+AR_FAST = ("strategies.ar_forecast:ARForecastStrategy",
+           'symbol = "BTC/USDT"\nbar_interval_s = 1\nallow_interval_mismatch = true')
+BUY_ONCE = ("tests.support.strategies:BuyOnce", 'symbol = "BTC/USDT"\nqty = "0.01"')
+CRASH_AFTER_FILL = (BUY_ONCE[0], BUY_ONCE[1] + "\ncrash_after_fill = true")
+
+
+def fast_config(tmp: Path, strategy: tuple[str, str] = AR_FAST,
+                extra: dict[str, str] | None = None, flatten_timeout_s: int = 10) -> Path:
+    """A test config: 1 s bars, metrics on a free port, state under tmp.
+
+    `strategy` is (class path, body of [strategy.params]); `extra` replaces whole sections.
+    """
+    text = SHIPPED
+    text = replace_section(text, "daemon", f'mode = "paper"\nstate_dir = "{tmp}/state"')
+    text = replace_section(text, "metrics", 'listen = "127.0.0.1:0"')
+    text = replace_section(text, "shutdown", f"flatten_timeout_s = {flatten_timeout_s}")
+    text = replace_section(text, "health", "heartbeat_s = 1\nstale_data_s = 5")
+    text = replace_section(text, "strategy", f'class = "{strategy[0]}"')
+    text = replace_section(text, "strategy.params", strategy[1])
+    for header, body in (extra or {}).items():
+        text = replace_section(text, header, body)
+    path = tmp / "config.toml"
+    path.write_text(text)
+    return path

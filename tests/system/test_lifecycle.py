@@ -1,0 +1,103 @@
+"""The whole daemon as a subprocess on paper: it trades, serves metrics, and stops flat."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.configs import BUY_ONCE, CRASH_AFTER_FILL, fast_config
+from tests.support.daemon_proc import DaemonProcess
+
+pytestmark = pytest.mark.system
+
+
+def has_position(rec: dict[str, Any]) -> bool:
+    return rec.get("event") == "order.filled" and Decimal(rec["position"]) != 0
+
+
+def assert_flat_shutdown(d: DaemonProcess, code: int, expected_code: int = 0) -> dict[str, Any]:
+    last = d.last_record
+    assert last["event"] == "shutdown.complete", d.raw_lines[-5:]
+    assert last["flat"] is True
+    assert all(Decimal(q) == 0 for q in last["positions"].values())
+    assert last["working_orders"] == []
+    assert code == expected_code == last["exit_code"]
+    return last
+
+
+@pytest.fixture
+def daemon_factory() -> Any:
+    started: list[DaemonProcess] = []
+
+    def start(config: Path) -> DaemonProcess:
+        d = DaemonProcess(config)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_with_open_position_exits_flat(tmp_path: Path, daemon_factory: Any,
+                                              sig: signal.Signals) -> None:
+    """Steps: start on paper with a buy-and-hold strategy; wait until the position is open;
+    send the signal; the daemon sells it back, logs shutdown.complete flat, exits 0."""
+    d = daemon_factory(fast_config(tmp_path, BUY_ONCE))
+    d.wait_for_match(30, has_position, "an open position")
+    d.send(sig)
+    code = d.wait_exit(30)
+    assert_flat_shutdown(d, code)
+    flatten = d.find("order.submitted", tag="flatten")
+    assert flatten is not None and flatten["side"] == "sell" and flatten["qty"] == "0.01"
+    state = json.loads((tmp_path / "state" / "final_state.json").read_text())
+    assert state["flat"] is True and state["positions"] == {"BTC/USDT": "0"}
+
+
+def test_crashing_task_flattens_and_exits_nonzero(tmp_path: Path, daemon_factory: Any) -> None:
+    """Steps: a strategy raises once it holds a position; the signal task dies, the group
+    cancels the rest, the flatten closes the position, and the exit code says a task crashed."""
+    d = daemon_factory(fast_config(tmp_path, CRASH_AFTER_FILL))
+    code = d.wait_exit(60)
+    crash = d.find("task.crashed")
+    assert crash is not None and "crashing on purpose" in crash["error"]
+    last = assert_flat_shutdown(d, code, expected_code=70)
+    assert last["crashed"] is True and last["fills"] == 2
+
+
+def metrics_text(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not exported")
+
+
+def test_seed_strategy_trades_on_paper_with_metrics_and_json_logs(tmp_path: Path,
+                                                                  daemon_factory: Any) -> None:
+    """Steps: start the shipped AR(3) strategy on 1 s bars; wait for a paper fill; the metrics
+    endpoint shows it; SIGTERM brings it down flat."""
+    d = daemon_factory(fast_config(tmp_path))
+    started = d.wait_for("daemon.started", 30)
+    fill = d.wait_for("order.filled", 45)
+    assert fill["task"] == "fills" and fill["client_order_id"].startswith("td-")
+    for key in ("ts", "level", "trade_id", "price", "fee"):
+        assert key in fill
+    text = metrics_text(started["metrics_port"])
+    assert sample(text, "tradingd_fills_total") >= 1
+    assert sample(text, 'tradingd_trading_state') == 0
+    assert 'tradingd_position{instrument="BTC/USDT"}' in text
+    assert sample(text, "tradingd_equity") > 0 or "tradingd_equity 0.0" in text
+    d.send(signal.SIGTERM)
+    assert_flat_shutdown(d, d.wait_exit(30))

@@ -46,7 +46,7 @@ def scmp_act_errno(value: int) -> int:
 
 
 class _ArgCmp(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes wants a plain list
+    _fields_ = [
         ("arg", ctypes.c_uint),
         ("op", ctypes.c_int),
         ("datum_a", ctypes.c_uint64),

@@ -31,13 +31,13 @@ except OSError as exc:
 else:
     sys.exit("RestrictAddressFamilies not active: AF_PACKET socket created")
 
-import aiohttp  # noqa: E402
-import torch  # noqa: E402
-import uvloop  # noqa: E402
-from aiohttp import web  # noqa: E402
-from prometheus_client import CollectorRegistry, Gauge, generate_latest  # noqa: E402
+import aiohttp
+import torch
+import uvloop
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from daemon import sdnotify  # noqa: E402
+from daemon import sdnotify
 
 torch.manual_seed(0)
 layers: dict[str, tuple[torch.nn.Module, torch.Tensor]] = {

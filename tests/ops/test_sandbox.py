@@ -58,8 +58,9 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_memory_deny_write_execute_breaks_torch_conv(tmp_path: Path) -> None:
     unit = _variant(
-        tmp_path, "SystemCallErrorNumber=EPERM\n", "SystemCallErrorNumber=EPERM\n"
-        "MemoryDenyWriteExecute=yes\n"
+        tmp_path,
+        "SystemCallErrorNumber=EPERM\n",
+        "SystemCallErrorNumber=EPERM\nMemoryDenyWriteExecute=yes\n",
     )
     result = run_sandboxed(unit, WORKLOAD)
     assert result.returncode != 0, (

@@ -147,9 +147,7 @@ def test_full_queue_fails_fast_instead_of_blocking(
         ({}, None),
     ],
 )
-def test_watchdog_interval_is_half_the_period(
-    env: dict[str, str], expected: float | None
-) -> None:
+def test_watchdog_interval_is_half_the_period(env: dict[str, str], expected: float | None) -> None:
     assert sdnotify.watchdog_interval_s(env=env) == expected
 
 

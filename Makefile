@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(VENV)/bin/tradingd run --config $(CONFIG)
 
 test: $(STAMP)
+	bash deploy/setup-test-tools.sh
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

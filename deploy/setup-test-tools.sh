@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Installs the external tools the ops tests need (promtool + prometheus from
-# Debian, systemd-analyze from the systemd package), only if missing.
+# Installs the external tools the ops tests need, only if missing:
+# promtool + prometheus (Debian package prometheus), systemd-analyze
+# (systemd) and shellcheck (for deploy/*.sh).
 #
 # Why a script and not a doc line: CI runs on a fresh machine with no stdin,
 # so anything a test needs must be installed by the project itself. It is
 # idempotent and quiet: on a machine that already has the tools it does no
-# network I/O at all. If it cannot install (not root, no apt), it says so and
-# exits 0 so the *tests* fail with a clear message naming the missing tool;
-# failing here would hide which test needed what.
+# network I/O at all. If it cannot install (not root, no apt, apt failing),
+# it says so and exits 0 so the *tests* fail with a clear message naming the
+# missing tool (they fail, never skip); failing here would stop the whole
+# suite and hide which tests needed what.
 set -euo pipefail
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 # de-duplicate
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u | sed '/^$/d')
 [ "${#need[@]}" -eq 0 ] && exit 0
@@ -39,20 +42,25 @@ if [ ! -e "$policy" ]; then
     chmod 0755 "$policy"
     own_policy=1
 fi
+# shellcheck disable=SC2317  # called through the EXIT trap
 cleanup() { if [ "$own_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if ! apt-get update -qq >/dev/null \
+    || ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+    echo "setup-test-tools: apt-get failed; the tests needing ${need[*]} will fail" >&2
+fi
 
 # On hosts where systemd *is* PID 1 the postinst enables the unit through
-# deb-systemd-helper regardless of policy-rc.d; make sure nothing is running
-# or will start at boot on a CI/dev machine because of this script.
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+# deb-systemd-helper regardless of policy-rc.d; make sure nothing this script
+# installed is running or will start at boot. Only when it installed the
+# package just now: an operator's existing Prometheus is not ours to touch.
+if [[ " ${need[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ] \
+    && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
 
-for tool in promtool prometheus systemd-analyze; do
+for tool in promtool prometheus systemd-analyze shellcheck; do
     command -v "$tool" >/dev/null 2>&1 || echo "setup-test-tools: $tool still missing after install" >&2
 done
 exit 0

@@ -79,23 +79,24 @@ def build_registry() -> CollectorRegistry:
     for family, kind in load_contract().items():
         labels = LABELS.get(family, {})
         names = list(labels)
-        combos = [tuple(v[0] for v in labels.values())] if labels else [()]
+        # One child per value of a single label; multi-label families (build
+        # info) get one child with the first value of each label.
+        combos: list[tuple[str, ...]] = [tuple(v[0] for v in labels.values())]
         if len(names) == 1:
             combos = [(value,) for value in labels[names[0]]]
         doc = f"stand-in for {family}"
         if kind == "gauge":
             gauge = gauges[family] = Gauge(family, doc, names, registry=registry)
             for combo in combos:
-                child = gauge.labels(*combo) if names else gauge
                 value = GAUGE_VALUES.get(family, 0.0)
                 if family == "tradingd_market_data_path":
                     value = 1.0 if combo == ("websocket",) else 0.0
-                child.set(value)
+                (gauge.labels(*combo) if names else gauge).set(value)
         elif kind == "counter":
             counter = Counter(family.removesuffix("_total"), doc, names, registry=registry)
             for combo in combos:
-                child = counter.labels(*combo) if names else counter
-                child.inc(0.0 if family in QUIET_COUNTERS else 3.0)
+                step = 0.0 if family in QUIET_COUNTERS else 3.0
+                (counter.labels(*combo) if names else counter).inc(step)
         else:
             histogram = Histogram(family, doc, registry=registry)
             for sample in (0.004, 0.02, 0.09):
@@ -113,8 +114,8 @@ def serve() -> Iterator[StandIn]:
     registry = build_registry()
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     try:
-        host, port = server.server_address[:2]
-        yield StandIn(registry, f"{host}:{port}", GAUGE_VALUES["tradingd_equity"])
+        port = server.server_address[1]
+        yield StandIn(registry, f"127.0.0.1:{port}", GAUGE_VALUES["tradingd_equity"])
     finally:
         server.shutdown()
         server.server_close()

@@ -73,15 +73,43 @@ def test_systemd_analyze_verify_is_clean(unit_name: str, verify_as: str, tmp_pat
     assert result.stderr.strip() == "", result.stderr
 
 
+def test_encrypted_credentials_drop_in_verifies(tmp_path: Path) -> None:
+    analyze = require_tool("systemd-analyze")
+    render_with_real_executable(UNITS["tradingd.service"], tmp_path)
+    drop_in_dir = tmp_path / "tradingd.service.d"
+    drop_in_dir.mkdir()
+    drop_in = (REPO / "systemd" / "encrypted-credentials.conf").read_text()
+    (drop_in_dir / "encrypted-credentials.conf").write_text(drop_in)
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", str(tmp_path / "tradingd.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    encrypted = unit_values(drop_in, "LoadCredentialEncrypted")
+    assert {v.split(":", 1)[0] for v in encrypted} == {
+        "api_key",
+        "api_secret",
+        "api_password",
+        "control_token",
+    }
+    assert unit_values(drop_in, "LoadCredential") == [""]  # resets the unit's list
+
+
 def test_verify_would_catch_a_typo(tmp_path: Path) -> None:
     """Guards the test above: a misspelt key must produce output."""
     analyze = require_tool("systemd-analyze")
     rendered = render_with_real_executable(UNITS["tradingd.service"], tmp_path)
     rendered.write_text(rendered.read_text().replace("KillMode=", "KillMod="))
+    drop_in_dir = tmp_path / "tradingd.service.d"
+    drop_in_dir.mkdir()
+    (drop_in_dir / "typo.conf").write_text("[Service]\nLoadCredentialEncryptd=x:/y\n")
     result = subprocess.run(
         [analyze, "verify", "--man=no", str(rendered)], capture_output=True, text=True, timeout=60
     )
     assert "KillMod" in result.stderr
+    assert "LoadCredentialEncryptd" in result.stderr  # drop-ins are read too
 
 
 @pytest.mark.parametrize("unit_name", sorted(UNITS))

@@ -18,7 +18,9 @@ run: $(STAMP)
 	$(VENV)/bin/tradingd run --config $(CONFIG)
 
 # Lint and strict types are part of the suite: CI enforces them, not reviewers' memory.
+# setup-test-tools installs promtool/prometheus (Debian) when missing: the ops tests need them.
 test: $(STAMP) lint typecheck
+	bash deploy/setup-test-tools.sh
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

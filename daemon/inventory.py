@@ -154,6 +154,10 @@ class InventoryManager:
         if len(self._seen_trades) > DEDUP_WINDOW:
             del self._seen_trades[next(iter(self._seen_trades))]
         self._realized += book.apply(fill.signed_qty, fill.price)
+        if fill.fee_base:
+            # Paying a fee in base is selling that much at the fill price and paying the
+            # proceeds as the fee: the position shrinks, cash is unchanged, fees grow.
+            self._realized += book.apply(-fill.fee_base, fill.price)
         self._fees += fill.fee_quote
         self._fill_count += 1
         order = self._orders.get(fill.client_order_id)

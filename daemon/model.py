@@ -220,8 +220,11 @@ class Fill(msgspec.Struct, frozen=True):
     side: Side
     qty: Decimal
     price: Decimal
-    fee_quote: Decimal
+    fee_quote: Decimal  # the whole fee valued in quote at the fill price
     ts_ns: int
+    # The part of the fee the venue took in base (Binance spot buys): the position grows by
+    # qty - fee_base, and selling it back must not try to sell what was never received.
+    fee_base: Decimal = ZERO
 
     @property
     def signed_qty(self) -> Decimal:

@@ -74,6 +74,7 @@ class RestApi:
     # --- dispatch ------------------------------------------------------------------------
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         fx, path, method = self.fx, request.path, request.method
+        fx.requests.append(f"{method} {path}")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             fx.record_unhandled(f"WS {path}")
             return _error_response(errors.unknown_endpoint(path))

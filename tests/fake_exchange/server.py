@@ -64,6 +64,7 @@ class FakeBinance:
         self.replay_speed, self.tick_interval = replay_speed, tick_interval
         self.specs = {s.symbol: s for s in symbols}
         self.unhandled: list[str] = []
+        self.requests: list[str] = []  # "METHOD /path" of every non-control HTTP request
         self.order_posts: Counter[str] = Counter()
         self.clock_skew_ms = 0
         self.faults = Faults()

@@ -101,7 +101,10 @@ class Market:
             "p": fmt(trade.price), "q": fmt(trade.qty), "f": trade.trade_id,
             "l": trade.trade_id, "T": trade.time, "m": trade.buyer_maker, "M": True,
         }))
-        self.publish(f"{self.stream}@ticker", dumps(self.ticker_event()))
+        ticker = self.ticker_event()
+        self.publish(f"{self.stream}@ticker", dumps(ticker))
+        mini = {k: ticker[k] for k in ("E", "s", "c", "o", "h", "l", "v", "q")}
+        self.publish(f"{self.stream}@miniTicker", dumps({"e": "24hrMiniTicker", **mini}))
 
     def publish_diff(self, bids: list[Level], asks: list[Level]) -> None:
         """Apply level changes with fresh update ids and publish them as a depthUpdate."""

@@ -32,7 +32,8 @@ from .errors import BinanceError
 if TYPE_CHECKING:
     from .server import FakeBinance
 
-STREAM_KINDS = ("@trade", "@aggTrade", "@bookTicker", "@depth", "@depth@100ms", "@ticker")
+STREAM_KINDS = ("@trade", "@aggTrade", "@bookTicker", "@depth", "@depth@100ms", "@ticker",
+                "@miniTicker")
 
 
 @dataclass(eq=False)

@@ -236,7 +236,7 @@ class FakeBinance:
         self.engine.set_balance(asset, Decimal(free), None if locked is None else Decimal(locked))
 
     def balances(self) -> dict[str, dict[str, str]]:
-        return {a: {"free": f"{b.free:f}", "locked": f"{b.locked:f}"}
+        return {a: {"free": f"{b.free.normalize():f}", "locked": f"{b.locked.normalize():f}"}
                 for a, b in sorted(self.engine.balances.items())}
 
     def orders(self) -> list[dict[str, object]]:

@@ -223,6 +223,7 @@ class Daemon:
         else:
             code = EXIT_CRASH if crash is not None else EXIT_OK
         _log.info("shutdown.complete", flat=flat, positions=positions, working_orders=working,
+                  dust=self.inventory.dust(),
                   equity=self.inventory.equity(), cash=self.inventory.cash,
                   realized_pnl=self.inventory.realized_pnl, fees=self.inventory.fees,
                   fills=self.inventory.fill_count, crashed=crash is not None, exit_code=code)

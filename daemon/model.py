@@ -169,9 +169,11 @@ _TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
         {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.PENDING_CANCEL,
          OrderState.CANCELLED}
     ),
+    # A cancel may be asked for an order whose create never answered; the venue may then
+    # say the create failed after all.
     OrderState.PENDING_CANCEL: frozenset(
         {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCELLED,
-         OrderState.ACCEPTED}
+         OrderState.ACCEPTED, OrderState.REJECTED}
     ),
     OrderState.FILLED: frozenset(),
     OrderState.CANCELLED: frozenset(),

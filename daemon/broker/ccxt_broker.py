@@ -50,6 +50,7 @@ class CcxtBroker:
         self._prefix = client_id_prefix + "-"
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._open: dict[str, ApprovedOrder] = {}  # client id -> order we still track
+        self._sides: dict[str, Side] = {}  # client id -> side, kept after the order is done
         self._acked: set[str] = set()
         self._venue_ids: dict[str, str] = {}  # venue order id -> client id
         self._backoff_until_ns = 0
@@ -83,6 +84,7 @@ class CcxtBroker:
         if self._clock.monotonic_ns() < self._backoff_until_ns:
             raise BrokerError("rate_limited", "backing off after the venue's rate limit")
         self._open[order.client_order_id] = order
+        self._sides[order.client_order_id] = order.side
         sent_ns = self._clock.monotonic_ns()
         try:
             response = await self._ex.create_order(
@@ -161,6 +163,12 @@ class CcxtBroker:
             if found is not None:
                 await self._on_order(found, client_order_id)
                 return
+            pending = self._open.get(client_order_id)
+            if pending is not None and client_order_id not in self._acked:
+                # Its create never answered (cut off by a shutdown, say): the same lookup
+                # window as an ambiguous create decides whether it exists.
+                await self._resolve(pending)
+                return
             raise BrokerError(kind.value, str(err)) from None
         await self._on_order(response, client_order_id)
 
@@ -218,10 +226,9 @@ class CcxtBroker:
             await self._on_trade(t)
 
     async def _on_order(self, o: dict[str, Any], client_order_id: str | None) -> None:
-        coid = o.get("clientOrderId") or client_order_id
-        if not self.owns(coid):
+        coid = _our_client_id(o, client_order_id, self.owns)
+        if coid is None:
             return
-        assert coid is not None
         venue_id = str(o.get("id") or "")
         if venue_id:
             self._venue_ids[venue_id] = coid
@@ -270,8 +277,22 @@ class CcxtBroker:
                 self._fee_warned.add(str(fee.get("currency")))
                 _log.warning("fee.unpriced_currency", currency=fee.get("currency"),
                              note="fee not in base or quote: not booked in PnL")
-        side = Side.BUY if t.get("side") == "buy" else Side.SELL
+        # Our order says which side we traded; a venue's trade record may not (or may name
+        # the taker's side), so it is only the fallback for orders we no longer track.
+        side = self._sides.get(coid) or (Side.BUY if t.get("side") == "buy" else Side.SELL)
         ts = int(t.get("timestamp") or 0) * MS or self._clock.now_ns()
         return Fill(coid, str(t["id"]), inst.symbol, side, qty, price, fee_quote, ts,
                     fee_base=fee_base)
 
+
+
+def _our_client_id(o: dict[str, Any], known: str | None, owns: Any) -> str | None:
+    """The order's client id. A cancel's reply (and its execution report) carries the cancel
+    request's own id in `clientOrderId` and the order's in `origClientOrderId` / `C`."""
+    raw = o.get("info")
+    info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    for candidate in (known, o.get("clientOrderId"), info.get("origClientOrderId"),
+                      info.get("C"), info.get("c")):
+        if candidate and owns(candidate):
+            return str(candidate)
+    return None

@@ -49,24 +49,31 @@ class TradeFilter:
         ticks: list[Tick] = []
         gap = False
         for t in trades:
-            reason = self._reject_reason(t)
-            if reason is not None:
-                self._metrics.md_dropped.labels(reason).inc()
-                continue
             trade_id = _int_id(t.get("id"))
-            if trade_id is not None:
+            reason = self._order_reason(trade_id)
+            if reason is None and trade_id is not None:
                 if self.last_id is not None and trade_id > self.last_id + 1:
                     gap = True
                     self._metrics.md_gaps.inc()
                     _log.warning("market_data.gap", symbol=self.symbol, after_id=self.last_id,
                                  next_id=trade_id, missing=trade_id - self.last_id - 1)
+                # A trade dropped for its values was still sent: its id is used up.
                 self.last_id = trade_id
+            reason = reason or self._value_reason(t)
+            if reason is not None:
+                self._metrics.md_dropped.labels(reason).inc()
+                continue
             price = float(t["price"])
             self.last_price = price
             ticks.append(Tick(int(t["timestamp"]) * MS, price, float(t["amount"]), trade_id or 0))
         return ticks, gap
 
-    def _reject_reason(self, t: dict[str, Any]) -> str | None:
+    def _order_reason(self, trade_id: int | None) -> str | None:
+        if trade_id is not None and self.last_id is not None and trade_id <= self.last_id:
+            return "duplicate" if trade_id == self.last_id else "out_of_order"
+        return None
+
+    def _value_reason(self, t: dict[str, Any]) -> str | None:
         try:
             price, amount = float(t["price"]), float(t["amount"])
             int(t["timestamp"])
@@ -76,9 +83,6 @@ class TradeFilter:
             return "bad_price"
         if not math.isfinite(amount) or amount <= 0:
             return "bad_size"
-        trade_id = _int_id(t.get("id"))
-        if trade_id is not None and self.last_id is not None and trade_id <= self.last_id:
-            return "duplicate" if trade_id == self.last_id else "out_of_order"
         if self.last_price is not None and abs(price / self.last_price - 1) > self._max_jump:
             return "price_jump"
         return None

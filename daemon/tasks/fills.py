@@ -27,7 +27,7 @@ def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> 
     match event:
         case OrderFilled(fill=fill):
             if not inventory.apply_fill(fill):
-                _log.info("fill.duplicate", trade_id=fill.trade_id,
+                _log.debug("fill.duplicate", trade_id=fill.trade_id,
                           client_order_id=fill.client_order_id)
                 return
             metrics.fills.inc()

@@ -46,7 +46,7 @@ class Engine:
         specs: dict[str, SymbolSpec],
         books: dict[str, Book],
         clock: Callable[[], int],
-        trade_ids: IdSequence,
+        trade_ids: dict[str, IdSequence],
         maker_fee: Decimal = Decimal("0.001"),
         taker_fee: Decimal = Decimal("0.001"),
     ) -> None:
@@ -236,7 +236,8 @@ class Engine:
         self._changed.update((spec.base, spec.quote))
         now = self.clock()
         fill = Fill(
-            trade_id=self.trade_ids.next(), order_id=order.order_id, symbol=order.symbol,
+            trade_id=self.trade_ids[order.symbol].next(), order_id=order.order_id,
+            symbol=order.symbol,
             price=price, qty=qty, quote_qty=quote, commission=fee, commission_asset=fee_asset,
             time=now, is_buyer=order.side == "BUY", is_maker=maker,
         )

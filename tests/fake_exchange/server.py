@@ -70,7 +70,8 @@ class FakeBinance:
         self.faults = Faults()
         self.hub = WsHub(self)
         self.auth = Auth(api_key, api_secret, self.now_ms)
-        trade_ids = IdSequence(1)
+        # Binance numbers trades per symbol; a shared sequence would read as gaps.
+        trade_ids = {s: IdSequence(1) for s in self.specs}
         self.markets = {s: Market(spec, self.hub.publish, self.now_ms)
                         for s, spec in self.specs.items()}
         self.engine = Engine(self.specs, {s: m.book for s, m in self.markets.items()},
@@ -82,7 +83,7 @@ class FakeBinance:
             path = DEFAULT_CAPTURE if replay is True else Path(replay)
             self.replay = Replay(self.markets["BTCUSDT"], self.engine.match_resting, path)
         self.walks = {
-            s: RandomWalk(m, random.Random(f"{seed}:{s}"), trade_ids)
+            s: RandomWalk(m, random.Random(f"{seed}:{s}"), trade_ids[s])
             for s, m in self.markets.items() if not (self.replay and s == "BTCUSDT")
         }
         # fills print on the public tape only where the tape is synthetic

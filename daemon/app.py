@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from daemon import log, shutdown
-from daemon.broker.base import Broker
+from daemon.broker.base import Broker, FatalBrokerError
 from daemon.broker.paper import PaperBroker
 from daemon.clock import Clock, LiveClock
 from daemon.config import Config, resolve_path
@@ -42,6 +42,7 @@ from strategies.base import Strategy
 EXIT_OK = 0
 EXIT_NOT_FLAT = 1
 EXIT_CRASH = 70  # EX_SOFTWARE: a task failed; the books were flattened if the exit says so
+EXIT_AUTH = 77  # EX_NOPERM: the venue refused our credentials; a restart will not help
 QUEUE_SIZE = 1024
 
 _log = log.get("app")
@@ -55,14 +56,23 @@ class _FlattenDone(Exception):
     """Raised inside the flatten group to end its helper tasks when the flatten returns."""
 
 
+# Stand-in grid for instruments whose real grid comes from the exchange at startup: lets
+# `check-config` validate the strategy without a network connection.
+_PLACEHOLDER = Decimal("1e-8")
+
+
 def instruments_from_config(config: Config) -> dict[str, Instrument]:
     out = {}
     for ic in config.market.instruments:
         base, quote = ic.symbol.split("/", 1)
         out[ic.symbol] = Instrument(
-            symbol=ic.symbol, base=base, quote=quote, price_increment=ic.price_increment,
-            size_increment=ic.size_increment, min_qty=ic.min_qty, max_qty=ic.max_qty,
-            min_notional=ic.min_notional, kind=MarketKind.MARGIN)
+            symbol=ic.symbol, base=base, quote=quote,
+            price_increment=ic.price_increment or _PLACEHOLDER,
+            size_increment=ic.size_increment or _PLACEHOLDER,
+            min_qty=ic.min_qty if ic.min_qty is not None else Decimal(0),
+            max_qty=ic.max_qty or Decimal("1e12"),
+            min_notional=ic.min_notional if ic.min_notional is not None else Decimal(0),
+            kind=MarketKind.MARGIN)
     return out
 
 
@@ -70,18 +80,22 @@ class Daemon:
     """Every component of one running daemon, wired; `run()` is the whole lifecycle."""
 
     def __init__(self, config: Config, strategy: Strategy[Any], clock: Clock | None = None,
-                 source: MarketDataSource | None = None, broker: Broker | None = None) -> None:
-        """`clock`, `source` and `broker` default to what the config asks for; a replay or a
-        test passes its own (a simulated clock, recorded data) and everything else is as live."""
+                 source: MarketDataSource | None = None, broker: Broker | None = None,
+                 instruments: dict[str, Instrument] | None = None,
+                 metrics: Metrics | None = None, starting_cash: Decimal | None = None) -> None:
+        """Everything defaults to the embedded paper/sim setup from the config; the runtime
+        passes the exchange's instruments, feed and broker, and a replay passes its own clock
+        and data. Whatever is passed, the lifecycle below is the same."""
         self.config = config
         self.clock = clock or LiveClock()
-        instruments = instruments_from_config(config)
-        self.metrics = Metrics(list(instruments))
+        instruments = instruments or instruments_from_config(config)
+        self.metrics = metrics or Metrics(list(instruments))
         self.health = HealthState()
-        self.inventory = InventoryManager(instruments.values(), config.paper.starting_cash)
+        starting_cash = config.paper.starting_cash if starting_cash is None else starting_cash
+        self.inventory = InventoryManager(instruments.values(), starting_cash)
         self.gate = RiskGate(config.risk, self.inventory.view, self.clock.now_ns())
         self.broker = broker or PaperBroker(
-            instruments, config.paper.starting_cash, config.paper.fee_bps,
+            instruments, starting_cash, config.paper.fee_bps,
             config.paper.slippage_bps, self.clock)
         self.source = source or SimMarket(config.market.instruments, config.market.sim,
                                           config.market.batch_interval_ms, self.clock)
@@ -202,8 +216,14 @@ class Daemon:
         positions = {p.symbol: p.qty for p in self.inventory.positions()}
         working = [o.client_order_id for o in self.inventory.working_orders()]
         self._persist(flat, positions, working)
-        code = EXIT_NOT_FLAT if not flat else EXIT_CRASH if crash is not None else EXIT_OK
+        if isinstance(crash, FatalBrokerError):
+            code = EXIT_AUTH
+        elif not flat:
+            code = EXIT_NOT_FLAT
+        else:
+            code = EXIT_CRASH if crash is not None else EXIT_OK
         _log.info("shutdown.complete", flat=flat, positions=positions, working_orders=working,
+                  dust=self.inventory.dust(),
                   equity=self.inventory.equity(), cash=self.inventory.cash,
                   realized_pnl=self.inventory.realized_pnl, fees=self.inventory.fees,
                   fills=self.inventory.fill_count, crashed=crash is not None, exit_code=code)

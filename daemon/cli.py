@@ -18,8 +18,12 @@ tradingd: a live trading daemon. A strategy turns market data into order intents
 passes the risk gate before it reaches the broker (paper or exchange). SIGTERM/SIGINT stop it
 gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat.
 
-exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 70 a task crashed (books
-flattened) | 78 configuration error (nothing started)"""
+exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 69 the exchange could not
+be reached at startup (nothing started) | 70 a task crashed (books flattened) | 77 the exchange
+refused the credentials | 78 configuration error (nothing started)"""
+
+EXIT_UNAVAILABLE = 69
+EXIT_AUTH = 77
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,17 +67,22 @@ def cmd_check_config(path: Path) -> int:
 
 
 def cmd_run(path: Path) -> int:
-    cfg, strategy = load_all(path)
+    cfg, _ = load_all(path)  # validates the strategy before anything connects anywhere
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
     import uvloop
 
-    from daemon.app import Daemon
+    from daemon import runtime
+    from daemon.broker.base import FatalBrokerError
 
-    async def main() -> int:
-        return await Daemon(cfg, strategy).run()
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(runtime.run(cfg))
+    except runtime.VenueUnavailable as err:
+        print(f"tradingd: exchange unavailable: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except FatalBrokerError as err:
+        print(f"tradingd: {err}", file=sys.stderr)
+        return EXIT_AUTH
 
 
 def main(argv: list[str] | None = None) -> int:

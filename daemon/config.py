@@ -57,23 +57,36 @@ class DaemonConfig(Base, frozen=True, forbid_unknown_fields=True):
 
 
 class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """An instrument to trade. The grid is required for the simulated market; with an exchange
+    source it comes from the exchange's markets and any value here is ignored."""
+
     symbol: str
-    price_increment: Decimal
-    size_increment: Decimal
-    min_qty: Decimal
-    max_qty: Decimal
-    min_notional: Decimal
+    price_increment: Decimal | None = None
+    size_increment: Decimal | None = None
+    min_qty: Decimal | None = None
+    max_qty: Decimal | None = None
+    min_notional: Decimal | None = None
     start_price: Decimal = Decimal(60000)
+
+    GRID = ("price_increment", "size_increment", "min_qty", "max_qty", "min_notional")
 
     def __post_init__(self) -> None:
         if "/" not in self.symbol:
             raise ValueError("symbol: must look like BASE/QUOTE")
         for name in ("price_increment", "size_increment", "max_qty", "start_price"):
-            _positive(name, getattr(self, name))
+            value = getattr(self, name)
+            if value is not None:
+                _positive(name, value)
         for name in ("min_qty", "min_notional"):
-            _non_negative(name, getattr(self, name))
-        if self.min_qty > self.max_qty:
+            value = getattr(self, name)
+            if value is not None:
+                _non_negative(name, value)
+        if self.min_qty is not None and self.max_qty is not None and self.min_qty > self.max_qty:
             raise ValueError("min_qty: must be <= max_qty")
+
+    @property
+    def has_grid(self) -> bool:
+        return all(getattr(self, name) is not None for name in self.GRID)
 
 
 class SimConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -108,6 +121,12 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
         if len(set(symbols)) != len(symbols):
             raise ValueError("instruments: symbols must be unique")
         _positive("batch_interval_ms", self.batch_interval_ms)
+        if self.source is MarketSource.SIM:
+            for n, inst in enumerate(self.instruments):
+                for name in InstrumentConfig.GRID:
+                    if getattr(inst, name) is None:
+                        raise ValueError(f"instruments[{n}].{name}: required when source = "
+                                         f"\"sim\" (an exchange source reads it from the venue)")
 
 
 class PaperConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -129,6 +148,38 @@ class StrategyConfig(Base, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.class_path):
             raise ValueError("class: must be 'module.path:ClassName'")
+
+
+class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """How to reach a venue through ccxt. Credentials never come from here (see credentials)."""
+
+    id: str = "binance"  # any ccxt exchange id
+    sandbox: bool = False  # the venue's testnet, through ccxt's set_sandbox_mode
+    # Merged into ccxt's urls["api"] / options: how a test or a self-hosted gateway points
+    # ccxt somewhere else, and how venue quirks are set.
+    api_urls: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    # Live mode trades this much quote currency, whatever else the account holds.
+    allotted_capital: Decimal | None = None
+    timeout_ms: int = 10_000
+    ws_silence_s: Decimal = Decimal(10)  # no trades for this long: fall back to REST polling
+    rest_poll_s: Decimal = Decimal(2)
+    fill_poll_s: Decimal = Decimal(5)  # REST check for fills/orders the websocket may miss
+    reconnect_max_s: Decimal = Decimal(30)
+    max_price_jump_bps: Decimal = Decimal(500)  # a trade this far from the last is bad data
+    # After a timeout on create, look the order up by client id for this long before
+    # concluding it never reached the venue (longer than the venue's recvWindow).
+    order_lookup_s: Decimal = Decimal(10)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9_]+", self.id):
+            raise ValueError("id: must be a ccxt exchange id like 'binance'")
+        if self.allotted_capital is not None:
+            _positive("allotted_capital", self.allotted_capital)
+        _positive("timeout_ms", self.timeout_ms)
+        for name in ("ws_silence_s", "rest_poll_s", "fill_poll_s", "reconnect_max_s",
+                     "max_price_jump_bps", "order_lookup_s"):
+            _positive(name, getattr(self, name))
 
 
 class TradingState(enum.Enum):
@@ -191,12 +242,21 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
     shutdown: ShutdownConfig = ShutdownConfig()
     metrics: MetricsConfig = MetricsConfig()
     health: HealthConfig = HealthConfig()
+    exchange: ExchangeConfig = ExchangeConfig()
     # Where the file was read from: relative paths in it resolve against this directory.
     config_dir: str = msgspec.field(default=".", name="__config_dir__")
 
+    def __post_init__(self) -> None:
+        if self.daemon.mode is Mode.LIVE:
+            if self.market.source is not MarketSource.EXCHANGE:
+                raise ValueError('market.source: live mode needs "exchange" market data')
+            if self.exchange.allotted_capital is None:
+                raise ValueError("exchange.allotted_capital: required in live mode: the daemon "
+                                 "trades only the capital it is given")
+
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_KEYED_MSG = re.compile(r"^(?P<key>[A-Za-z_]\w*): (?P<rest>.*)$", re.DOTALL)
+_KEYED_MSG = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*): (?P<rest>.*)$", re.DOTALL)
 
 
 def describe_validation_error(err: msgspec.ValidationError, prefix: str = "") -> str:

@@ -16,16 +16,20 @@ from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
 
+from daemon import log
 from daemon.model import (
     ZERO,
     Fill,
     Instrument,
+    InvalidTransition,
     Order,
     OrderState,
     PositionView,
     Side,
     to_decimal_price,
 )
+
+_log = log.get("inventory")
 
 # Trade ids remembered for de-duplication. Duplicates arrive within seconds (a websocket fill
 # and its REST twin); a bound keeps memory flat on a daemon that runs for months.
@@ -135,10 +139,17 @@ class InventoryManager:
         return order
 
     def order_done(self, client_order_id: str, state: OrderState) -> Order | None:
-        """The venue finished an order without (further) fills: cancelled or rejected."""
+        """The venue finished an order without (further) fills: cancelled or rejected.
+
+        The venue is the authority on an order's end: a report our state machine did not
+        expect is logged and obeyed, never allowed to stop the books."""
         order = self._orders.pop(client_order_id, None)
         if order is not None:
-            order.transition(state)
+            try:
+                order.transition(state)
+            except InvalidTransition as err:
+                _log.error("order.unexpected_transition", error=str(err))
+                order.state = state
             self._notify()
         return order
 
@@ -154,6 +165,10 @@ class InventoryManager:
         if len(self._seen_trades) > DEDUP_WINDOW:
             del self._seen_trades[next(iter(self._seen_trades))]
         self._realized += book.apply(fill.signed_qty, fill.price)
+        if fill.fee_base:
+            # Paying a fee in base is selling that much at the fill price and paying the
+            # proceeds as the fee: the position shrinks, cash is unchanged, fees grow.
+            self._realized += book.apply(-fill.fee_base, fill.price)
         self._fees += fill.fee_quote
         self._fill_count += 1
         order = self._orders.get(fill.client_order_id)
@@ -249,8 +264,26 @@ class InventoryManager:
             ZERO,
         )
 
+    def closable_qty(self, symbol: str) -> Decimal:
+        """How much of the position the venue would let us close: on the lot grid, at least
+        the minimum quantity and, at the mark, the minimum notional. The rest is dust."""
+        inst = self._instruments[symbol]
+        qty = inst.floor_qty(abs(self._books[symbol].qty))
+        if qty <= 0 or qty < inst.min_qty:
+            return ZERO
+        mark = self.mark_price(symbol)
+        if mark is not None and qty * mark < inst.min_notional:
+            return ZERO
+        return qty
+
+    def dust(self) -> dict[str, Decimal]:
+        """Positions too small for the venue to trade (fees taken in base leave these)."""
+        return {s: b.qty for s, b in self._books.items() if b.lots and not self.closable_qty(s)}
+
     def is_flat(self) -> bool:
-        return all(not b.lots for b in self._books.values()) and not self._orders
+        """Nothing left that could be closed, and no order working. Dust does not count: no
+        order can remove it, and `dust()` reports it."""
+        return not self._orders and all(not self.closable_qty(s) for s in self._books)
 
 
 class InventoryView:
@@ -290,6 +323,9 @@ class InventoryView:
 
     def working_qty(self, symbol: str, side: Side) -> Decimal:
         return self._inv.working_qty(symbol, side)
+
+    def closable_qty(self, symbol: str) -> Decimal:
+        return self._inv.closable_qty(symbol)
 
     def has_working_orders(self, symbol: str) -> bool:
         return any(o.symbol == symbol for o in self._inv.working_orders())

@@ -169,9 +169,11 @@ _TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
         {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.PENDING_CANCEL,
          OrderState.CANCELLED}
     ),
+    # A cancel may be asked for an order whose create never answered; the venue may then
+    # say the create failed after all.
     OrderState.PENDING_CANCEL: frozenset(
         {OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCELLED,
-         OrderState.ACCEPTED}
+         OrderState.ACCEPTED, OrderState.REJECTED}
     ),
     OrderState.FILLED: frozenset(),
     OrderState.CANCELLED: frozenset(),
@@ -220,8 +222,11 @@ class Fill(msgspec.Struct, frozen=True):
     side: Side
     qty: Decimal
     price: Decimal
-    fee_quote: Decimal
+    fee_quote: Decimal  # the whole fee valued in quote at the fill price
     ts_ns: int
+    # The part of the fee the venue took in base (Binance spot buys): the position grows by
+    # qty - fee_base, and selling it back must not try to sell what was never received.
+    fee_base: Decimal = ZERO
 
     @property
     def signed_qty(self) -> Decimal:

@@ -15,7 +15,7 @@ import msgspec
 
 from daemon.config import RiskConfig, TradingState
 from daemon.inventory import InventoryView
-from daemon.model import ZERO, Instrument, OrderIntent, OrderType, Side
+from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side
 
 
 class DenyReason(enum.Enum):
@@ -30,6 +30,7 @@ class DenyReason(enum.Enum):
     NOTIONAL_BELOW_MIN = "notional_below_min"
     LIMIT_PRICE_MISSING = "limit_price_missing"
     NO_MARKET_DATA = "no_market_data"
+    SPOT_NO_SHORT = "spot_no_short"
     MAX_ORDER_NOTIONAL = "max_order_notional"
     MAX_POSITION_NOTIONAL = "max_position_notional"
     THROTTLE_PER_SECOND = "throttle_per_second"
@@ -125,6 +126,12 @@ class RiskGate:
             return denied
         if not inst.trading:
             return Denied(DenyReason.INSTRUMENT_NOT_TRADING, intent.symbol)
+        if inst.kind is MarketKind.SPOT and intent.side is Side.SELL and (
+                intent.qty + self._view.working_qty(intent.symbol, Side.SELL) > position):
+            # Spot is long-only, and only base this daemon bought is ever sold: the account's
+            # other holdings are not ours to trade.
+            return Denied(DenyReason.SPOT_NO_SHORT,
+                          f"sell {intent.qty} with {position} bought by this daemon")
         qty = inst.floor_qty(intent.qty)
         if denied := self._check_size(inst, intent, qty):
             return denied

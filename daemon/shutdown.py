@@ -33,8 +33,9 @@ async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManag
             return True
         for p in inventory.positions():
             # One closing order at a time per instrument; re-send only after it finished.
-            if p.qty and not inventory.working_orders(p.symbol):
-                intent = OrderIntent(p.symbol, Side.of(-p.qty), abs(p.qty), reduce_only=True,
+            qty = inventory.closable_qty(p.symbol)
+            if qty and not inventory.working_orders(p.symbol):
+                intent = OrderIntent(p.symbol, Side.of(-p.qty), qty, reduce_only=True,
                                      tag="flatten")
                 await router.route(intent, flatten=True)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9

@@ -128,7 +128,8 @@ class ARForecastStrategy(Strategy[ARParams]):
                   bar_close_ns: int) -> list[OrderIntent]:
         """Intents that move the position to the wanted sign: close, then open at full size."""
         symbol = self.params.symbol
-        held = view.position(symbol)
+        # Dust (below the venue's minimum lot) cannot be traded: treat it as flat.
+        held = view.position(symbol) if view.closable_qty(symbol) else ZERO
         have = (held > 0) - (held < 0)
         if want == have or (want == 0 and held == 0):
             return []

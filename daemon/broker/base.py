@@ -26,11 +26,19 @@ class BrokerError(Exception):
         self.reason = reason  # bounded code, usable as a metric label
 
 
+class FatalBrokerError(BrokerError):
+    """The venue will not work with us (bad credentials, banned key): halt and exit."""
+
+
 class Broker(Protocol):
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]: ...
 
     async def start(self) -> None: ...
+
+    async def run(self) -> None:
+        """Pump venue events (websocket, polling) into `events` until cancelled; returns at
+        once for a broker that has none. The fill handling task runs it."""
 
     async def close(self) -> None: ...
 

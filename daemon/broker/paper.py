@@ -46,6 +46,9 @@ class PaperBroker:
     async def close(self) -> None:
         return None
 
+    async def run(self) -> None:
+        return None  # fills are produced inline by submit and on_market
+
     def balances(self) -> dict[str, Decimal]:
         out = {"cash": self._cash}
         out.update(self._positions)

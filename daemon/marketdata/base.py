@@ -18,6 +18,10 @@ class MarketDataSource(Protocol):
     def path(self) -> str:
         """Which path is live (`sim`, `replay`, `websocket`, `rest`): a metric label."""
 
+    async def run(self) -> None:
+        """Background I/O feeding `stream()` (websockets, polling) until cancelled; returns at
+        once for a source that has none. The market data task runs it."""
+
     def stream(self) -> AsyncIterator[TickBatch]: ...
 
     async def close(self) -> None: ...

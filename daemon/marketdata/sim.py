@@ -24,6 +24,7 @@ class _Walk:
 
     def __init__(self, inst: InstrumentConfig) -> None:
         self.log_price = math.log(float(inst.start_price))
+        assert inst.price_increment is not None  # config requires the grid for the sim
         self.price_step = float(inst.price_increment)
         self.trade_id = 0
 
@@ -47,6 +48,9 @@ class SimMarket:
         return "sim"
 
     async def close(self) -> None:
+        return None
+
+    async def run(self) -> None:
         return None
 
     async def stream(self) -> AsyncIterator[TickBatch]:

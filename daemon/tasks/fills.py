@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from daemon import log
 from daemon.broker.base import Broker
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
@@ -14,15 +16,18 @@ _log = log.get("fills")
 
 async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics) -> None:
     log.bind_task("fills")
-    while True:
-        apply(await broker.events.get(), inventory, metrics)
+    # The broker's venue streams (user-data websocket, REST polls) live with this task.
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(broker.run(), name="broker_io")
+        while True:
+            apply(await broker.events.get(), inventory, metrics)
 
 
 def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:
     match event:
         case OrderFilled(fill=fill):
             if not inventory.apply_fill(fill):
-                _log.info("fill.duplicate", trade_id=fill.trade_id,
+                _log.debug("fill.duplicate", trade_id=fill.trade_id,
                           client_order_id=fill.client_order_id)
                 return
             metrics.fills.inc()

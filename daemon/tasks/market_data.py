@@ -17,6 +17,14 @@ async def run(source: MarketDataSource, inventory: InventoryManager, broker: Bro
     """`out` is None during the flatten: prices still flow to the books and broker, not on."""
     log.bind_task("market_data")
     metrics.set_data_path(source.path)
+    # The source's own I/O (sockets, pollers) lives and dies with this task.
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(source.run(), name="market_data_io")
+        await _consume(source, inventory, broker, metrics, out)
+
+
+async def _consume(source: MarketDataSource, inventory: InventoryManager, broker: Broker,
+                   metrics: Metrics, out: asyncio.Queue[TickBatch] | None) -> None:
     messages = metrics.md_messages.labels("trade")
     async for batch in source.stream():
         if batch.ticks:

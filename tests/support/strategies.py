@@ -48,3 +48,35 @@ class BuyOnce(Strategy[BuyOnceParams]):
 
 class NotAStrategy:
     pass
+
+
+class AlternateParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    qty: Decimal
+    bar_interval_s: int = 1
+
+
+class Alternate(Strategy[AlternateParams]):
+    """Buys `qty` on one bar and sells what it holds on the next: an order every bar, so a
+    test's injected faults always meet live orders."""
+
+    Params = AlternateParams
+
+    @property
+    def bar_interval_ns(self) -> int:
+        return self.params.bar_interval_s * 1_000_000_000
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return (self.params.symbol,)
+
+    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+        symbol = self.params.symbol
+        if view.has_working_orders(symbol):
+            return ()
+        held = view.closable_qty(symbol)
+        if held:
+            return (OrderIntent(symbol, Side.SELL, held, reduce_only=True, tag="close",
+                                bar_close_ns=bar.end_ns),)
+        return (OrderIntent(symbol, Side.BUY, self.params.qty, tag="open",
+                            bar_close_ns=bar.end_ns),)

@@ -1,0 +1,130 @@
+"""Startup for every mode: connect to the venue if the config needs one, then run the daemon.
+
+Exchange-backed modes learn their instruments from `load_markets` (precision, limits, spot or
+swap) before the strategy is built, and live mode checks credentials and the free balance
+against the allotted capital before any task starts. A failure here sends no order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from daemon import credentials, log
+from daemon.app import Daemon, instruments_from_config
+from daemon.broker.base import Broker, FatalBrokerError
+from daemon.ccxt_support import (
+    BaseError,
+    ErrorKind,
+    backoff_s,
+    classify,
+    error_label,
+    instruments_from_markets,
+    make_exchange,
+)
+from daemon.clock import LiveClock
+from daemon.config import Config, ConfigError, MarketSource, Mode
+from daemon.metrics import Metrics
+from daemon.model import Instrument, MarketKind
+from strategies.base import StrategyContext
+from strategies.base import load as load_strategy
+
+_log = log.get("runtime")
+STARTUP_ATTEMPTS = 5
+
+
+class VenueUnavailable(Exception):
+    """The venue could not be reached at startup; a later restart may succeed."""
+
+
+async def _with_retry(what: str, call: Any) -> Any:
+    for attempt in range(1, STARTUP_ATTEMPTS + 1):
+        try:
+            return await call()
+        except BaseError as err:
+            kind = classify(err)
+            if kind is ErrorKind.AUTH:
+                raise FatalBrokerError("auth", f"{what}: the exchange refused our credentials "
+                                       f"({error_label(err)}): check the API key and secret"
+                                       ) from None
+            if kind not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT) or (
+                    attempt == STARTUP_ATTEMPTS):
+                raise VenueUnavailable(f"{what}: {error_label(err)}: {err}") from None
+            pause = backoff_s(attempt, 0.5, 5.0)
+            _log.warning("startup.retry", what=what, attempt=attempt, error=error_label(err),
+                         pause_s=round(pause, 3))
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+async def _instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
+    markets = await _with_retry("load_markets", exchange.load_markets)
+    return instruments_from_markets(markets, [i.symbol for i in cfg.market.instruments],
+                                    exchange.precisionMode)
+
+
+async def _check_balance(exchange: Any, instruments: dict[str, Instrument],
+                         capital: Decimal) -> None:
+    balance = await _with_retry("fetch_balance", exchange.fetch_balance)
+    for quote in {i.quote for i in instruments.values()}:
+        free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
+        if free < capital:
+            raise ConfigError(f"exchange.allotted_capital: {capital} {quote} is more than the "
+                              f"account's free balance of {free} {quote}")
+
+
+async def run(cfg: Config) -> int:
+    clock = LiveClock()
+    live = cfg.daemon.mode is Mode.LIVE
+    creds = credentials.load()
+    if live and not creds.complete:
+        raise ConfigError("exchange: live mode needs API credentials: set TRADINGD_API_KEY and "
+                          "TRADINGD_API_SECRET, or api_key and api_secret files in "
+                          "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
+    opened: list[Any] = []
+    try:
+        source, broker, instruments = None, None, instruments_from_config(cfg)
+        metrics: Metrics | None = None
+        if cfg.market.source is MarketSource.EXCHANGE:
+            from daemon.marketdata.ccxt_feed import CcxtFeed
+
+            feed_ex = make_exchange(cfg.exchange, None)  # public data needs no keys
+            opened.append(feed_ex)
+            instruments = await _instruments(feed_ex, cfg)
+            metrics = Metrics(list(instruments))
+            source = CcxtFeed(feed_ex, list(instruments), cfg.exchange, metrics, clock)
+        capital = cfg.paper.starting_cash
+        if live:
+            broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened)
+        strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params,
+                                 StrategyContext(instruments, Path(cfg.config_dir)))
+        _log.info("startup.venue", mode=cfg.daemon.mode.value, source=cfg.market.source.value,
+                  exchange=cfg.exchange.id if source else None, credentials=creds.source,
+                  instruments={s: i.kind.value for s, i in instruments.items()})
+    except BaseException:
+        for ex in opened:
+            await ex.close()
+        raise
+    daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
+                    instruments=instruments, metrics=metrics, starting_cash=capital)
+    return await daemon.run()
+
+
+async def _live_broker(cfg: Config, creds: credentials.Credentials,
+                       instruments: dict[str, Instrument], metrics: Metrics | None,
+                       clock: LiveClock, opened: list[Any]) -> tuple[Broker, Decimal]:
+    from daemon.broker.ccxt_broker import CcxtBroker
+
+    assert cfg.exchange.allotted_capital is not None and metrics is not None
+    ex = make_exchange(cfg.exchange, creds)
+    opened.append(ex)
+    await _with_retry("load_markets", ex.load_markets)
+    capital = cfg.exchange.allotted_capital
+    await _check_balance(ex, instruments, capital)
+    if any(i.kind is MarketKind.SPOT for i in instruments.values()):
+        _log.info("startup.spot", note="spot is long-only: a short signal means flat, and only "
+                  "base bought by this daemon is ever sold")
+    return CcxtBroker(ex, instruments, cfg.exchange, metrics, clock,
+                      cfg.daemon.client_id_prefix), capital

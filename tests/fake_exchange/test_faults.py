@@ -1,0 +1,152 @@
+"""Each injected fault, and each auth failure, as the ccxt exception class it becomes.
+
+Class choices follow ccxt 4.5.90's binance.handle_errors + base http status table: 418 and
+429 are raised as DDoSProtection before the body is read (RateLimitExceeded is a sibling,
+not a parent); a 5xx without a JSON body falls through to ExchangeNotAvailable.
+"""
+
+from __future__ import annotations
+
+import ccxt.async_support as ccxt_async
+import pytest
+
+from tests.fake_exchange import FakeBinance
+from tests.fake_exchange.conftest import client_config
+
+SYM = "BTC/USDT"
+
+
+@pytest.mark.asyncio
+async def test_429_with_retry_after_then_recovers(fx: FakeBinance,
+                                                  rest: ccxt_async.binance) -> None:
+    await rest.load_markets()
+    fx.faults.rate_limit("/api/v3/account", n=1, retry_after=7)
+    with pytest.raises(ccxt_async.DDoSProtection, match="429"):
+        await rest.fetch_balance()
+    assert rest.last_response_headers["Retry-After"] == "7"
+    assert (await rest.fetch_balance())["BTC"]["free"] == 1.0  # only the next one failed
+
+
+@pytest.mark.asyncio
+async def test_418_ban(fx: FakeBinance, rest: ccxt_async.binance) -> None:
+    await rest.load_markets()
+    fx.faults.ban("/api/v3/ticker/24hr", n=2, retry_after=120)
+    for _ in range(2):
+        with pytest.raises(ccxt_async.DDoSProtection, match="418"):
+            await rest.fetch_ticker(SYM)
+    assert rest.last_response_headers["Retry-After"] == "120"
+    await rest.fetch_ticker(SYM)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_5xx_from_the_edge_is_exchange_not_available(
+    fx: FakeBinance, rest: ccxt_async.binance, status: int
+) -> None:
+    await rest.load_markets()
+    fx.faults.server_error("/api/v3/depth", status=status)
+    with pytest.raises(ccxt_async.ExchangeNotAvailable):
+        await rest.fetch_order_book(SYM)
+
+
+@pytest.mark.asyncio
+async def test_5xx_with_a_binance_json_body_is_mapped_by_code(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    # -1001 "Internal error" maps to OperationFailed: a NetworkError handler would miss it
+    await rest.load_markets()
+    fx.faults.server_error("/api/v3/account", status=500,
+                           body='{"code":-1001,"msg":"Internal error; unable to process your '
+                                'request. Please try again."}')
+    with pytest.raises(ccxt_async.OperationFailed) as err:
+        await rest.fetch_balance()
+    assert not isinstance(err.value, ccxt_async.NetworkError)
+
+
+@pytest.mark.asyncio
+async def test_slow_answer_is_request_timeout_and_is_not_processed(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    await rest.load_markets()
+    rest.timeout = 200  # ms
+    fx.faults.delay("/api/v3/order", seconds=2, method="POST", process=False)
+    with pytest.raises(ccxt_async.RequestTimeout):
+        await rest.create_order(SYM, "market", "buy", 0.001, None, {"clientOrderId": "slow"})
+    assert fx.order_post_count("slow") == 1
+    assert fx.orders() == []  # the stalled handler died with its client
+
+
+@pytest.mark.asyncio
+async def test_timeout_on_a_create_that_actually_succeeded(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    await rest.load_markets()
+    rest.timeout = 200
+    fx.faults.delay("/api/v3/order", seconds=2, method="POST", process=True)
+    with pytest.raises(ccxt_async.RequestTimeout):
+        await rest.create_order(SYM, "limit", "buy", 0.01, 60000, {"clientOrderId": "ghost"})
+    # the client saw a failure, but the order exists: it is found by the id the client chose
+    found = await rest.fetch_order(None, SYM, {"origClientOrderId": "ghost"})
+    assert found["status"] == "open" and found["clientOrderId"] == "ghost"
+    assert [o["clientOrderId"] for o in await rest.fetch_open_orders(SYM)] == ["ghost"]
+    assert fx.order_post_count("ghost") == 1
+    assert [o["clientOrderId"] for o in fx.orders()] == ["ghost"]
+
+
+@pytest.mark.asyncio
+async def test_forced_order_rejects(fx: FakeBinance, rest: ccxt_async.binance) -> None:
+    await rest.load_markets()
+    fx.faults.reject_orders(-2010)
+    with pytest.raises(ccxt_async.InsufficientFunds):
+        await rest.create_order(SYM, "market", "buy", 0.001)
+    fx.faults.reject_orders(-1013)  # default message: "Filter failure: LOT_SIZE"
+    with pytest.raises(ccxt_async.InvalidOrder):
+        await rest.create_order(SYM, "market", "buy", 0.001)
+    await rest.create_order(SYM, "market", "buy", 0.001)  # faults are one-shot
+    assert len(fx.orders()) == 1
+
+
+@pytest.mark.asyncio
+async def test_bad_signature_is_authentication_error(fx: FakeBinance) -> None:
+    ex = ccxt_async.binance({**client_config(fx), "secret": "0" * 64})
+    try:
+        with pytest.raises(ccxt_async.AuthenticationError, match="-1022"):
+            await ex.fetch_balance()
+    finally:
+        await ex.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("key", "code"), [("A" * 64, "-2015"), ("not-a-key!", "-2014")])
+async def test_bad_api_key_is_authentication_error(fx: FakeBinance, key: str,
+                                                   code: str) -> None:
+    # a *fresh* client: after one successful private call ccxt turns -2015 into
+    # DDoSProtection (options.hasAlreadyAuthenticatedSuccessfully, a temporary-ban heuristic)
+    ex = ccxt_async.binance({**client_config(fx), "apiKey": key})
+    try:
+        with pytest.raises(ccxt_async.AuthenticationError, match=code):
+            await ex.fetch_balance()
+    finally:
+        await ex.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("time_difference", [60_000, -5_000])
+async def test_stale_or_future_timestamp_is_invalid_nonce(
+    fx: FakeBinance, rest: ccxt_async.binance, time_difference: int
+) -> None:
+    await rest.load_markets()
+    rest.options["timeDifference"] = time_difference  # ccxt's nonce() = now - this
+    with pytest.raises(ccxt_async.InvalidNonce, match="-1021"):
+        await rest.fetch_balance()
+
+
+@pytest.mark.asyncio
+async def test_server_clock_skew_is_invalid_nonce_too(fx: FakeBinance,
+                                                      rest: ccxt_async.binance) -> None:
+    await rest.load_markets()
+    fx.clock_skew_ms = 20_000  # beyond ccxt's default recvWindow of 10 s
+    with pytest.raises(ccxt_async.InvalidNonce):
+        await rest.create_order(SYM, "market", "buy", 0.001)
+    rest.options["timeDifference"] = -fx.clock_skew_ms  # what load_time_difference() does
+    await rest.create_order(SYM, "market", "buy", 0.001)

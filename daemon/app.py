@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from daemon import log, shutdown
+from daemon import log, sdnotify, shutdown
 from daemon.broker.base import Broker, FatalBrokerError
 from daemon.broker.paper import PaperBroker
 from daemon.clock import Clock, LiveClock
@@ -33,7 +33,7 @@ from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind, OrderIntent, TickBatch
 from daemon.monitor import HealthState, serve
-from daemon.risk import RiskGate
+from daemon.risk import DenyReason, RiskGate
 from daemon.signals import SignalEngine
 from daemon.tasks import fills, health, market_data, routing
 from daemon.tasks import signal as signal_task
@@ -76,6 +76,12 @@ def instruments_from_config(config: Config) -> dict[str, Instrument]:
     return out
 
 
+def numeric_fields(struct: msgspec.Struct) -> dict[str, float]:
+    """A config section's numeric settings (for the `tradingd_risk_limit` gauge)."""
+    return {name: float(value) for name, value in msgspec.structs.asdict(struct).items()
+            if isinstance(value, int | Decimal) and not isinstance(value, bool)}
+
+
 class Daemon:
     """Every component of one running daemon, wired; `run()` is the whole lifecycle."""
 
@@ -102,6 +108,8 @@ class Daemon:
         self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
                                   self.metrics, ClientIds(config.daemon.client_id_prefix))
         self.signals = SignalEngine(strategy, self.inventory.view)
+        self.metrics.prime_denials([r.value for r in DenyReason])
+        self.metrics.set_limits(numeric_fields(config.risk))
         self.stop = asyncio.Event()
         self._signals_seen = 0
 
@@ -179,6 +187,7 @@ class Daemon:
 
     async def _flatten(self) -> bool:
         timeout_s = float(self.config.shutdown.flatten_timeout_s)
+        sdnotify.stopping(f"flattening, deadline {timeout_s:g}s")
         result: list[bool] = []
 
         async def flatten_then_stop() -> None:

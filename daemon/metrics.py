@@ -19,6 +19,15 @@ ORDER_OUTCOMES = ("submitted", "filled", "cancelled", "rejected", "denied")
 BREAKERS = ("daily_loss", "drawdown", "rejections", "reconciliation", "kill_switch")
 DATA_PATHS = ("sim", "replay", "websocket", "rest")
 STATE_VALUES = {"active": 0, "reducing": 1, "halted": 2}
+# Label values known up front, created at zero so alerts see a series before the first event.
+MD_KINDS = ("trade", "quote")
+MD_DROP_REASONS = ("malformed", "bad_price", "bad_size", "duplicate", "out_of_order",
+                   "price_jump", "bad_quote")
+REJECTION_REASONS = ("insufficient_funds", "invalid_order", "rate_limited", "rejected",
+                     "lost_in_transit", "venue_rejected", "no_market", "unknown")
+EXCHANGE_ERRORS = ("RequestTimeout", "ExchangeNotAvailable", "NetworkError", "DDoSProtection",
+                   "RateLimitExceeded", "InsufficientFunds", "InvalidOrder", "BadRequest",
+                   "AuthenticationError", "OperationFailed", "ExchangeError")
 
 # Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
 _FAST_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1, 1.0)
@@ -79,6 +88,11 @@ class Metrics:
 
         for outcome in ORDER_OUTCOMES:
             self.orders.labels(outcome)
+        for counter, values in ((self.md_messages, MD_KINDS), (self.md_dropped, MD_DROP_REASONS),
+                                (self.exchange_rejections, REJECTION_REASONS),
+                                (self.exchange_errors, EXCHANGE_ERRORS)):
+            for value in values:
+                counter.labels(value)
         for breaker in BREAKERS:
             self.breaker_trips.labels(breaker)
         for path in DATA_PATHS:
@@ -97,6 +111,14 @@ class Metrics:
 
     def _histogram(self, name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
         return Histogram(f"tradingd_{name}", doc, buckets=buckets, registry=self.registry)
+
+    def prime_denials(self, reasons: list[str]) -> None:
+        for reason in reasons:
+            self.risk_denials.labels(reason)
+
+    def set_limits(self, limits: dict[str, float]) -> None:
+        for name, value in limits.items():
+            self.risk_limit.labels(name).set(value)
 
     def set_state(self, state: str) -> None:
         self.trading_state.set(STATE_VALUES[state])

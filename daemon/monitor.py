@@ -16,18 +16,30 @@ from daemon.metrics import CONTENT_TYPE, Metrics
 
 
 class HealthState:
-    """What the health endpoints report; written by the daemon, read by HTTP handlers."""
+    """What the health endpoints and systemd are told; written by the daemon, read by the
+    HTTP handlers and the health task."""
 
     def __init__(self) -> None:
         self.loop_alive_ns = time.monotonic_ns()
         self.stale_symbols: frozenset[str] = frozenset()
         self.trading = False  # the trading tasks are running (not starting or shutting down)
+        self.connected = False  # market data has arrived for every instrument
+        # Startup reconciliation with the venue has succeeded; a daemon with a journal sets
+        # this False until it has compared its books with the exchange.
+        self.reconciled = True
         self.halted = False
 
+    def started(self) -> bool:
+        """Startup is complete (systemd READY=1): trading tasks run on reconciled books."""
+        return self.trading and self.reconciled
+
     def readiness(self) -> dict[str, bool]:
+        """Ready to trade, condition by condition (`/readyz`)."""
         return {
             "trading": self.trading,
-            "market_data_fresh": not self.stale_symbols,
+            "connected": self.connected,
+            "reconciled": self.reconciled,
+            "market_data_fresh": self.connected and not self.stale_symbols,
             "not_halted": not self.halted,
         }
 

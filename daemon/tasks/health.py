@@ -1,9 +1,15 @@
-"""Health task: heartbeat log, book gauges, event-loop lag and stale-market-data detection."""
+"""Health task: heartbeat, gauges, event-loop lag, stale data, and what systemd is told.
+
+systemd hears READY=1 once startup is complete, a STATUS= line with every heartbeat, and
+WATCHDOG=1 only while this loop runs on time *and* market data is fresh: a wedged loop or a
+dead feed stops the pings, and systemd restarts the service.
+"""
 
 from __future__ import annotations
 
-from daemon import log
+from daemon import log, sdnotify
 from daemon.clock import Clock
+from daemon.config import TradingState
 from daemon.inventory import InventoryManager
 from daemon.metrics import Metrics
 from daemon.monitor import HealthState
@@ -18,6 +24,7 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
     log.bind_task("health")
     next_heartbeat = clock.monotonic_ns()
     stale: set[str] = set()
+    notifier = Notifier(inventory, gate)
     while True:
         before = clock.monotonic_ns()
         await clock.sleep(TICK_S)
@@ -28,12 +35,46 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
         health.loop_alive_ns = now_mono
         update_gauges(inventory, gate, metrics)
         check_staleness(inventory, metrics, clock.now_ns(), stale_data_s, stale, health)
+        health.halted = gate.state is TradingState.HALTED
+        metrics.ready.set(1 if all(health.readiness().values()) else 0)
+        notifier.tick(health, lag_s, now_mono)
         if now_mono >= next_heartbeat:
             next_heartbeat = now_mono + int(heartbeat_s * 1e9)
+            sdnotify.status(notifier.status_line())
             _log.info("heartbeat", equity=inventory.equity(), cash=inventory.cash,
                       positions={p.symbol: p.qty for p in inventory.positions()},
                       working_orders=len(inventory.working_orders()), fills=inventory.fill_count,
                       state=gate.state.value, loop_lag_s=round(lag_s, 6))
+
+
+class Notifier:
+    """What systemd is told, and when (sd_notify is a no-op without $NOTIFY_SOCKET)."""
+
+    def __init__(self, inventory: InventoryManager, gate: RiskGate) -> None:
+        self._inventory = inventory
+        self._gate = gate
+        self._ready_sent = False
+        interval = sdnotify.watchdog_interval_s()
+        self._watchdog_ns = int(interval * 1e9) if interval else None
+        self._next_ping = 0
+
+    def tick(self, health: HealthState, lag_s: float, now_ns: int) -> None:
+        if not self._ready_sent and health.started():
+            self._ready_sent = True
+            sdnotify.ready(self.status_line())
+            _log.info("systemd.ready")
+        if self._watchdog_ns is None or now_ns < self._next_ping:
+            return
+        # Responsive: woke within a fraction of the watchdog period. Fresh: every
+        # instrument has recent data. Otherwise stay silent and let systemd act.
+        if lag_s < self._watchdog_ns / 4e9 and health.connected and not health.stale_symbols:
+            sdnotify.watchdog()
+            self._next_ping = now_ns + self._watchdog_ns
+
+    def status_line(self) -> str:
+        positions = " ".join(f"{p.symbol}={p.qty}" for p in self._inventory.positions())
+        return (f"{self._gate.state.value}; equity {self._inventory.equity():.2f}; "
+                f"{positions}; {len(self._inventory.working_orders())} working")
 
 
 def update_gauges(inventory: InventoryManager, gate: RiskGate, metrics: Metrics) -> None:
@@ -62,3 +103,4 @@ def check_staleness(inventory: InventoryManager, metrics: Metrics, now_ns: int,
             stale.discard(symbol)
             _log.info("market_data.fresh", symbol=symbol)
     health.stale_symbols = frozenset(stale)
+    health.connected = all(inventory.mark_ts_ns(s) is not None for s in inventory.instruments)

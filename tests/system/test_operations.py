@@ -150,7 +150,7 @@ def test_credentials_never_reach_logs_metrics_or_files(tmp_path: Path) -> None:
                             env={"TRADINGD_API_KEY": key, "TRADINGD_API_SECRET": secret[::-1]})
         try:
             assert bad.wait_exit(30) == 77
-            outputs += bad.raw_lines + [bad.stderr_tail()]
+            outputs += [*bad.raw_lines, bad.stderr_tail()]
         finally:
             bad.kill()
         # 2: a full live run with faults, then a clean stop.
@@ -167,7 +167,7 @@ def test_credentials_never_reach_logs_metrics_or_files(tmp_path: Path) -> None:
             outputs.append(get(port, "/metrics")[1].decode())
             d.send(signal.SIGTERM)
             assert d.wait_exit(40) == 0
-            outputs += d.raw_lines + [d.stderr_tail()]
+            outputs += [*d.raw_lines, d.stderr_tail()]
         finally:
             d.kill()
     for root, _, files in os.walk(tmp_path):

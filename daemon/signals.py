@@ -35,8 +35,8 @@ class SignalEngine:
             if batch.gap_before:
                 agg.mark_gap()
             on_tick = agg.on_tick
-            for tick in batch.ticks:
-                bars = on_tick(tick.ts_ns, tick.price, tick.size)
+            for ts_ns, price, size in zip(batch.ts_ns, batch.price, batch.size, strict=True):
+                bars = on_tick(ts_ns, price, size)
                 if bars is not None:
                     self._on_bars(bars, intents)
         tick_intents = self._strategy.on_ticks(batch, self._view)

@@ -72,7 +72,8 @@ class Metrics:
 
         h = self._histogram
         self.bar_to_order = h("bar_to_order_latency_seconds",
-                              "Bar close to order handed to the broker", _FAST_BUCKETS)
+                              "Bar closed (seen by the daemon) to order handed to the broker",
+                              _FAST_BUCKETS)
         self.ack_latency = h("order_ack_latency_seconds", "Order sent to venue acknowledgement",
                              _NET_BUCKETS)
         self.md_lag = h("market_data_lag_seconds", "Exchange timestamp to receipt", _NET_BUCKETS)

@@ -157,7 +157,10 @@ class OrderIntent(msgspec.Struct, frozen=True):
     limit_price: Decimal | None = None
     reduce_only: bool = False
     tag: str = ""  # a short machine-readable reason, e.g. "open" / "close"
-    bar_close_ns: int = 0  # when the bar that caused it closed: for the latency histogram
+    bar_close_ns: int = 0  # the end of the bar that caused it (data time)
+    # The clock's monotonic time when the daemon closed that bar; set by the signal engine, not
+    # the strategy. The bar-to-order latency histogram measures from here to the broker.
+    closed_mono_ns: int = 0
 
 
 class OrderState(enum.Enum):

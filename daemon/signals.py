@@ -3,6 +3,11 @@
 One bar aggregator per traded instrument; bars close on the first tick of a later interval or
 when the clock passes the interval's end, whichever comes first, so a quiet market still closes
 bars on time.
+
+A batch may hold many bars. `on_batch` stops at the tick whose bar made the strategy act and
+says where to resume: the caller hands those intents on before reading further, so the next
+decision sees their outcome and the orders go out as of that tick, as if trades had arrived one
+by one. Bars that make no decision cost no stop.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
+from daemon.clock import Clock
 from daemon.features import BarAggregator
 from daemon.inventory import InventoryView
 from daemon.model import Bar, OrderIntent, TickBatch
@@ -17,9 +25,10 @@ from strategies.base import Strategy
 
 
 class SignalEngine:
-    def __init__(self, strategy: Strategy[Any], view: InventoryView) -> None:
+    def __init__(self, strategy: Strategy[Any], view: InventoryView, clock: Clock) -> None:
         self._strategy = strategy
         self._view = view
+        self._clock = clock
         interval = strategy.bar_interval_ns
         self._bars = {s: BarAggregator(s, interval) for s in strategy.symbols}
         self.bars_closed = 0
@@ -28,20 +37,33 @@ class SignalEngine:
     def interval_ns(self) -> int:
         return self._strategy.bar_interval_ns
 
-    def on_batch(self, batch: TickBatch) -> list[OrderIntent]:
-        intents: list[OrderIntent] = []
+    def on_batch(self, batch: TickBatch, start: int = 0) -> tuple[list[OrderIntent], int]:
+        """Read ticks from `start` until a closed bar yields intents or the batch ends.
+
+        Returns the intents and the index to resume from; the intents were decided at tick
+        `resume - 1`. `(no intents, len)` means the batch is done; then call `after_batch`.
+        """
+        n = len(batch.ts_ns)
         agg = self._bars.get(batch.symbol)
-        if agg is not None:
-            if batch.gap_before:
-                agg.mark_gap()
-            on_tick = agg.on_tick
-            for ts_ns, price, size in zip(batch.ts_ns, batch.price, batch.size, strict=True):
-                bars = on_tick(ts_ns, price, size)
-                if bars is not None:
-                    self._on_bars(bars, intents)
-        tick_intents = self._strategy.on_ticks(batch, self._view)
-        if tick_intents:
-            intents.extend(tick_intents)
+        if agg is None:
+            return [], n
+        if start == 0 and batch.gap_before:
+            agg.mark_gap()
+        ts_ns, price, size = batch.ts_ns, batch.price, batch.size
+        pos = start
+        while pos < n:
+            bars, pos = agg.on_columns(ts_ns, price, size, pos)
+            if bars is not None:
+                intents: list[OrderIntent] = []
+                self._on_bars(bars, intents)
+                if intents:
+                    return intents, pos
+        return [], n
+
+    def after_batch(self, batch: TickBatch) -> list[OrderIntent]:
+        """Once every tick is read: the strategy's look at the whole batch, then the clock."""
+        intents = list(self._strategy.on_ticks(batch, self._view))
+        intents.extend(self.on_time(batch.recv_ns))
         return intents
 
     def on_time(self, now_ns: int) -> list[OrderIntent]:
@@ -53,6 +75,10 @@ class SignalEngine:
         return intents
 
     def _on_bars(self, bars: Sequence[Bar], out: list[OrderIntent]) -> None:
+        # Stamped once the bar is closed, before the strategy runs: the bar-to-order latency
+        # covers the strategy, the gate and the hand-off to the broker.
+        closed_mono_ns = self._clock.monotonic_ns()
         for bar in bars:
             self.bars_closed += 1
-            out.extend(self._strategy.on_bar(bar, self._view))
+            for intent in self._strategy.on_bar(bar, self._view):
+                out.append(msgspec.structs.replace(intent, closed_mono_ns=closed_mono_ns))

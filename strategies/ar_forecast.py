@@ -32,6 +32,9 @@ class ARParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bar_interval_s: int = 43_200
     lags: int = 3
     scale: Decimal = Decimal(1)  # leverage: 1 = the whole equity, 0.5 = half of it
+    # > 0: every position is exactly this many base units instead of the compounding size
+    # (a fixed-risk book, and the benchmark workload's "flip 0.01 BTC"); `scale` is then unused.
+    fixed_qty: Decimal = Decimal(0)
     weights: str = ""  # empty: the packaged seed weights
     # The seed weights were fitted on 12h bars. Running them on other bars is a demo, not a
     # forecast; it has to be asked for by name.
@@ -44,6 +47,8 @@ class ARParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("lags: must be > 0")
         if not Decimal(0) < self.scale <= Decimal(10):
             raise ValueError("scale: must be > 0 and <= 10")
+        if self.fixed_qty < 0:
+            raise ValueError("fixed_qty: must be >= 0")
 
 
 def target_qty(equity: Decimal, price: Decimal, scale: Decimal, inst: Instrument) -> Decimal:
@@ -137,11 +142,16 @@ class ARForecastStrategy(Strategy[ARParams]):
             intents.append(OrderIntent(symbol, Side.of(-held), abs(held), reduce_only=True,
                                        tag="close", bar_close_ns=bar_close_ns))
         if want:
-            qty = target_qty(view.equity(), price, self.params.scale, self._inst)
+            qty = self._open_qty(price, view)
             if qty > 0:
                 intents.append(OrderIntent(symbol, Side.BUY if want > 0 else Side.SELL, qty,
                                            tag="open", bar_close_ns=bar_close_ns))
         return intents
+
+    def _open_qty(self, price: Decimal, view: InventoryView) -> Decimal:
+        if self.params.fixed_qty:
+            return self._inst.floor_qty(self.params.fixed_qty)
+        return target_qty(view.equity(), price, self.params.scale, self._inst)
 
 
 def save_weights(path: Path, weight: list[list[float]], bias: list[float],

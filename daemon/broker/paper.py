@@ -4,12 +4,19 @@ Market orders fill at once at the best ask (buys) or bid (sells) moved against u
 `slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
 touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
 account is margin-style: positions are signed, so a strategy may go short.
+
+The touch is the one as of the clock's now. Live, now is past every trade of the last batch and
+the touch is its quote. On a replay clock now can stand inside the last batch (a bar closed on a
+tick in the middle of it, and the order goes out at that tick's time); then the touch is the
+batch's spread around the last trade at or before now, as a feed that delivered trade by trade
+would have shown it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from bisect import bisect_right
 from decimal import Decimal
 
 from daemon.broker.base import EVENT_QUEUE_SIZE
@@ -30,6 +37,8 @@ class PaperBroker:
         self._clock = clock
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._touch: dict[str, tuple[Decimal, Decimal]] = {}
+        self._touch_before: dict[str, tuple[Decimal, Decimal]] = {}  # before the last batch
+        self._last_batch: dict[str, TickBatch] = {}
         self._resting: dict[str, ApprovedOrder] = {}
         self._cash = starting_cash
         self._positions: dict[str, Decimal] = {s: ZERO for s in instruments}
@@ -53,7 +62,7 @@ class PaperBroker:
 
     async def submit(self, order: ApprovedOrder) -> None:
         now = self._clock.now_ns()
-        touch = self._touch.get(order.symbol)
+        touch = self._touch_at(order.symbol, now)
         if touch is None:
             await self._events.put(OrderRejected(order.client_order_id, "no_market",
                                                  "no quote yet for " + order.symbol, now))
@@ -73,12 +82,29 @@ class PaperBroker:
         if batch.bid <= 0 or batch.ask <= 0:
             return
         touch = (to_decimal_price(batch.bid), to_decimal_price(batch.ask))
+        before = self._touch.get(batch.symbol)
+        if before is not None:
+            self._touch_before[batch.symbol] = before
         self._touch[batch.symbol] = touch
+        self._last_batch[batch.symbol] = batch
         if self._resting:
             now = self._clock.now_ns()
             for coid, order in list(self._resting.items()):
                 if order.symbol == batch.symbol and await self._try_fill_limit(order, touch, now):
                     del self._resting[coid]
+
+    def _touch_at(self, symbol: str, now: int) -> tuple[Decimal, Decimal] | None:
+        batch = self._last_batch.get(symbol)
+        if batch is None or not batch.ts_ns or now >= batch.ts_ns[-1]:
+            return self._touch.get(symbol)
+        i = bisect_right(batch.ts_ns, now) - 1
+        if i < 0:
+            return self._touch_before.get(symbol)
+        half = (batch.ask - batch.bid) / 2
+        inst = self._instruments[symbol]
+        price = batch.price[i]
+        return (inst.round_price(to_decimal_price(price - half), Side.SELL),
+                inst.round_price(to_decimal_price(price + half), Side.BUY))
 
     def _market_price(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> Decimal:
         bid, ask = touch

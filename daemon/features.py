@@ -130,6 +130,15 @@ class LogReturnLags:
         r = self._log_return.on_tick(price)
         return None if r is None else self._lags.on_tick(r)
 
+    def push(self, price: float) -> bool:
+        """Take a price without building the lag list; True once n returns are known."""
+        r = self._log_return.on_tick(price)
+        if r is None:
+            return False
+        window = self._lags._window
+        window.on_tick(r)
+        return window.is_full()
+
     def copy_into(self, out: list[float]) -> bool:
         return self._lags.copy_into(out)
 

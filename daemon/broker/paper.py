@@ -100,11 +100,12 @@ class PaperBroker:
         i = bisect_right(batch.ts_ns, now) - 1
         if i < 0:
             return self._touch_before.get(symbol)
-        half = (batch.ask - batch.bid) / 2
-        inst = self._instruments[symbol]
         price = batch.price[i]
-        return (inst.round_price(to_decimal_price(price - half), Side.SELL),
-                inst.round_price(to_decimal_price(price + half), Side.BUY))
+        half = (batch.ask - batch.bid) / 2
+        if not half:  # trades-only data: the touch is the trade
+            touch = to_decimal_price(price)
+            return touch, touch
+        return to_decimal_price(price - half), to_decimal_price(price + half)
 
     def _market_price(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> Decimal:
         bid, ask = touch

@@ -37,17 +37,17 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
 
 
 async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue[OrderIntent],
-                   advance: Callable[[int], None] | None) -> None:
+                   advance: Callable[[int, bool], None] | None) -> None:
     n = len(batch.ts_ns)
     pos = 0
     while pos < n:
         intents, pos = engine.on_batch(batch, pos)
         if intents:
             if advance is not None:
-                advance(batch.ts_ns[pos - 1])
+                advance(batch.ts_ns[pos - 1], False)
             await hand_on(intents, outbox)
     if advance is not None:
-        advance(batch.recv_ns)
+        advance(batch.recv_ns, True)
     await hand_on(engine.after_batch(batch), outbox)
 
 

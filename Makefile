@@ -22,7 +22,7 @@ test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check daemon strategies tests
+	$(VENV)/bin/ruff check daemon strategies tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

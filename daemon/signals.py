@@ -12,6 +12,7 @@ by one. Bars that make no decision cost no stop.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,11 +32,19 @@ class SignalEngine:
         self._clock = clock
         interval = strategy.bar_interval_ns
         self._bars = {s: BarAggregator(s, interval) for s in strategy.symbols}
+        # Closed bars the strategy has not seen yet: one tick can close several (a gap in the
+        # data), and each must see what the previous one's orders did.
+        self._pending: deque[tuple[Bar, int]] = deque()
         self.bars_closed = 0
 
     @property
     def interval_ns(self) -> int:
         return self._strategy.bar_interval_ns
+
+    @property
+    def pending(self) -> bool:
+        """Closed bars wait for the strategy: hand the last intents on, then call `drain`."""
+        return bool(self._pending)
 
     def on_batch(self, batch: TickBatch, start: int = 0) -> tuple[list[OrderIntent], int]:
         """Read ticks from `start` until a closed bar yields intents or the batch ends.
@@ -43,10 +52,11 @@ class SignalEngine:
         Returns the intents and the index to resume from; the intents were decided at tick
         `resume - 1`. `(no intents, len)` means the batch is done; then call `after_batch`.
         """
+        intents = self.drain()
         n = len(batch.ts_ns)
         agg = self._bars.get(batch.symbol)
-        if agg is None:
-            return [], n
+        if intents or agg is None:
+            return intents, start if intents else n
         if start == 0 and batch.gap_before:
             agg.mark_gap()
         ts_ns, price, size = batch.ts_ns, batch.price, batch.size
@@ -54,8 +64,8 @@ class SignalEngine:
         while pos < n:
             bars, pos = agg.on_columns(ts_ns, price, size, pos)
             if bars is not None:
-                intents: list[OrderIntent] = []
-                self._on_bars(bars, intents)
+                self._closed(bars)
+                intents = self.drain()
                 if intents:
                     return intents, pos
         return [], n
@@ -67,18 +77,26 @@ class SignalEngine:
         return intents
 
     def on_time(self, now_ns: int) -> list[OrderIntent]:
-        intents: list[OrderIntent] = []
         for agg in self._bars.values():
             bars = agg.on_time(now_ns)
             if bars is not None:
-                self._on_bars(bars, intents)
-        return intents
+                self._closed(bars)
+        return self.drain()
 
-    def _on_bars(self, bars: Sequence[Bar], out: list[OrderIntent]) -> None:
+    def drain(self) -> list[OrderIntent]:
+        """Show the strategy pending bars until one makes it act; return those intents."""
+        pending = self._pending
+        while pending:
+            bar, closed_mono_ns = pending.popleft()
+            self.bars_closed += 1
+            intents = self._strategy.on_bar(bar, self._view)
+            if intents:
+                return [msgspec.structs.replace(i, closed_mono_ns=closed_mono_ns)
+                        for i in intents]
+        return []
+
+    def _closed(self, bars: Sequence[Bar]) -> None:
         # Stamped once the bar is closed, before the strategy runs: the bar-to-order latency
         # covers the strategy, the gate and the hand-off to the broker.
         closed_mono_ns = self._clock.monotonic_ns()
-        for bar in bars:
-            self.bars_closed += 1
-            for intent in self._strategy.on_bar(bar, self._view):
-                out.append(msgspec.structs.replace(intent, closed_mono_ns=closed_mono_ns))
+        self._pending.extend((bar, closed_mono_ns) for bar in bars)

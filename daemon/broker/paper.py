@@ -8,15 +8,15 @@ account is margin-style: positions are signed, so a strategy may go short.
 The touch is the one as of the clock's now. Live, now is past every trade of the last batch and
 the touch is its quote. On a replay clock now can stand inside the last batch (a bar closed on a
 tick in the middle of it, and the order goes out at that tick's time); then the touch is the
-batch's spread around the last trade at or before now, as a feed that delivered trade by trade
-would have shown it.
+batch's spread around the trade at now (the first one stamped now, else the last one before),
+as a feed that delivered trade by trade would have shown it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from bisect import bisect_right
+from bisect import bisect_left
 from decimal import Decimal
 
 from daemon.broker.base import EVENT_QUEUE_SIZE
@@ -95,9 +95,14 @@ class PaperBroker:
 
     def _touch_at(self, symbol: str, now: int) -> tuple[Decimal, Decimal] | None:
         batch = self._last_batch.get(symbol)
-        if batch is None or not batch.ts_ns or now >= batch.ts_ns[-1]:
+        if batch is None or not batch.ts_ns or now > batch.ts_ns[-1]:
             return self._touch.get(symbol)
-        i = bisect_right(batch.ts_ns, now) - 1
+        ts_ns = batch.ts_ns
+        i = bisect_left(ts_ns, now)
+        if ts_ns[i] != now:
+            i -= 1  # the last trade before now
+        # else the first trade at now: a bar closes on the first trade of a later interval, and
+        # trades stamped the same instant after it had not arrived when the order went out.
         if i < 0:
             return self._touch_before.get(symbol)
         price = batch.price[i]

@@ -6,26 +6,28 @@ carries thousands of ticks. Recorded trades carry no quote, so a batch's bid and
 trade's price; the paper broker's slippage stands for the spread.
 
 The source paces itself on the `ReplayClock`: after yielding a batch it sleeps until the clock
-reaches that batch's last trade, which happens when the signal task has read the whole batch and
-every order it caused went out. The broker, the books and the strategy therefore see the market
-move exactly as a feed delivering trade by trade would have moved it, however large the batch.
+reaches that batch's receipt time (1 ns after its last trade), which happens when the signal
+task has read the whole batch and every order it caused went out. The broker, the books and the
+strategy therefore see the market move as a feed delivering trade by trade would have moved it,
+however large the batch.
 When the data runs out `stream()` returns, and the daemon treats that as a stop: flatten, exit.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from daemon.clock import ReplayClock
 from daemon.model import TickBatch
 
-# One chunk of trades: parallel sequences (numpy arrays or lists) of ts_ns, price and size.
-Columns = tuple[Sequence[Any], Sequence[Any], Sequence[Any]]
+# One chunk of trades: parallel columns of ts_ns, price and size, each a numpy array or a list
+# (anything with len() and slicing; numpy's slicing does not type-check as a Sequence).
+Columns = tuple[Any, Any, Any]
 DEFAULT_BATCH_TICKS = 5000
 
 
-def _as_list(column: Sequence[Any]) -> list[Any]:
+def _as_list(column: Any) -> list[Any]:
     tolist = getattr(column, "tolist", None)  # numpy: one C call, plain Python ints/floats
     return list(tolist() if tolist is not None else column)
 
@@ -86,5 +88,8 @@ class ReplaySource:
                 ts = _as_list(ts_col[lo:hi])
                 price = _as_list(price_col[lo:hi])
                 last = price[-1]
+                # Received 1 ns after its last trade, as a live batch is received after its
+                # trades: an order at a trade's own time (a bar closing on it) and one at the
+                # batch's end then never share a timestamp.
                 yield TickBatch(self.symbol, ts, price, _as_list(size_col[lo:hi]), last, last,
-                                ts[-1])
+                                ts[-1] + 1)

@@ -28,7 +28,7 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
                 async with asyncio.timeout(idle_s):
                     batch = await inbox.get()
             except TimeoutError:
-                await hand_on(engine.on_time(clock.now_ns()), outbox)
+                await _hand_on_all(engine, engine.on_time(clock.now_ns()), outbox)
                 continue
         else:
             batch = inbox.get_nowait()
@@ -48,7 +48,14 @@ async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue
             await hand_on(intents, outbox)
     if advance is not None:
         advance(batch.recv_ns, True)
-    await hand_on(engine.after_batch(batch), outbox)
+    await _hand_on_all(engine, engine.after_batch(batch), outbox)
+
+
+async def _hand_on_all(engine: SignalEngine, intents: list[OrderIntent],
+                       outbox: asyncio.Queue[OrderIntent]) -> None:
+    await hand_on(intents, outbox)
+    while engine.pending:
+        await hand_on(engine.drain(), outbox)
 
 
 async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent]) -> None:

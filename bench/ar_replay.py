@@ -9,7 +9,7 @@ What is measured: `seconds` is the wall time of `Daemon.run()` (start, trading, 
 `ticks_per_s` is ticks / seconds. Order latency is the daemon's own bar-to-order measurement
 (bar closed -> order handed to the broker), read sample by sample through a tap on the
 histogram. `peak_rss_mb` is the process's high-water mark. A run of more than a million ticks
-(the soak) generates ticks lazily, a million at a time, and samples RSS every million ticks;
+(the soak) generates ticks lazily, as the replay takes them, and samples RSS every million ticks;
 up to a million, the ticks are generated before the clock starts, like a loaded file.
 """
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: `python bench/ar_replay.py`
     sys.path.insert(0, str(ROOT))
 
-from bench.workload import CHUNK, ou_chunks  # noqa: E402
+from bench.workload import ou_chunks  # noqa: E402
 from daemon import log  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
 from daemon.cli import load_all  # noqa: E402
@@ -102,7 +102,7 @@ def build(ticks: int, batch_ticks: int, config: Path, state_dir: str,
         cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=state_dir))
     log.configure(log_level, stream=sys.stderr)
     chunks: Any = ou_chunks(ticks)
-    if ticks <= CHUNK:
+    if ticks <= MILLION:
         chunks = list(chunks)  # generated before the clock starts, like a loaded file
     rss: list[float] = []
 

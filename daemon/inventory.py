@@ -27,8 +27,8 @@ from daemon.model import (
     to_decimal_price,
 )
 
-# Trade ids remembered for de-duplication. Duplicates arrive within seconds (a websocket fill
-# and its REST twin); a bound keeps memory flat on a daemon that runs for months.
+# Trade ids remembered for de-duplication, per instrument. Duplicates arrive within seconds (a
+# websocket fill and its REST twin); a bound keeps memory flat on a daemon that runs for months.
 DEDUP_WINDOW = 200_000
 
 
@@ -99,7 +99,9 @@ class InventoryManager:
         self._realized = ZERO
         self._fees = ZERO
         self._orders: dict[str, Order] = {}  # open orders only
-        self._seen_trades: dict[tuple[str, str], None] = {}
+        # Per instrument, keyed by the trade id alone: a (symbol, id) tuple key cost 56 more
+        # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
+        self._seen_trades: dict[str, dict[str, None]] = {s: {} for s in self._instruments}
         self._fill_count = 0
         self._changed = asyncio.Event()
         self.view = InventoryView(self)
@@ -144,15 +146,15 @@ class InventoryManager:
 
     def apply_fill(self, fill: Fill) -> bool:
         """Book a fill exactly once; return False for a duplicate trade id."""
-        key = (fill.symbol, fill.trade_id)
-        if key in self._seen_trades:
-            return False
-        book = self._books.get(fill.symbol)
-        if book is None:
+        seen = self._seen_trades.get(fill.symbol)
+        if seen is None:
             raise UnknownInstrument(fill.symbol)
-        self._seen_trades[key] = None
-        if len(self._seen_trades) > DEDUP_WINDOW:
-            del self._seen_trades[next(iter(self._seen_trades))]
+        if fill.trade_id in seen:
+            return False
+        book = self._books[fill.symbol]
+        seen[fill.trade_id] = None
+        if len(seen) > DEDUP_WINDOW:
+            del seen[next(iter(seen))]
         self._realized += book.apply(fill.signed_qty, fill.price)
         self._fees += fill.fee_quote
         self._fill_count += 1

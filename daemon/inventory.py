@@ -103,7 +103,7 @@ class InventoryManager:
         # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
         self._seen_trades: dict[str, dict[str, None]] = {s: {} for s in self._instruments}
         self._fill_count = 0
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None  # made by the first waiter
         self.view = InventoryView(self)
 
     # --- writes -----------------------------------------------------------------------------
@@ -170,11 +170,16 @@ class InventoryManager:
         return True
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        # Three changes an order and almost never a waiter (only the flatten waits): an Event
+        # exists only while someone waits, instead of a new one on every change.
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     async def wait_changed(self, timeout_s: float) -> bool:
         """Wait until the books change or the timeout passes; True if they changed."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
         try:
             await asyncio.wait_for(self._changed.wait(), timeout_s)
         except TimeoutError:

@@ -33,7 +33,8 @@ class PaperBroker:
                  fee_bps: Decimal, slippage_bps: Decimal, clock: Clock) -> None:
         self._instruments = instruments
         self._fee = fee_bps / BPS
-        self._slippage = slippage_bps / BPS
+        self._buy_factor = 1 + slippage_bps / BPS
+        self._sell_factor = 1 - slippage_bps / BPS
         self._clock = clock
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._touch: dict[str, tuple[Decimal, Decimal]] = {}
@@ -67,8 +68,7 @@ class PaperBroker:
             await self._events.put(OrderRejected(order.client_order_id, "no_market",
                                                  "no quote yet for " + order.symbol, now))
             return
-        await self._events.put(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}",
-                                             now))
+        await self._emit(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}", now))
         if order.order_type is OrderType.MARKET:
             await self._fill(order, self._market_price(order, touch), now)
         elif not await self._try_fill_limit(order, touch, now):
@@ -116,8 +116,8 @@ class PaperBroker:
         bid, ask = touch
         inst = self._instruments[order.symbol]
         if order.side is Side.BUY:
-            return inst.round_price(ask * (1 + self._slippage), Side.BUY)
-        return inst.round_price(bid * (1 - self._slippage), Side.SELL)
+            return inst.round_price(ask * self._buy_factor, Side.BUY)
+        return inst.round_price(bid * self._sell_factor, Side.SELL)
 
     async def _try_fill_limit(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal],
                               now: int) -> bool:
@@ -139,4 +139,10 @@ class PaperBroker:
         self._positions[order.symbol] += signed
         fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}", order.symbol, order.side,
                     order.qty, price, fee, now)
-        await self._events.put(OrderFilled(fill))
+        await self._emit(OrderFilled(fill))
+
+    async def _emit(self, event: BrokerEvent) -> None:
+        if self._events.full():
+            await self._events.put(event)  # fills are never dropped: wait for room
+        else:
+            self._events.put_nowait(event)

@@ -63,5 +63,8 @@ async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent]
     if not intents:
         return
     for intent in intents:
-        await outbox.put(intent)
+        if outbox.full():
+            await outbox.put(intent)
+        else:
+            outbox.put_nowait(intent)
     await outbox.join()

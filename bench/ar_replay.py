@@ -6,9 +6,10 @@ manager, paper broker and metrics — except that the market data source is a `R
 the clock a `ReplayClock`, which is also what `tradingd replay` uses. It prints one JSON line.
 
 What is measured: `seconds` is the wall time of `Daemon.run()` (start, trading, flatten, exit),
-`ticks_per_s` is ticks / seconds. Order latency is the daemon's own bar-to-order measurement
-(bar closed -> order handed to the broker), read sample by sample through a tap on the
-histogram. `peak_rss_mb` is the process's high-water mark. A run of more than a million ticks
+`ticks_per_s` is ticks / seconds; `cpu_seconds` is the process's CPU time over the same span
+(steadier than wall time on a shared machine). Order latency is the daemon's own bar-to-order
+measurement (bar closed -> order handed to the broker), read sample by sample through a tap on
+the histogram. `peak_rss_mb` is the process's high-water mark. A run of more than a million ticks
 (the soak) generates ticks lazily, as the replay takes them, and samples RSS every million ticks;
 up to a million, the ticks are generated before the clock starts, like a loaded file.
 """
@@ -124,10 +125,11 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
         digest = FillDigest(daemon.inventory) if fills_digest else None
         gc.collect()
         gc.freeze()  # startup's objects (torch, modules) need no more scans
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with asyncio.Runner(loop_factory=_uvloop()) as runner:
             code = runner.run(daemon.run())
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
     inv = daemon.inventory
     submitted = daemon.metrics.registry.get_sample_value(
         "tradingd_orders_total", {"outcome": "submitted"})
@@ -138,7 +140,8 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
         "order_latency_p50_us": latency.percentile_us(0.50),
         "order_latency_p99_us": latency.percentile_us(0.99),
         "peak_rss_mb": peak_rss_mb(),
-        "batch_ticks": batch_ticks, "exit_code": code, "flat": inv.is_flat(),
+        "cpu_seconds": round(cpu_seconds, 3), "batch_ticks": batch_ticks, "exit_code": code,
+        "flat": inv.is_flat(),
         "realized_pnl": str(inv.realized_pnl), "fees": str(inv.fees),
     }
     if digest is not None:

@@ -43,16 +43,14 @@ class _Lot:
 class _Book:
     """One instrument's position as FIFO lots, all on the same side."""
 
-    __slots__ = ("lots", "realized", "sign")
+    __slots__ = ("lots", "qty", "realized", "sign")
 
     def __init__(self) -> None:
         self.lots: deque[_Lot] = deque()
         self.sign = 0
         self.realized = ZERO
-
-    @property
-    def qty(self) -> Decimal:
-        return self.sign * sum((lot.qty for lot in self.lots), ZERO)
+        # The signed position, summed once per fill: it is read on every bar, order and fill.
+        self.qty = ZERO
 
     def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Book a fill; return the PnL it realized."""
@@ -73,6 +71,7 @@ class _Book:
             self.sign = direction
             self.lots.append(_Lot(remaining, price))
         self.realized += realized
+        self.qty = self.sign * sum((lot.qty for lot in self.lots), ZERO)
         return realized
 
     def unrealized(self, mark: Decimal) -> Decimal:

@@ -40,11 +40,11 @@ async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue
                    advance: Callable[[int, bool], None] | None) -> None:
     n = len(batch.ts_ns)
     pos = 0
-    while pos < n:
+    while pos < n or engine.pending:  # bars closed by the last tick may still wait
         intents, pos = engine.on_batch(batch, pos)
         if intents:
-            if advance is not None:
-                advance(batch.ts_ns[pos - 1], False)
+            if advance is not None and pos:
+                advance(batch.ts_ns[pos - 1], False)  # the tick that closed the acting bar
             await hand_on(intents, outbox)
     if advance is not None:
         advance(batch.recv_ns, True)

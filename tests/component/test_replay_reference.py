@@ -191,13 +191,16 @@ def test_real_trades_with_same_millisecond_prints_fill_at_the_closing_trade(
     assert_same(got, want)
 
 
+@pytest.mark.parametrize("batch_ticks", [333, 1187])
 def test_candles_with_gaps_close_every_bar_and_each_sees_the_last_ones_fills(
-        tmp_path: Path) -> None:
-    """1,000 hourly candles with a 34 h gap: one trade closes 35 bars, one after the other."""
+        batch_ticks: int, tmp_path: Path) -> None:
+    """1,000 hourly candles with a 34 h gap: one trade closes 34 bars, one after the other.
+    With 1,187-tick batches that trade is the last of its batch."""
     data = replay_files.load(CANDLES)
+    assert data.ts_ns[3560] - data.ts_ns[3559] > 30 * 3600 * 10**9  # the gap, 3 x 1,187 - 1
     want = reference(data.ts_ns.tolist(), data.price.tolist(), 3600)
     assert want.bars == 1033 and len(want.fills) > 50  # 1,000 candles, 34 missing, last open
-    assert_same(replay(data.ts_ns, data.price, data.size, 3600, 333, tmp_path), want)
+    assert_same(replay(data.ts_ns, data.price, data.size, 3600, batch_ticks, tmp_path), want)
 
 
 def test_two_runs_of_the_same_input_give_identical_fills(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import MutableSequence
 from typing import Generic, Protocol, TypeVar
 
 from daemon.model import Bar
@@ -108,8 +109,9 @@ class Lags:
         self._window.on_tick(val)
         return self._window.newest_first() if self._window.is_full() else None
 
-    def copy_into(self, out: list[float]) -> bool:
-        """Write the lags newest first into a caller's buffer; False until the window is full."""
+    def copy_into(self, out: MutableSequence[float]) -> bool:
+        """Write the lags newest first into a caller's buffer (a list, a numpy row); False until
+        the window is full."""
         if not self._window.is_full():
             return False
         for k in range(self._window.capacity):
@@ -139,7 +141,7 @@ class LogReturnLags:
         window.on_tick(r)
         return window.is_full()
 
-    def copy_into(self, out: list[float]) -> bool:
+    def copy_into(self, out: MutableSequence[float]) -> bool:
         return self._lags.copy_into(out)
 
 

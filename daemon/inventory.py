@@ -298,4 +298,5 @@ class InventoryView:
         return self._inv.working_qty(symbol, side)
 
     def has_working_orders(self, symbol: str) -> bool:
-        return any(o.symbol == symbol for o in self._inv.working_orders())
+        # Asked on every bar: no list of copies, just a look.
+        return any(o.symbol == symbol for o in self._inv._orders.values())

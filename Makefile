@@ -24,12 +24,20 @@ test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check daemon strategies tests
+	$(VENV)/bin/ruff check daemon strategies tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# The AR workload (1M ticks) through the real daemon, 5 fresh runs; the last line has the medians.
+bench: $(STAMP)
+	$(PY) bench/run.py --runs 5 --ticks 1000000 --fills-digest
+
+# 10M ticks in one process: RSS every million ticks, and its growth from 2M to 10M.
+soak: $(STAMP)
+	$(PY) bench/ar_replay.py --ticks 10000000
 
 clean:
 	rm -rf $(VENV) state .pytest_cache

@@ -106,8 +106,9 @@ class Daemon:
         self.source = source or SimMarket(config.market.instruments, config.market.sim,
                                           config.market.batch_interval_ms, self.clock)
         self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
-                                  self.metrics, ClientIds(config.daemon.client_id_prefix))
-        self.signals = SignalEngine(strategy, self.inventory.view)
+                                  self.metrics,
+                                  ClientIds(config.daemon.client_id_prefix, self.clock.now_ns()))
+        self.signals = SignalEngine(strategy, self.inventory.view, self.clock)
         self.metrics.prime_denials([r.value for r in DenyReason])
         self.metrics.set_limits(numeric_fields(config.risk))
         self.stop = asyncio.Event()
@@ -156,8 +157,7 @@ class Daemon:
         self.health.trading = True
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(market_data.run(self.source, self.inventory, self.broker,
-                                               self.metrics, ticks), name="market_data")
+                tg.create_task(self._market_data(ticks), name="market_data")
                 tg.create_task(signal_task.run(self.signals, ticks, intents, self.clock),
                                name="signal")
                 tg.create_task(routing.run(self.router, intents), name="routing")
@@ -175,6 +175,13 @@ class Daemon:
         if not intents.empty():
             _log.info("intents.discarded", count=intents.qsize(), reason="shutting down")
         return crash
+
+    async def _market_data(self, out: asyncio.Queue[TickBatch]) -> None:
+        await market_data.run(self.source, self.inventory, self.broker, self.metrics, out)
+        # Only a finite source (a replay) runs out, once the daemon has processed its last
+        # batch: that ends trading the way a stop signal does, so the books end flat.
+        _log.info("market_data.ended")
+        self.stop.set()
 
     async def _wait_for_stop(self) -> None:
         await self.stop.wait()

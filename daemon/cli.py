@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config as config_mod
-from daemon import log
+from daemon import log, replay_cli
 from daemon.config import EXIT_CONFIG, Config, ConfigError
 
 DESCRIPTION = """\
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config",
                            help="validate a config (and load its strategy) without trading")
     check.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    replay = sub.add_parser("replay", help="replay recorded trades or candles through the "
+                            "daemon on paper, as fast as it goes")
+    replay_cli.add_arguments(replay)
     return parser
 
 
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return cmd_check_config(args.config)
+        if args.command == "replay":
+            return replay_cli.run(args)
         return cmd_run(args.config)
     except ConfigError as err:
         print(f"tradingd: config error: {err}", file=sys.stderr)

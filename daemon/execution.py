@@ -58,33 +58,35 @@ class OrderRouter:
         decision = self._gate.check(intent, self._ids.next(), now, flatten=flatten)
         if isinstance(decision, Denied):
             self._metrics.risk_denials.labels(decision.reason.value).inc()
-            self._metrics.orders.labels("denied").inc()
+            self._metrics.order_outcomes["denied"].inc()
             _log.warning("order.denied", reason=decision.reason.value, detail=decision.detail,
                          symbol=intent.symbol, side=intent.side.value, qty=intent.qty,
                          tag=intent.tag)
             return decision
-        await self.send(decision)
+        await self.send(decision, intent.closed_mono_ns)
         return decision
 
-    async def send(self, approved: ApprovedOrder) -> None:
+    async def send(self, approved: ApprovedOrder, closed_mono_ns: int = 0) -> None:
+        """Record the order, then hand it to the broker. `closed_mono_ns`: when the bar behind
+        it closed (the intent's stamp), for the bar-to-order latency; 0 when no bar was."""
         self._inventory.open_order(Order(
             client_order_id=approved.client_order_id, symbol=approved.symbol,
             side=approved.side, qty=approved.qty, order_type=approved.order_type,
             limit_price=approved.limit_price, reduce_only=approved.reduce_only,
             created_ns=approved.approved_ns, tag=approved.tag))
-        if approved.bar_close_ns:
-            latency_s = (self._clock.now_ns() - approved.bar_close_ns) / 1e9
-            self._metrics.bar_to_order.observe(max(latency_s, 0.0))
         _log.info("order.submitted", client_order_id=approved.client_order_id,
                   symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
                   type=approved.order_type.value, limit_price=approved.limit_price,
                   tag=approved.tag)
-        self._metrics.orders.labels("submitted").inc()
+        self._metrics.order_outcomes["submitted"].inc()
+        if closed_mono_ns:
+            latency_s = (self._clock.monotonic_ns() - closed_mono_ns) / 1e9
+            self._metrics.bar_to_order.observe(max(latency_s, 0.0))
         try:
             await self._broker.submit(approved)
         except BrokerError as err:
             self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
-            self._metrics.orders.labels("rejected").inc()
+            self._metrics.order_outcomes["rejected"].inc()
             self._metrics.exchange_rejections.labels(err.reason).inc()
             _log.error("order.send_failed", client_order_id=approved.client_order_id,
                        reason=err.reason, error=str(err))

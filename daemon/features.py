@@ -7,6 +7,8 @@ one's result to the next (seed 000). Prices here are floats: features are statis
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections.abc import MutableSequence
 from typing import Generic, Protocol, TypeVar
 
 from daemon.model import Bar
@@ -107,8 +109,9 @@ class Lags:
         self._window.on_tick(val)
         return self._window.newest_first() if self._window.is_full() else None
 
-    def copy_into(self, out: list[float]) -> bool:
-        """Write the lags newest first into a caller's buffer; False until the window is full."""
+    def copy_into(self, out: MutableSequence[float]) -> bool:
+        """Write the lags newest first into a caller's buffer (a list, a numpy row); False until
+        the window is full."""
         if not self._window.is_full():
             return False
         for k in range(self._window.capacity):
@@ -129,7 +132,16 @@ class LogReturnLags:
         r = self._log_return.on_tick(price)
         return None if r is None else self._lags.on_tick(r)
 
-    def copy_into(self, out: list[float]) -> bool:
+    def push(self, price: float) -> bool:
+        """Take a price without building the lag list; True once n returns are known."""
+        r = self._log_return.on_tick(price)
+        if r is None:
+            return False
+        window = self._lags._window
+        window.on_tick(r)
+        return window.is_full()
+
+    def copy_into(self, out: MutableSequence[float]) -> bool:
         return self._lags.copy_into(out)
 
 
@@ -186,6 +198,42 @@ class BarAggregator:
         self._v = size
         self._n = 1
         return closed
+
+    def on_columns(self, ts_ns: list[int], price: list[float], size: list[float],
+                   start: int) -> tuple[list[Bar] | None, int]:
+        """Consume a batch's columns from `start` up to the first tick that closes a bar.
+
+        Returns the bars that tick closed and the index after it, or `(None, len(ts_ns))` when
+        the batch ends inside the open bar, so the caller can act on a bar at the very tick that
+        closed it and then resume. `ts_ns` must be non-decreasing (the `TickBatch` contract).
+        Same results as `on_tick` per tick, but a run of ticks inside the open bar costs one
+        `bisect` and C-level `max`/`min`/`sum` over slices instead of a Python loop per tick.
+        """
+        n = len(ts_ns)
+        i = start
+        interval = self._interval_ns
+        while i < n:
+            bucket = self._bucket
+            if bucket is None or not self._n or ts_ns[i] // interval != bucket:
+                # Opens, closes or is late: the per-tick rules decide.
+                bars = self.on_tick(ts_ns[i], price[i], size[i])
+                i += 1
+                if bars is not None:
+                    return bars, i
+                continue
+            j = bisect_left(ts_ns, (bucket + 1) * interval, i, n)
+            run = price[i:j]
+            high, low = max(run), min(run)
+            if high > self._h:
+                self._h = high
+            if low < self._l:
+                self._l = low
+            self._c = run[-1]
+            # sum() with a float start adds left to right, exactly as per-tick `+=` would.
+            self._v = sum(size[i:j], self._v)
+            self._n += j - i
+            i = j
+        return None, n
 
     def on_time(self, now_ns: int) -> list[Bar] | None:
         """Close every interval that ended at or before `now_ns`."""

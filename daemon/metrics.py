@@ -81,13 +81,14 @@ class Metrics:
 
         h = self._histogram
         self.bar_to_order = h("bar_to_order_latency_seconds",
-                              "Bar close to order handed to the broker", _FAST_BUCKETS)
+                              "Bar closed (seen by the daemon) to order handed to the broker",
+                              _FAST_BUCKETS)
         self.ack_latency = h("order_ack_latency_seconds", "Order sent to venue acknowledgement",
                              _NET_BUCKETS)
         self.md_lag = h("market_data_lag_seconds", "Exchange timestamp to receipt", _NET_BUCKETS)
 
-        for outcome in ORDER_OUTCOMES:
-            self.orders.labels(outcome)
+        # Children looked up once: `labels()` costs ~1.5 us, too much twice per order.
+        self.order_outcomes = {outcome: self.orders.labels(outcome) for outcome in ORDER_OUTCOMES}
         for counter, values in ((self.md_messages, MD_KINDS), (self.md_dropped, MD_DROP_REASONS),
                                 (self.exchange_rejections, REJECTION_REASONS),
                                 (self.exchange_errors, EXCHANGE_ERRORS)):

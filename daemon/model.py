@@ -8,6 +8,7 @@ and they never reach the books without passing through `to_decimal_price`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import msgspec
@@ -87,7 +88,8 @@ def to_decimal_price(price: float) -> Decimal:
 
 
 class Tick(msgspec.Struct, frozen=True, array_like=True):
-    """One trade print. `trade_id` is the venue's id where it has one (dedup, gap detection)."""
+    """One trade print, for producers that collect trades one by one (see `TickBatch.of`).
+    `trade_id` is the venue's id where it has one (the feed's dedup and gap detection)."""
 
     ts_ns: int
     price: float
@@ -96,17 +98,40 @@ class Tick(msgspec.Struct, frozen=True, array_like=True):
 
 
 class TickBatch(msgspec.Struct, frozen=True):
-    """Ticks of one instrument that arrived together, plus the latest top of book.
+    """Trades of one instrument that arrived together, as parallel columns, plus the latest top of
+    book (`bid`/`ask`, as of the last trade).
 
+    Columns, not a list of `Tick`s: the signal path walks them as plain lists of ints and floats
+    and aggregates whole runs of a bar with C builtins (`bisect`, `max`, `min`, `sum`), and a
+    replay slices them straight out of arrays. `ts_ns[i]`, `price[i]`, `size[i]` are trade `i`;
+    `ts_ns` is non-decreasing (producers sort), and the three lists have the same length.
     Batching is what keeps the hot path cheap: one queue hop per batch, not per tick.
     """
 
     symbol: str
-    ticks: list[Tick]
+    ts_ns: list[int]
+    price: list[float]
+    size: list[float]
     bid: float
     ask: float
     recv_ns: int
     gap_before: bool = False  # the source knows data is missing before these ticks
+
+    def __post_init__(self) -> None:
+        if not len(self.ts_ns) == len(self.price) == len(self.size):
+            raise ValueError("TickBatch columns must have the same length")
+
+    @classmethod
+    def of(cls, symbol: str, ticks: Iterable[Tick], bid: float, ask: float, recv_ns: int,
+           gap_before: bool = False) -> TickBatch:
+        """A batch from trades collected one by one (a websocket feed, a test)."""
+        rows = list(ticks)
+        return cls(symbol, [t.ts_ns for t in rows], [t.price for t in rows],
+                   [t.size for t in rows], bid, ask, recv_ns, gap_before)
+
+    def ticks(self) -> list[Tick]:
+        """The trades as rows (tests, debugging); the hot path reads the columns."""
+        return [Tick(t, p, s) for t, p, s in zip(self.ts_ns, self.price, self.size, strict=True)]
 
 
 class Bar(msgspec.Struct, frozen=True):
@@ -132,7 +157,10 @@ class OrderIntent(msgspec.Struct, frozen=True):
     limit_price: Decimal | None = None
     reduce_only: bool = False
     tag: str = ""  # a short machine-readable reason, e.g. "open" / "close"
-    bar_close_ns: int = 0  # when the bar that caused it closed: for the latency histogram
+    bar_close_ns: int = 0  # the end of the bar that caused it (data time)
+    # The clock's monotonic time when the daemon closed that bar; set by the signal engine, not
+    # the strategy. The bar-to-order latency histogram measures from here to the broker.
+    closed_mono_ns: int = 0
 
 
 class OrderState(enum.Enum):

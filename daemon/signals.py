@@ -3,13 +3,22 @@
 One bar aggregator per traded instrument; bars close on the first tick of a later interval or
 when the clock passes the interval's end, whichever comes first, so a quiet market still closes
 bars on time.
+
+A batch may hold many bars. `on_batch` stops at the tick whose bar made the strategy act and
+says where to resume: the caller hands those intents on before reading further, so the next
+decision sees their outcome and the orders go out as of that tick, as if trades had arrived one
+by one. Bars that make no decision cost no stop.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
+from daemon.clock import Clock
 from daemon.features import BarAggregator
 from daemon.inventory import InventoryView
 from daemon.model import Bar, OrderIntent, TickBatch
@@ -17,42 +26,77 @@ from strategies.base import Strategy
 
 
 class SignalEngine:
-    def __init__(self, strategy: Strategy[Any], view: InventoryView) -> None:
+    def __init__(self, strategy: Strategy[Any], view: InventoryView, clock: Clock) -> None:
         self._strategy = strategy
         self._view = view
+        self._clock = clock
         interval = strategy.bar_interval_ns
         self._bars = {s: BarAggregator(s, interval) for s in strategy.symbols}
+        # Closed bars the strategy has not seen yet: one tick can close several (a gap in the
+        # data), and each must see what the previous one's orders did.
+        self._pending: deque[tuple[Bar, int]] = deque()
         self.bars_closed = 0
 
     @property
     def interval_ns(self) -> int:
         return self._strategy.bar_interval_ns
 
-    def on_batch(self, batch: TickBatch) -> list[OrderIntent]:
-        intents: list[OrderIntent] = []
+    @property
+    def pending(self) -> bool:
+        """Closed bars wait for the strategy: hand the last intents on, then call `drain`."""
+        return bool(self._pending)
+
+    def on_batch(self, batch: TickBatch, start: int = 0) -> tuple[list[OrderIntent], int]:
+        """Read ticks from `start` until a closed bar yields intents or the batch ends.
+
+        Returns the intents and the index to resume from; the intents were decided at tick
+        `resume - 1`. `(no intents, len)` means the batch is done; then call `after_batch`.
+        """
+        intents = self.drain()
+        n = len(batch.ts_ns)
         agg = self._bars.get(batch.symbol)
-        if agg is not None:
-            if batch.gap_before:
-                agg.mark_gap()
-            on_tick = agg.on_tick
-            for tick in batch.ticks:
-                bars = on_tick(tick.ts_ns, tick.price, tick.size)
-                if bars is not None:
-                    self._on_bars(bars, intents)
-        tick_intents = self._strategy.on_ticks(batch, self._view)
-        if tick_intents:
-            intents.extend(tick_intents)
+        if intents or agg is None:
+            return intents, start if intents else n
+        if start == 0 and batch.gap_before:
+            agg.mark_gap()
+        ts_ns, price, size = batch.ts_ns, batch.price, batch.size
+        pos = start
+        while pos < n:
+            bars, pos = agg.on_columns(ts_ns, price, size, pos)
+            if bars is not None:
+                self._closed(bars)
+                intents = self.drain()
+                if intents:
+                    return intents, pos
+        return [], n
+
+    def after_batch(self, batch: TickBatch) -> list[OrderIntent]:
+        """Once every tick is read: the strategy's look at the whole batch, then the clock."""
+        intents = list(self._strategy.on_ticks(batch, self._view))
+        intents.extend(self.on_time(batch.recv_ns))
         return intents
 
     def on_time(self, now_ns: int) -> list[OrderIntent]:
-        intents: list[OrderIntent] = []
         for agg in self._bars.values():
             bars = agg.on_time(now_ns)
             if bars is not None:
-                self._on_bars(bars, intents)
-        return intents
+                self._closed(bars)
+        return self.drain()
 
-    def _on_bars(self, bars: Sequence[Bar], out: list[OrderIntent]) -> None:
-        for bar in bars:
+    def drain(self) -> list[OrderIntent]:
+        """Show the strategy pending bars until one makes it act; return those intents."""
+        pending = self._pending
+        while pending:
+            bar, closed_mono_ns = pending.popleft()
             self.bars_closed += 1
-            out.extend(self._strategy.on_bar(bar, self._view))
+            intents = self._strategy.on_bar(bar, self._view)
+            if intents:
+                return [msgspec.structs.replace(i, closed_mono_ns=closed_mono_ns)
+                        for i in intents]
+        return []
+
+    def _closed(self, bars: Sequence[Bar]) -> None:
+        # Stamped once the bar is closed, before the strategy runs: the bar-to-order latency
+        # covers the strategy, the gate and the hand-off to the broker.
+        closed_mono_ns = self._clock.monotonic_ns()
+        self._pending.extend((bar, closed_mono_ns) for bar in bars)

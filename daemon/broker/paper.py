@@ -4,12 +4,19 @@ Market orders fill at once at the best ask (buys) or bid (sells) moved against u
 `slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
 touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
 account is margin-style: positions are signed, so a strategy may go short.
+
+The touch is the one as of the clock's now. Live, now is past every trade of the last batch and
+the touch is its quote. On a replay clock now can stand inside the last batch (a bar closed on a
+tick in the middle of it, and the order goes out at that tick's time); then the touch is the
+batch's spread around the trade at now (the first one stamped now, else the last one before),
+as a feed that delivered trade by trade would have shown it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from bisect import bisect_left
 from decimal import Decimal
 
 from daemon.broker.base import EVENT_QUEUE_SIZE
@@ -26,10 +33,13 @@ class PaperBroker:
                  fee_bps: Decimal, slippage_bps: Decimal, clock: Clock) -> None:
         self._instruments = instruments
         self._fee = fee_bps / BPS
-        self._slippage = slippage_bps / BPS
+        self._buy_factor = 1 + slippage_bps / BPS
+        self._sell_factor = 1 - slippage_bps / BPS
         self._clock = clock
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._touch: dict[str, tuple[Decimal, Decimal]] = {}
+        self._touch_before: dict[str, tuple[Decimal, Decimal]] = {}  # before the last batch
+        self._last_batch: dict[str, TickBatch] = {}
         self._resting: dict[str, ApprovedOrder] = {}
         self._cash = starting_cash
         self._positions: dict[str, Decimal] = {s: ZERO for s in instruments}
@@ -56,13 +66,12 @@ class PaperBroker:
 
     async def submit(self, order: ApprovedOrder) -> None:
         now = self._clock.now_ns()
-        touch = self._touch.get(order.symbol)
+        touch = self._touch_at(order.symbol, now)
         if touch is None:
             await self._events.put(OrderRejected(order.client_order_id, "no_market",
                                                  "no quote yet for " + order.symbol, now))
             return
-        await self._events.put(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}",
-                                             now))
+        await self._emit(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}", now))
         if order.order_type is OrderType.MARKET:
             await self._fill(order, self._market_price(order, touch), now)
         elif not await self._try_fill_limit(order, touch, now):
@@ -76,19 +85,42 @@ class PaperBroker:
         if batch.bid <= 0 or batch.ask <= 0:
             return
         touch = (to_decimal_price(batch.bid), to_decimal_price(batch.ask))
+        before = self._touch.get(batch.symbol)
+        if before is not None:
+            self._touch_before[batch.symbol] = before
         self._touch[batch.symbol] = touch
+        self._last_batch[batch.symbol] = batch
         if self._resting:
             now = self._clock.now_ns()
             for coid, order in list(self._resting.items()):
                 if order.symbol == batch.symbol and await self._try_fill_limit(order, touch, now):
                     del self._resting[coid]
 
+    def _touch_at(self, symbol: str, now: int) -> tuple[Decimal, Decimal] | None:
+        batch = self._last_batch.get(symbol)
+        if batch is None or not batch.ts_ns or now > batch.ts_ns[-1]:
+            return self._touch.get(symbol)
+        ts_ns = batch.ts_ns
+        i = bisect_left(ts_ns, now)
+        if ts_ns[i] != now:
+            i -= 1  # the last trade before now
+        # else the first trade at now: a bar closes on the first trade of a later interval, and
+        # trades stamped the same instant after it had not arrived when the order went out.
+        if i < 0:
+            return self._touch_before.get(symbol)
+        price = batch.price[i]
+        half = (batch.ask - batch.bid) / 2
+        if not half:  # trades-only data: the touch is the trade
+            touch = to_decimal_price(price)
+            return touch, touch
+        return to_decimal_price(price - half), to_decimal_price(price + half)
+
     def _market_price(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> Decimal:
         bid, ask = touch
         inst = self._instruments[order.symbol]
         if order.side is Side.BUY:
-            return inst.round_price(ask * (1 + self._slippage), Side.BUY)
-        return inst.round_price(bid * (1 - self._slippage), Side.SELL)
+            return inst.round_price(ask * self._buy_factor, Side.BUY)
+        return inst.round_price(bid * self._sell_factor, Side.SELL)
 
     async def _try_fill_limit(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal],
                               now: int) -> bool:
@@ -110,4 +142,10 @@ class PaperBroker:
         self._positions[order.symbol] += signed
         fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}", order.symbol, order.side,
                     order.qty, price, fee, now)
-        await self._events.put(OrderFilled(fill))
+        await self._emit(OrderFilled(fill))
+
+    async def _emit(self, event: BrokerEvent) -> None:
+        if self._events.full():
+            await self._events.put(event)  # fills are never dropped: wait for room
+        else:
+            self._events.put_nowait(event)

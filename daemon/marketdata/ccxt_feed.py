@@ -155,7 +155,7 @@ class CcxtFeed:
         for tick in ticks:
             lag.observe(max(0.0, (now - tick.ts_ns) / 1e9))
         q = self._quotes[symbol]
-        await self._queue.put(TickBatch(symbol, ticks, q.bid, q.ask, now, gap_before=gap))
+        await self._queue.put(TickBatch.of(symbol, ticks, q.bid, q.ask, now, gap_before=gap))
 
     async def _watch_trades(self, symbol: str) -> None:
         attempt = 0

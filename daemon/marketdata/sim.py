@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from daemon.clock import Clock
 from daemon.config import InstrumentConfig, SimConfig
-from daemon.model import Tick, TickBatch
+from daemon.model import TickBatch
 
 NS = 1_000_000_000
 
@@ -67,19 +67,22 @@ class SimMarket:
                 yield self._batch(symbol, walk, now)
 
     def _batch(self, symbol: str, walk: _Walk, now_ns: int) -> TickBatch:
-        ticks = []
-        spacing = self._interval_ns // self._ticks_per_batch
+        n = self._ticks_per_batch
+        spacing = self._interval_ns // n
         start = now_ns - self._interval_ns
         gauss, uniform = self._rng.gauss, self._rng.random
+        ts = [start + (k + 1) * spacing for k in range(n)]
+        prices = [0.0] * n
+        sizes = [0.0] * n
         price = 0.0
-        for k in range(self._ticks_per_batch):
+        for k in range(n):
             walk.log_price += gauss(0.0, self._sigma)
             price = round(math.exp(walk.log_price) / walk.price_step) * walk.price_step
             price = round(price, 10)
             walk.trade_id += 1
-            ticks.append(Tick(start + (k + 1) * spacing, price, round(0.001 + uniform() * 0.05, 5),
-                              walk.trade_id))
+            prices[k] = price
+            sizes[k] = round(0.001 + uniform() * 0.05, 5)
         half = max(price * self._half_spread, walk.price_step)
         bid = round(math.floor((price - half) / walk.price_step) * walk.price_step, 10)
         ask = round(math.ceil((price + half) / walk.price_step) * walk.price_step, 10)
-        return TickBatch(symbol, ticks, bid, ask, now_ns)
+        return TickBatch(symbol, ts, prices, sizes, bid, ask, now_ns)

@@ -38,16 +38,16 @@ def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> 
                       position=inventory.position(fill.symbol))
             if not any(o.client_order_id == fill.client_order_id
                        for o in inventory.working_orders(fill.symbol)):
-                metrics.orders.labels("filled").inc()
+                metrics.order_outcomes["filled"].inc()
         case OrderAccepted(client_order_id=coid, venue_order_id=venue_id):
             inventory.order_accepted(coid, venue_id)
         case OrderCancelled(client_order_id=coid):
             if inventory.order_done(coid, OrderState.CANCELLED) is not None:
-                metrics.orders.labels("cancelled").inc()
+                metrics.order_outcomes["cancelled"].inc()
                 _log.info("order.cancelled", client_order_id=coid)
         case OrderRejected(client_order_id=coid, reason=reason, message=message):
             if inventory.order_done(coid, OrderState.REJECTED) is not None:
-                metrics.orders.labels("rejected").inc()
+                metrics.order_outcomes["rejected"].inc()
                 metrics.exchange_rejections.labels(reason).inc()
                 _log.warning("order.rejected", client_order_id=coid, reason=reason,
                              message=message)

@@ -27,10 +27,9 @@ async def _consume(source: MarketDataSource, inventory: InventoryManager, broker
                    metrics: Metrics, out: asyncio.Queue[TickBatch] | None) -> None:
     messages = metrics.md_messages.labels("trade")
     async for batch in source.stream():
-        if batch.ticks:
-            last = batch.ticks[-1]
-            inventory.mark(batch.symbol, last.price, last.ts_ns)
-            messages.inc(len(batch.ticks))
+        if batch.ts_ns:
+            inventory.mark(batch.symbol, batch.price[-1], batch.ts_ns[-1])
+            messages.inc(len(batch.ts_ns))
         if batch.gap_before:
             metrics.md_gaps.inc()
         await broker.on_market(batch)

@@ -13,4 +13,7 @@ async def run(router: OrderRouter, inbox: asyncio.Queue[OrderIntent]) -> None:
     log.bind_task("routing")
     while True:
         intent = await inbox.get()
-        await router.route(intent)
+        try:
+            await router.route(intent)
+        finally:
+            inbox.task_done()  # the signal task waits for this before it reads on

@@ -1,11 +1,17 @@
-"""Signal task: tick batches -> bars -> strategy -> intents onto the routing queue."""
+"""Signal task: tick batches -> bars -> strategy -> intents onto the routing queue.
+
+Intents are handed on at the tick whose bar produced them, and the task waits until routing has
+taken them before it reads on: the strategy's next decision sees those orders (on paper, their
+fills too), and on a replay clock the orders go out at that tick's time, not the batch's end.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from daemon import log
-from daemon.clock import Clock
+from daemon.clock import Clock, SteppedClock
 from daemon.model import OrderIntent, TickBatch
 from daemon.signals import SignalEngine
 
@@ -15,13 +21,50 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
     log.bind_task("signal")
     # Wake at least a few times per bar so bars close on time even when no trade arrives.
     idle_s = min(1.0, engine.interval_ns / 4e9)
+    advance = clock.advance if isinstance(clock, SteppedClock) else None
     while True:
-        try:
-            batch = await asyncio.wait_for(inbox.get(), idle_s)
-        except TimeoutError:
-            intents = engine.on_time(clock.now_ns())
+        if inbox.empty():
+            try:
+                async with asyncio.timeout(idle_s):
+                    batch = await inbox.get()
+            except TimeoutError:
+                await _hand_on_all(engine, engine.on_time(clock.now_ns()), outbox)
+                continue
         else:
-            intents = engine.on_batch(batch)
-            intents.extend(engine.on_time(batch.recv_ns))
-        for intent in intents:
+            batch = inbox.get_nowait()
+        await _process(engine, batch, outbox, advance)
+        inbox.task_done()
+
+
+async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue[OrderIntent],
+                   advance: Callable[[int, bool], None] | None) -> None:
+    n = len(batch.ts_ns)
+    pos = 0
+    while pos < n or engine.pending:  # bars closed by the last tick may still wait
+        intents, pos = engine.on_batch(batch, pos)
+        if intents:
+            if advance is not None and pos:
+                advance(batch.ts_ns[pos - 1], False)  # the tick that closed the acting bar
+            await hand_on(intents, outbox)
+    if advance is not None:
+        advance(batch.recv_ns, True)
+    await _hand_on_all(engine, engine.after_batch(batch), outbox)
+
+
+async def _hand_on_all(engine: SignalEngine, intents: list[OrderIntent],
+                       outbox: asyncio.Queue[OrderIntent]) -> None:
+    await hand_on(intents, outbox)
+    while engine.pending:
+        await hand_on(engine.drain(), outbox)
+
+
+async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent]) -> None:
+    """Queue the intents and wait until routing has taken every one of them."""
+    if not intents:
+        return
+    for intent in intents:
+        if outbox.full():
             await outbox.put(intent)
+        else:
+            outbox.put_nowait(intent)
+    await outbox.join()

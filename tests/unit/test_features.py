@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.features import MAX_EMPTY_BARS, BarAggregator, LogReturn, LogReturnLags, RingWindow
+from daemon.model import Bar
 
 prices = st.floats(min_value=1.0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
@@ -134,3 +135,36 @@ def test_a_clock_jump_emits_a_bounded_number_of_bars_and_marks_the_gap() -> None
     agg.on_tick(10 * MAX_EMPTY_BARS, 100.0, 1.0)
     (bar,) = agg.on_time(10 * MAX_EMPTY_BARS + 1) or []
     assert bar.gap
+
+
+def bars_of(bars: list[Bar] | None) -> list[tuple[object, ...]]:
+    return [(b.start_ns, b.open, b.high, b.low, b.close, b.volume, b.trades, b.gap)
+            for b in bars or []]
+
+
+@given(st.integers(1, 50),
+       st.lists(st.tuples(st.integers(0, 400), prices, st.floats(0.001, 5.0)), max_size=120),
+       st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_on_columns_closes_the_same_bars_on_the_same_ticks_as_on_tick(
+        interval: int, raw: list[tuple[int, float, float]], cuts: list[int]) -> None:
+    """Batches cut anywhere: on_columns stops right after each closing tick with the bars that
+    tick closed, exactly (volume too) as feeding the ticks one by one does."""
+    ticks = sorted(raw, key=lambda t: t[0])
+    per_tick, columnar = BarAggregator("X", interval), BarAggregator("X", interval)
+    want = [(i + 1, bars_of(bars)) for i, (ts, p, s) in enumerate(ticks)
+            if (bars := per_tick.on_tick(ts, p, s)) is not None]
+    got = []
+    lo, k = 0, 0
+    while lo < len(ticks):
+        hi = min(len(ticks), lo + cuts[k % len(cuts)])
+        k += 1
+        cols = [list(c) for c in zip(*ticks[lo:hi], strict=True)]
+        pos = 0
+        while pos < hi - lo:
+            bars, pos = columnar.on_columns(cols[0], cols[1], cols[2], pos)
+            if bars is not None:
+                got.append((lo + pos, bars_of(bars)))
+        lo = hi
+    assert got == want
+    end = (ticks[-1][0] // interval + 1) * interval if ticks else 0
+    assert bars_of(columnar.on_time(end)) == bars_of(per_tick.on_time(end))

@@ -1,0 +1,1 @@
+"""Benchmarks: the AR workload replayed through the whole daemon (`make bench`, `make soak`)."""

@@ -1,0 +1,178 @@
+"""The AR replay benchmark: the reference workload through the daemon's real code path.
+
+`python bench/ar_replay.py --ticks N` generates the workload (`bench/workload.py`), then runs the
+daemon exactly as `tradingd run` wires it — the same TaskGroup tasks, risk gate, inventory
+manager, paper broker and metrics — except that the market data source is a `ReplaySource` and
+the clock a `ReplayClock`, which is also what `tradingd replay` uses. It prints one JSON line.
+
+What is measured: `seconds` is the wall time of `Daemon.run()` (start, trading, flatten, exit),
+`ticks_per_s` is ticks / seconds; `cpu_seconds` is the process's CPU time over the same span
+(steadier than wall time on a shared machine). Order latency is the daemon's own bar-to-order
+measurement (bar closed -> order handed to the broker), read sample by sample through a tap on
+the histogram. `peak_rss_mb` is the process's high-water mark. A run of more than a million ticks
+(the soak) generates ticks lazily, as the replay takes them, and samples RSS every million ticks;
+up to a million, the ticks are generated before the clock starts, like a loaded file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import hashlib
+import json
+import resource
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: `python bench/ar_replay.py`
+    sys.path.insert(0, str(ROOT))
+
+from bench.workload import ou_chunks  # noqa: E402
+from daemon import log  # noqa: E402
+from daemon.app import Daemon  # noqa: E402
+from daemon.cli import load_all  # noqa: E402
+from daemon.clock import ReplayClock  # noqa: E402
+from daemon.marketdata.replay import DEFAULT_BATCH_TICKS, ReplaySource  # noqa: E402
+from daemon.model import Fill  # noqa: E402
+
+CONFIG = Path(__file__).with_name("ar_replay.toml")
+MILLION = 1_000_000
+
+
+class LatencyTap:
+    """Stands in for the bar-to-order histogram: forwards every observation, keeps the raw
+    samples (8 bytes each) so percentiles are exact rather than bucket bounds."""
+
+    def __init__(self, histogram: Any) -> None:
+        self._histogram = histogram
+        self.samples = array("d")
+
+    def observe(self, seconds: float) -> None:
+        self._histogram.observe(seconds)
+        self.samples.append(seconds)
+
+    def percentile_us(self, q: float) -> float | None:
+        if not self.samples:
+            return None
+        ordered = sorted(self.samples)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 1)
+
+
+class FillDigest:
+    """Wraps the inventory's `apply_fill` to hash every fill booked: two runs with the same
+    input must print the same digest. Constant memory, so the soak can use it too."""
+
+    def __init__(self, inventory: Any) -> None:
+        self._apply = inventory.apply_fill
+        self._hash = hashlib.sha256()
+        self._encode = msgspec.json.Encoder(decimal_format="string").encode
+        inventory.apply_fill = self
+
+    def __call__(self, fill: Fill) -> bool:
+        # The client order id embeds the run's start time; everything else must match exactly.
+        self._hash.update(self._encode((fill.trade_id, fill.side, fill.qty, fill.price,
+                                        fill.fee_quote, fill.ts_ns)))
+        return bool(self._apply(fill))
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()[:16]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return round(pages * resource.getpagesize() / 2**20, 1)
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def build(ticks: int, batch_ticks: int, config: Path, state_dir: str,
+          log_level: str) -> tuple[Daemon, ReplaySource, list[float]]:
+    cfg, strategy = load_all(config)
+    cfg = msgspec.structs.replace(
+        cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=state_dir))
+    log.configure(log_level, stream=sys.stderr)
+    chunks: Any = ou_chunks(ticks)
+    if ticks <= MILLION:
+        chunks = list(chunks)  # generated before the clock starts, like a loaded file
+    rss: list[float] = []
+
+    def sample(done: int) -> None:
+        if done >= (len(rss) + 1) * MILLION:
+            rss.append(rss_mb())
+
+    clock = ReplayClock()
+    source = ReplaySource(cfg.market.instruments[0].symbol, chunks, clock, batch_ticks, sample)
+    return Daemon(cfg, strategy, clock=clock, source=source), source, rss
+
+
+def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
+        fills_digest: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tradingd-bench-") as state_dir:
+        daemon, source, rss = build(ticks, batch_ticks, config, state_dir, log_level)
+        latency = LatencyTap(daemon.metrics.bar_to_order)
+        daemon.metrics.bar_to_order = latency  # type: ignore[assignment]
+        digest = FillDigest(daemon.inventory) if fills_digest else None
+        gc.collect()
+        gc.freeze()  # startup's objects (torch, modules) need no more scans
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with asyncio.Runner(loop_factory=_uvloop()) as runner:
+            code = runner.run(daemon.run())
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+    inv = daemon.inventory
+    submitted = daemon.metrics.registry.get_sample_value(
+        "tradingd_orders_total", {"outcome": "submitted"})
+    out: dict[str, Any] = {
+        "bench": "ar_replay", "ticks": source.ticks_done, "bars": daemon.signals.bars_closed,
+        "orders": int(submitted or 0), "fills": inv.fill_count, "seconds": round(seconds, 3),
+        "ticks_per_s": round(source.ticks_done / seconds),
+        "order_latency_p50_us": latency.percentile_us(0.50),
+        "order_latency_p99_us": latency.percentile_us(0.99),
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_seconds": round(cpu_seconds, 3), "batch_ticks": batch_ticks, "exit_code": code,
+        "flat": inv.is_flat(),
+        "realized_pnl": str(inv.realized_pnl), "fees": str(inv.fees),
+    }
+    if digest is not None:
+        out["fills_digest"] = digest.hexdigest()
+    if ticks > MILLION:
+        out["rss_mb_by_million"] = rss
+        if len(rss) >= 10:
+            out["rss_growth_2m_to_10m_pct"] = round((rss[9] / rss[1] - 1) * 100, 2)
+    return out
+
+
+def _uvloop() -> Any:
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ticks", type=int, default=MILLION)
+    parser.add_argument("--batch-ticks", type=int, default=DEFAULT_BATCH_TICKS)
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--log-level", default="warning",
+                        help="daemon log level (logs go to stderr); info logs every order")
+    parser.add_argument("--fills-digest", action="store_true",
+                        help="hash every fill booked (costs ~3%%): equal digests, equal fills")
+    args = parser.parse_args(argv)
+    result = run(args.ticks, args.batch_ticks, args.config, args.log_level, args.fills_digest)
+    print(json.dumps(result), flush=True)
+    return 0 if result["exit_code"] == 0 and result["flat"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""A replay market-data source: recorded (or generated) trades, as fast as the daemon takes them.
+
+Trades come in as column chunks (arrays of ts_ns, price, size; any chunk size, e.g. a file or a
+million generated ticks) and go out as `TickBatch`es of `batch_ticks` trades, so one queue hop
+carries thousands of ticks. Recorded trades carry no quote, so a batch's bid and ask are its last
+trade's price; the paper broker's slippage stands for the spread.
+
+The source paces itself on the `ReplayClock`: after yielding a batch it sleeps until the clock
+reaches that batch's receipt time (1 ns after its last trade), which happens when the signal
+task has read the whole batch and every order it caused went out. The broker, the books and the
+strategy therefore see the market move as a feed delivering trade by trade would have moved it,
+however large the batch.
+When the data runs out `stream()` returns, and the daemon treats that as a stop: flatten, exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from daemon.clock import ReplayClock
+from daemon.model import TickBatch
+
+# One chunk of trades: parallel columns of ts_ns, price and size, each a numpy array or a list
+# (anything with len() and slicing; numpy's slicing does not type-check as a Sequence).
+Columns = tuple[Any, Any, Any]
+DEFAULT_BATCH_TICKS = 5000
+
+
+def _as_list(column: Any) -> list[Any]:
+    tolist = getattr(column, "tolist", None)  # numpy: one C call, plain Python ints/floats
+    return list(tolist() if tolist is not None else column)
+
+
+class ReplaySource:
+    """Implements `MarketDataSource` for one instrument. `on_batch(ticks_done)` is called after
+    each batch the daemon has processed (progress bars, RSS sampling)."""
+
+    def __init__(self, symbol: str, chunks: Iterable[Columns], clock: ReplayClock,
+                 batch_ticks: int = DEFAULT_BATCH_TICKS,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        if batch_ticks <= 0:
+            raise ValueError("batch_ticks must be positive")
+        self.symbol = symbol
+        self._clock = clock
+        self._batch_ticks = batch_ticks
+        self._on_batch = on_batch
+        self._batches = self._slice(chunks)
+        self._first = next(self._batches, None)
+        self.ticks_done = 0
+        self.batches_done = 0
+        if self._first is not None:
+            clock.advance(self._first.ts_ns[0])  # the replay starts at its first trade
+
+    @property
+    def path(self) -> str:
+        return "replay"
+
+    async def run(self) -> None:
+        return None  # no background I/O: the data is already here
+
+    async def close(self) -> None:
+        return None
+
+    async def stream(self) -> AsyncIterator[TickBatch]:
+        # State lives on the object: after the data ran out a second `stream()` (the flatten's)
+        # yields nothing and returns.
+        while True:
+            batch = self._first if self._first is not None else next(self._batches, None)
+            self._first = None
+            if batch is None:
+                return
+            yield batch
+            await self._clock.sleep_until(batch.recv_ns)
+            self.ticks_done += len(batch.ts_ns)
+            self.batches_done += 1
+            if self._on_batch is not None:
+                self._on_batch(self.ticks_done)
+
+    def _slice(self, chunks: Iterable[Columns]) -> Iterator[TickBatch]:
+        size = self._batch_ticks
+        for ts_col, price_col, size_col in chunks:
+            n = len(ts_col)
+            if not len(price_col) == len(size_col) == n:
+                raise ValueError("replay chunk columns must have the same length")
+            for lo in range(0, n, size):
+                hi = min(lo + size, n)
+                ts = _as_list(ts_col[lo:hi])
+                price = _as_list(price_col[lo:hi])
+                last = price[-1]
+                # Received 1 ns after its last trade, as a live batch is received after its
+                # trades: an order at a trade's own time (a bar closing on it) and one at the
+                # batch's end then never share a timestamp.
+                yield TickBatch(self.symbol, ts, price, _as_list(size_col[lo:hi]), last, last,
+                                ts[-1] + 1)

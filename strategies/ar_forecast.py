@@ -22,7 +22,7 @@ import torch
 from daemon.features import LogReturnLags
 from daemon.inventory import InventoryView
 from daemon.model import ZERO, Bar, Instrument, MarketKind, OrderIntent, Side, to_decimal_price
-from strategies.base import Strategy, StrategyContext, StrategyParamError
+from strategies.base import SingleInstrumentStrategy, StrategyContext, StrategyParamError
 
 SEED_WEIGHTS = "ar3_seed_12h.pt"
 
@@ -82,7 +82,7 @@ def load_model(path: Path, lags: int, bar_interval_s: int,
     return model
 
 
-class ARForecastStrategy(Strategy[ARParams]):
+class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
     Params = ARParams
 
     def __init__(self, params: ARParams, ctx: StrategyContext) -> None:
@@ -105,14 +105,6 @@ class ARForecastStrategy(Strategy[ARParams]):
         self._x_row = self._x.numpy()[0]
         self._inference = torch.inference_mode()
         self.last_forecast: float | None = None
-
-    @property
-    def bar_interval_ns(self) -> int:
-        return self.params.bar_interval_s * 1_000_000_000
-
-    @property
-    def symbols(self) -> Sequence[str]:
-        return (self.params.symbol,)
 
     def forecast(self, lags_newest_first: Sequence[float]) -> float:
         self._x_row[:] = lags_newest_first

@@ -12,7 +12,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import msgspec
 
@@ -63,6 +63,18 @@ class Strategy(ABC, Generic[P]):
 
     def on_ticks(self, batch: TickBatch, view: InventoryView) -> Sequence[OrderIntent]:
         return ()
+
+
+class SingleInstrumentStrategy(Strategy[P]):
+    """A strategy on one instrument's bars: its `Params` have `symbol` and `bar_interval_s`."""
+
+    @property
+    def bar_interval_ns(self) -> int:
+        return int(cast(Any, self.params).bar_interval_s) * 1_000_000_000
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return (str(cast(Any, self.params).symbol),)
 
 
 def load(class_path: str, params: dict[str, Any], ctx: StrategyContext) -> Strategy[Any]:

@@ -9,7 +9,7 @@ import msgspec
 
 from daemon.inventory import InventoryView
 from daemon.model import Bar, OrderIntent, Side
-from strategies.base import Strategy, StrategyContext
+from strategies.base import SingleInstrumentStrategy, StrategyContext
 
 
 class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -19,7 +19,7 @@ class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     crash_after_fill: bool = False
 
 
-class BuyOnce(Strategy[BuyOnceParams]):
+class BuyOnce(SingleInstrumentStrategy[BuyOnceParams]):
     """Buys `qty` at the first bar and holds; optionally raises once the position exists."""
 
     Params = BuyOnceParams
@@ -27,14 +27,6 @@ class BuyOnce(Strategy[BuyOnceParams]):
     def __init__(self, params: BuyOnceParams, ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
         self._sent = False
-
-    @property
-    def bar_interval_ns(self) -> int:
-        return self.params.bar_interval_s * 1_000_000_000
-
-    @property
-    def symbols(self) -> Sequence[str]:
-        return (self.params.symbol,)
 
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         if self.params.crash_after_fill and view.position(self.params.symbol) != 0:
@@ -56,19 +48,11 @@ class AlternateParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bar_interval_s: int = 1
 
 
-class Alternate(Strategy[AlternateParams]):
+class Alternate(SingleInstrumentStrategy[AlternateParams]):
     """Buys `qty` on one bar and sells what it holds on the next: an order every bar, so a
     test's injected faults always meet live orders."""
 
     Params = AlternateParams
-
-    @property
-    def bar_interval_ns(self) -> int:
-        return self.params.bar_interval_s * 1_000_000_000
-
-    @property
-    def symbols(self) -> Sequence[str]:
-        return (self.params.symbol,)
 
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         symbol = self.params.symbol

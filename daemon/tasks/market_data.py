@@ -23,6 +23,7 @@ async def run(source: MarketDataSource, inventory: InventoryManager, broker: Bro
             last = batch.ticks[-1]
             inventory.mark(batch.symbol, last.price, last.ts_ns)
             messages.inc(len(batch.ticks))
+        inventory.quote(batch.symbol, batch.bid, batch.ask)
         if batch.gap_before:
             metrics.md_gaps.inc()
         await broker.on_market(batch)

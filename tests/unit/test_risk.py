@@ -64,8 +64,8 @@ def test_size_and_instrument_checks(intent: OrderIntent, expected: DenyReason) -
 def test_max_order_notional_uses_the_limit_price_when_there_is_one() -> None:
     _, gate = setup(max_order="500")
     assert reason(gate.check(buy("5"), "c", 0)) is None  # 5 x 100 = 500: at the limit is fine
-    assert reason(gate.check(buy("4", order_type=OrderType.LIMIT, limit_price=D(130)),
-                             "c", SEC)) is DenyReason.MAX_ORDER_NOTIONAL
+    assert reason(gate.check(buy("4.9", order_type=OrderType.LIMIT, limit_price=D(104)),
+                             "c", SEC)) is DenyReason.MAX_ORDER_NOTIONAL  # 4.9 x 104 = 509.6
 
 
 def test_no_price_no_order() -> None:
@@ -78,8 +78,8 @@ def test_position_limit_counts_working_orders_in_the_same_direction() -> None:
     inv, gate = setup(max_order="1000", max_pos="1500")
     inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(5), D(100), D(0), 0))
     inv.open_order(Order("w", "BTC/USDT", Side.BUY, D(5), OrderType.MARKET, None, False, 0))
-    # 5 held + 5 working + 5 more = 15 x 100 = 1500: allowed; one more lot is not.
-    assert reason(gate.check(buy("5"), "a", 0)) is None
+    # 5 held + 5 working + 4.9 more = 14.9 x 100 = 1490: allowed; one more lot is not.
+    assert reason(gate.check(buy("4.9"), "a", 0)) is None
     inv.open_order(Order("w2", "BTC/USDT", Side.BUY, D(5), OrderType.MARKET, None, False, 0))
     assert reason(gate.check(buy("0.1"), "b", SEC)) is DenyReason.MAX_POSITION_NOTIONAL
     # Selling reduces exposure, so it is not limited by the long side.

@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config as config_mod
-from daemon import log
+from daemon import control_token, log
 from daemon.config import EXIT_CONFIG, Config, ConfigError
+from daemon.riskstate import StateError
 
 DESCRIPTION = """\
 tradingd: a live trading daemon. A strategy turns market data into order intents; every intent
 passes the risk gate before it reaches the broker (paper or exchange). SIGTERM/SIGINT stop it
-gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat.
+gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat. SIGUSR1 is
+the kill switch (halt, cancel, flatten, stay up); SIGHUP reloads the [risk] section.
 
 exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 70 a task crashed (books
-flattened) | 78 configuration error (nothing started)"""
+flattened) | 78 configuration or state error (nothing started)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config",
                            help="validate a config (and load its strategy) without trading")
     check.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    ctl = sub.add_parser("ctl", help="talk to a running daemon's control API",
+                         description="exit codes: 0 done | 1 refused now (409) | 69 daemon not "
+                         "reachable | 77 token refused | 78 control disabled or no token")
+    ctl.add_argument("action", choices=["status", "halt", "resume", "flatten"])
+    ctl.add_argument("--config", required=True, type=Path, help="the daemon's config.toml")
+    ctl.add_argument("--token-file", type=Path, help="file holding the control token")
     return parser
 
 
@@ -55,8 +63,15 @@ def cmd_check_config(path: Path) -> int:
           f"(bars of {strategy.bar_interval_ns / 1e9:g}s on {', '.join(strategy.symbols)})")
     r = cfg.risk
     print(f"  risk:        max order {r.max_order_notional}, max position "
-          f"{r.max_position_notional}, {r.max_orders_per_second} orders/s, "
-          f"start {r.initial_state.value}")
+          f"{r.max_position_notional}, gross {r.max_gross_exposure}, leverage "
+          f"{r.max_leverage}x, collar {r.price_collar_bps} bps, "
+          f"{r.max_orders_per_second} orders/s, {r.max_orders_per_minute} orders/min, "
+          f"stale after {r.stale_data_s}s, start {r.initial_state.value}")
+    print(f"  breakers:    daily loss {r.max_daily_loss}, drawdown {r.max_drawdown_pct}%, "
+          f"{r.max_rejections_per_minute} rejections/min")
+    c = cfg.control
+    where = f"unix socket {c.unix} under state_dir" if c.unix else f"http://{c.address}"
+    print(f"  control:     {where if c.enabled else 'off'}")
     print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s}s")
     print(f"  metrics:     http://{cfg.metrics.listen}/metrics")
     return 0
@@ -64,13 +79,14 @@ def cmd_check_config(path: Path) -> int:
 
 def cmd_run(path: Path) -> int:
     cfg, strategy = load_all(path)
+    token = control_token.require() if cfg.control.enabled else None
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
     import uvloop
 
     from daemon.app import Daemon
 
     async def main() -> int:
-        return await Daemon(cfg, strategy).run()
+        return await Daemon(cfg, strategy, config_path=path, control_token=token).run()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main())
@@ -81,9 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return cmd_check_config(args.config)
+        if args.command == "ctl":
+            from daemon import ctl
+            return ctl.run(args.config, args.action, args.token_file)
         return cmd_run(args.config)
     except ConfigError as err:
         print(f"tradingd: config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateError as err:
+        print(f"tradingd: state error: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -2,7 +2,11 @@
 re-checking until the books are flat or the deadline passes.
 
 The gate is put in REDUCING first (HALTED stays HALTED), so nothing here can add risk; closing
-orders are marked `flatten` so a halt cannot block them.
+orders are marked `flatten` so a halt cannot block them. A close bigger than one order may be
+(`risk.max_order_notional`, the venue's max size) goes out in pieces, one at a time.
+
+Used by the stop and crash paths after trading and, while trading continues, by a halt (breaker,
+kill switch, control API): the same code either way.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ RECHECK_S = 0.25
 
 
 async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManager,
-                  clock: Clock, timeout_s: float) -> bool:
+                  clock: Clock, timeout_s: float, reason: str = "shutdown") -> bool:
     """Return True once flat (no position, no working order); False at the deadline."""
     if gate.state is not TradingState.HALTED:
         gate.set_state(TradingState.REDUCING)
     deadline = clock.monotonic_ns() + int(timeout_s * 1e9)
     cancelled = await router.cancel_all()
-    _log.info("flatten.started", cancel_requests=cancelled, timeout_s=timeout_s,
+    _log.info("flatten.started", reason=reason, cancel_requests=cancelled, timeout_s=timeout_s,
               positions={p.symbol: p.qty for p in inventory.positions() if p.qty})
     while True:
         if inventory.is_flat():
@@ -34,8 +38,9 @@ async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManag
         for p in inventory.positions():
             # One closing order at a time per instrument; re-send only after it finished.
             if p.qty and not inventory.working_orders(p.symbol):
-                intent = OrderIntent(p.symbol, Side.of(-p.qty), abs(p.qty), reduce_only=True,
-                                     tag="flatten")
+                side = Side.of(-p.qty)
+                qty = min(abs(p.qty), gate.max_order_qty(p.symbol, side))
+                intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag="flatten")
                 await router.route(intent, flatten=True)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9
         if remaining_s <= 0:

@@ -174,7 +174,7 @@ class RiskGate:
                 return denied
         if denied := self._check_duplicate(intent, qty, limit_price):
             return denied
-        if flatten:
+        if flatten and not adds_risk:
             # The daemon's own closes (one per instrument in flight) count against the rate
             # but are never refused by it: a kill switch must not wait for tokens.
             self._throttle.spend(now_ns)

@@ -142,7 +142,7 @@ class RiskGate:
             return Denied(DenyReason.INSTRUMENT_NOT_TRADING, intent.symbol)
         # Bounded so that absurd sizes cost no arithmetic; the result is the same as unbounded.
         qty = inst.floor_qty(min(intent.qty, inst.max_qty + inst.size_increment))
-        if denied := _check_size(inst, qty):
+        if denied := _check_size(inst, qty, intent.qty):
             return denied
         limit_price = None
         if intent.order_type is OrderType.LIMIT:
@@ -293,9 +293,9 @@ def _sane(value: Decimal) -> bool:
     return value.is_finite() and value.adjusted() <= _MAX_ADJUSTED_EXPONENT
 
 
-def _check_size(inst: Instrument, qty: Decimal) -> Denied | None:
+def _check_size(inst: Instrument, qty: Decimal, asked: Decimal) -> Denied | None:
     if qty < inst.min_qty or qty <= 0:
         return Denied(DenyReason.QTY_BELOW_MIN, f"qty {qty} < min {inst.min_qty}")
     if qty > inst.max_qty:
-        return Denied(DenyReason.QTY_ABOVE_MAX, f"qty {qty} > max {inst.max_qty}")
+        return Denied(DenyReason.QTY_ABOVE_MAX, f"qty {asked} > max {inst.max_qty}")
     return None

@@ -35,9 +35,9 @@ class TokenBucket:
         return self._units >= self._period_ns
 
     def take(self, now_ns: int) -> None:
-        """Take one token if there is one (callers check `available` first)."""
+        """Take one token; without one, owe it (at most a full bucket's worth of debt)."""
         self._refill(now_ns)
-        self._units = max(0, self._units - self._period_ns)
+        self._units = max(-self._capacity * self._period_ns, self._units - self._period_ns)
 
     def resize(self, capacity: int, now_ns: int) -> None:
         """A new capacity (config reload) that keeps what was spent: no free burst."""
@@ -71,7 +71,8 @@ class OrderThrottle:
         return None
 
     def spend(self, now_ns: int) -> None:
-        """Count an order that may not be refused (the daemon's own flatten) against both."""
+        """Count an order that may not be refused (the daemon's own flatten) against both:
+        an empty bucket goes into debt, so later orders wait for it."""
         self._per_second.take(now_ns)
         self._per_minute.take(now_ns)
 

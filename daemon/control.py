@@ -94,8 +94,8 @@ async def serve(supervisor: RiskSupervisor, config: Config,
         return
     runner = web.AppRunner(build_app(supervisor, token), access_log=None)
     await runner.setup()
+    path = socket_path(config)
     try:
-        path = socket_path(config)
         site: web.BaseSite
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,3 +118,6 @@ async def serve(supervisor: RiskSupervisor, config: Config,
         yield where
     finally:
         await runner.cleanup()
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

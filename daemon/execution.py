@@ -17,7 +17,7 @@ from daemon.clock import Clock
 from daemon.inventory import InventoryManager
 from daemon.metrics import Metrics
 from daemon.model import Order, OrderIntent, OrderState
-from daemon.risk import ApprovedOrder, Denied, RiskGate
+from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
 
 _log = log.get("execution")
 # A runaway strategy can be denied thousands of times a second: log the first few of each reason
@@ -60,6 +60,8 @@ class OrderRouter:
         self._denial_second = 0
         self._denials_logged: Counter[str] = Counter()
         self._denials_suppressed: Counter[str] = Counter()
+        for reason in DenyReason:  # zeros from the start: alerts see a series, not a gap
+            metrics.risk_denials.labels(reason.value)
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         now = self._clock.now_ns()

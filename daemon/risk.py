@@ -19,7 +19,7 @@ Definitions the checks share (the README's risk table says the same):
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import msgspec
 
@@ -32,6 +32,7 @@ BPS = Decimal(10_000)
 # Quantities and prices at or above 1e19 are nonsense for any venue, and arithmetic on absurd
 # exponents can overflow the decimal context: such intents are invalid, not a crash.
 _MAX_ADJUSTED_EXPONENT = 18
+_CLOSE_MARGIN = Decimal("1.1")
 
 
 class DenyReason(enum.Enum):
@@ -195,6 +196,25 @@ class RiskGate:
             return inst.max_qty
         price = max(self._expected_fill(symbol, side, ref), ref)
         return min(inst.max_qty, inst.floor_qty(self._config.max_order_notional / price))
+
+    def close_piece(self, symbol: str, side: Side, remaining: Decimal) -> Decimal:
+        """The next piece of a close of `remaining`: at most one order's worth, and never
+        leaving a rest too small for any order (below min qty or min notional) to close."""
+        biggest = self.max_order_qty(symbol, side)
+        if remaining <= biggest:
+            return remaining
+        inst = self._view.instrument(symbol)
+        ref = self._view.mark_price(symbol)
+        smallest = inst.min_qty
+        if ref is not None and ref > 0:
+            # 10% above the venue's minimum: the price may fall before the last piece goes.
+            price = self._expected_fill(symbol, side, ref)
+            steps = (inst.min_notional * _CLOSE_MARGIN / price / inst.size_increment
+                     ).to_integral_value(ROUND_CEILING)
+            smallest = max(smallest, steps * inst.size_increment)
+        if remaining - biggest < smallest < biggest:
+            return remaining - smallest
+        return biggest
 
     # --- the checks -------------------------------------------------------------------------
 

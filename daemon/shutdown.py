@@ -3,7 +3,8 @@ re-checking until the books are flat or the deadline passes.
 
 The gate is put in REDUCING first (HALTED stays HALTED), so nothing here can add risk; closing
 orders are marked `flatten` so a halt cannot block them. A close bigger than one order may be
-(`risk.max_order_notional`, the venue's max size) goes out in pieces, one at a time.
+(`risk.max_order_notional`, the venue's max size) goes out in pieces, one at a time, sized so
+that the last piece is still big enough for the venue to accept.
 
 Used by the stop and crash paths after trading and, while trading continues, by a halt (breaker,
 kill switch, control API): the same code either way.
@@ -39,7 +40,7 @@ async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManag
             # One closing order at a time per instrument; re-send only after it finished.
             if p.qty and not inventory.working_orders(p.symbol):
                 side = Side.of(-p.qty)
-                qty = min(abs(p.qty), gate.max_order_qty(p.symbol, side))
+                qty = gate.close_piece(p.symbol, side, abs(p.qty))
                 intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag="flatten")
                 await router.route(intent, flatten=True)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9

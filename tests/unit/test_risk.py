@@ -270,3 +270,11 @@ def test_max_order_qty_is_what_one_flatten_piece_may_be() -> None:
     inv.quote("BTC/USDT", 99.0, 101.0)
     assert gate.max_order_qty("BTC/USDT", Side.SELL) == D("2.5")  # at the reference 100
     assert gate.max_order_qty("BTC/USDT", Side.BUY) == D("2.475")  # at the ask 101
+
+
+def test_a_split_close_never_leaves_a_rest_too_small_to_close() -> None:
+    _, gate = setup(max_order="250")  # 2.5 per order at 100; min notional 10: 0.1 (+10%)
+    assert gate.close_piece("BTC/USDT", Side.SELL, D(2)) == D(2)
+    assert gate.close_piece("BTC/USDT", Side.SELL, D(5)) == D("2.5")
+    assert gate.close_piece("BTC/USDT", Side.SELL, D("2.55")) == D("2.44")  # leaves 0.11
+    assert gate.close_piece("BTC/USDT", Side.SELL, D("2.61")) == D("2.5")  # leaves 0.11

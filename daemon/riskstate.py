@@ -50,8 +50,12 @@ class RiskStateStore(Protocol):
     def load(self) -> RiskState | None:
         """The saved state, None if none was ever saved; `StateError` if it is unreadable."""
 
-    def save(self, state: RiskState) -> None:
-        """Persist atomically; `StateError` if that failed (the caller keeps its state)."""
+    def save(self, state: RiskState, durable: bool = True) -> None:
+        """Persist atomically; `StateError` if that failed (the caller keeps its state).
+
+        `durable` waits until the state is on disk (a halt, a resume). Without it the write
+        survives the process crashing but maybe not the machine: for routine bookkeeping that
+        must not stall the event loop on a slow disk."""
 
 
 class JsonFileStore:
@@ -76,21 +80,22 @@ class JsonFileStore:
             raise StateError(f"{self.path}: unknown risk state version {state.version}")
         return state
 
-    def save(self, state: RiskState) -> None:
+    def save(self, state: RiskState, durable: bool = True) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb", opener=_private) as fh:
                 fh.write(msgspec.json.format(msgspec.json.encode(state)) + b"\n")
                 fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    os.fsync(fh.fileno())
             os.replace(tmp, self.path)
-            # The rename is durable only once the directory entry is on disk.
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            if durable:  # the rename is durable only once the directory entry is on disk
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
         except OSError as err:
             raise StateError(f"{self.path}: cannot save the risk state: {err}") from None
 

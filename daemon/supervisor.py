@@ -58,6 +58,7 @@ class RiskSupervisor:
         self.stopping = False  # the trading phase is over; the stop's own flatten runs
         saved = store.load()  # StateError: refuse to start rather than forget a latch
         self._latch = saved or RiskState()
+        self._saved: RiskState | None = None  # what is on disk, without its timestamp
         self.breakers = CircuitBreakers(config.risk, inventory.view, clock, metrics,
                                         self._on_trip, saved)
         inventory.set_listener(self.breakers)
@@ -138,7 +139,7 @@ class RiskSupervisor:
             try:
                 await asyncio.wait_for(self._wake.wait(), SAVE_INTERVAL_S)
             except TimeoutError:
-                self._save()
+                self._save(durable=False)
                 continue
             self._wake.clear()
             if self._reload_wanted:
@@ -232,9 +233,14 @@ class RiskSupervisor:
     def latched(self) -> bool:
         return self._latch.halted
 
-    def _save(self) -> None:
+    def _save(self, durable: bool = True) -> None:
+        state = self.breakers.carry(self._latch, self._clock.now_ns())
+        unchanged = msgspec.structs.replace(state, updated_ns=0) == self._saved
+        if unchanged and not durable:
+            return  # routine save with nothing new: no disk write at all
         try:
-            self._store.save(self.breakers.carry(self._latch, self._clock.now_ns()))
+            self._store.save(state, durable)
+            self._saved = msgspec.structs.replace(state, updated_ns=0)
         except StateError as err:
             # The halt holds in memory whatever the disk says; the operator must know.
             _log.error("risk_state.save_failed", error=str(err), latched=self._latch.halted)

@@ -65,7 +65,10 @@ class CircuitBreakers:
     # --- BooksListener ----------------------------------------------------------------------
 
     def on_mark(self, symbol: str) -> None:
-        self.evaluate()
+        # Equity moves with a mark only through a position in that instrument (the common
+        # case on a quiet book is none): skip the Decimal work then, but not a new UTC day.
+        if self._view.position(symbol) or self._clock.now_ns() // DAY_NS != self._day:
+            self.evaluate()
 
     def on_fill(self, fill: Fill) -> None:
         self.evaluate()

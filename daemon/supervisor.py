@@ -167,6 +167,8 @@ class RiskSupervisor:
                        note="not flat at the deadline; `tradingd ctl flatten` tries again")
 
     def _request_flatten(self, reason: str) -> None:
+        if self.stopping:
+            return  # the stop's own flatten is already running; this task is not
         self._flatten_reason = reason
         self._wake.set()
 

@@ -72,6 +72,16 @@ def test_a_new_utc_day_starts_a_new_daily_loss_budget() -> None:
     assert trips == []
 
 
+def test_a_new_utc_day_is_noticed_on_a_mark_while_flat() -> None:
+    inv, breakers, clock, trips = make(max_daily_loss=D(50), max_drawdown_pct=D(99))
+    buy(inv, "1", "100")
+    inv.apply_fill(Fill("c", "t2", "BTC/USDT", Side.SELL, D(1), D(60), D(0), T0))  # -40, flat
+    clock.advance(3600 * SEC)
+    inv.mark("BTC/USDT", 60.0, clock.now)
+    buy(inv, "1", "60", fee="20", tid="t3")  # -20 today; -60 counted from yesterday
+    assert trips == [] and breakers.daily_pnl() == D(-20)
+
+
 def test_a_rejection_burst_trips_within_a_minute_but_not_spread_out() -> None:
     inv, _, clock, trips = make(max_rejections_per_minute=2)
 

@@ -2,8 +2,10 @@
 
 The lifecycle reads as a script:
 1. build everything from the validated config (no task has started, no order can be sent);
-2. trading phase: one TaskGroup runs market data, signal, routing, fills and health until a
-   stop signal arrives or any task fails (the group then cancels the others);
+2. trading phase: one TaskGroup runs market data, signal, routing, fills, health and the risk
+   supervisor until a stop signal arrives or any task fails (the group then cancels the
+   others). A halt (breaker, SIGUSR1, control API) does not end this phase: the supervisor
+   cancels and flattens inside it while the gate denies new risk;
 3. flatten phase, the same for a stop and a crash: a second TaskGroup keeps market data, fills
    and health running while `shutdown.flatten` cancels orders and closes positions, bounded by
    `shutdown.flatten_timeout_s`;
@@ -21,11 +23,11 @@ from typing import Any
 
 import msgspec
 
-from daemon import log, sdnotify, shutdown
+from daemon import control, log, sdnotify, shutdown
 from daemon.broker.base import Broker, FatalBrokerError
 from daemon.broker.paper import PaperBroker
 from daemon.clock import Clock, LiveClock
-from daemon.config import Config, resolve_path
+from daemon.config import Config, ConfigError, resolve_path
 from daemon.execution import ClientIds, OrderRouter
 from daemon.inventory import InventoryManager
 from daemon.marketdata.base import MarketDataSource
@@ -33,8 +35,10 @@ from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind, OrderIntent, TickBatch
 from daemon.monitor import HealthState, serve
-from daemon.risk import DenyReason, RiskGate
+from daemon.risk import RiskGate
+from daemon.riskstate import FILE_NAME, JsonFileStore
 from daemon.signals import SignalEngine
+from daemon.supervisor import RiskSupervisor
 from daemon.tasks import fills, health, market_data, routing
 from daemon.tasks import signal as signal_task
 from strategies.base import Strategy
@@ -76,22 +80,19 @@ def instruments_from_config(config: Config) -> dict[str, Instrument]:
     return out
 
 
-def numeric_fields(struct: msgspec.Struct) -> dict[str, float]:
-    """A config section's numeric settings (for the `tradingd_risk_limit` gauge)."""
-    return {name: float(value) for name, value in msgspec.structs.asdict(struct).items()
-            if isinstance(value, int | Decimal) and not isinstance(value, bool)}
-
-
 class Daemon:
     """Every component of one running daemon, wired; `run()` is the whole lifecycle."""
 
     def __init__(self, config: Config, strategy: Strategy[Any], clock: Clock | None = None,
                  source: MarketDataSource | None = None, broker: Broker | None = None,
                  instruments: dict[str, Instrument] | None = None,
-                 metrics: Metrics | None = None, starting_cash: Decimal | None = None) -> None:
+                 metrics: Metrics | None = None, starting_cash: Decimal | None = None,
+                 config_path: Path | None = None, control_token: str | None = None) -> None:
         """Everything defaults to the embedded paper/sim setup from the config; the runtime
         passes the exchange's instruments, feed and broker, and a replay passes its own clock
-        and data. Whatever is passed, the lifecycle below is the same."""
+        and data. Whatever is passed, the lifecycle below is the same. `config_path` is
+        re-read on SIGHUP; `control_token` is required if control is enabled. Raises
+        `StateError` if the persisted risk state (the halt latch) cannot be read."""
         self.config = config
         self.clock = clock or LiveClock()
         instruments = instruments or instruments_from_config(config)
@@ -109,8 +110,14 @@ class Daemon:
                                   self.metrics,
                                   ClientIds(config.daemon.client_id_prefix, self.clock.now_ns()))
         self.signals = SignalEngine(strategy, self.inventory.view, self.clock)
-        self.metrics.prime_denials([r.value for r in DenyReason])
-        self.metrics.set_limits(numeric_fields(config.risk))
+        if config.control.enabled and not control_token:
+            raise ConfigError("control: enabled but no control token")
+        control.socket_path(config)  # a bad socket path fails now, before anything starts
+        self._control_token = control_token
+        state_dir = resolve_path(config, config.daemon.state_dir)
+        self.supervisor = RiskSupervisor(config, config_path, self.gate, self.inventory,
+                                         self.router, self.clock, self.metrics, self.health,
+                                         JsonFileStore(state_dir / FILE_NAME))
         self.stop = asyncio.Event()
         self._signals_seen = 0
 
@@ -131,19 +138,23 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig.name)
+        loop.add_signal_handler(signal.SIGUSR1, self.supervisor.on_kill_switch, "SIGUSR1")
+        loop.add_signal_handler(signal.SIGHUP, self.supervisor.on_reload_signal, "SIGHUP")
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> int:
         self.install_signal_handlers()
         cfg = self.config
-        async with serve(self.metrics, self.health, cfg.metrics.host, cfg.metrics.port) as port:
+        async with (serve(self.metrics, self.health, cfg.metrics.host, cfg.metrics.port) as port,
+                    control.serve(self.supervisor, cfg, self._control_token)):
             _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
                       instruments=list(self.inventory.instruments), pid=os.getpid(),
                       strategy=cfg.strategy.class_path, state=self.gate.state.value)
             await self.broker.start()
             try:
                 crash = await self._trade()
+                self.supervisor.stopping = True
                 flat = await self._flatten()
             finally:
                 await self.broker.close()
@@ -164,6 +175,7 @@ class Daemon:
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics),
                                name="fills")
                 tg.create_task(self._health_task(), name="health")
+                tg.create_task(self.supervisor.run(), name="supervisor")
                 tg.create_task(self._wait_for_stop(), name="stop")
         except* _StopRequested:
             pass
@@ -229,6 +241,7 @@ class Daemon:
         return bool(result and result[0]) and self.inventory.is_flat()
 
     def _finish(self, flat: bool, crash: BaseException | None) -> int:
+        self.supervisor.close()
         positions = {p.symbol: p.qty for p in self.inventory.positions()}
         working = [o.client_order_id for o in self.inventory.working_orders()]
         self._persist(flat, positions, working)
@@ -242,7 +255,9 @@ class Daemon:
                   dust=self.inventory.dust(),
                   equity=self.inventory.equity(), cash=self.inventory.cash,
                   realized_pnl=self.inventory.realized_pnl, fees=self.inventory.fees,
-                  fills=self.inventory.fill_count, crashed=crash is not None, exit_code=code)
+                  fills=self.inventory.fill_count, crashed=crash is not None,
+                  state=self.gate.state.value, halt_latched=self.supervisor.latched,
+                  exit_code=code)
         return code
 
     def _persist(self, flat: bool, positions: dict[str, Decimal], working: list[str]) -> None:

@@ -10,17 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config as config_mod
-from daemon import log, replay_cli
+from daemon import control_token, log, replay_cli
 from daemon.config import EXIT_CONFIG, Config, ConfigError
+from daemon.riskstate import StateError
 
 DESCRIPTION = """\
 tradingd: a live trading daemon. A strategy turns market data into order intents; every intent
 passes the risk gate before it reaches the broker (paper or exchange). SIGTERM/SIGINT stop it
-gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat.
+gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat. SIGUSR1 is
+the kill switch (halt, cancel, flatten, stay up); SIGHUP reloads the [risk] section.
 
 exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 69 the exchange could not
 be reached at startup (nothing started) | 70 a task crashed (books flattened) | 77 the exchange
-refused the credentials | 78 configuration error (nothing started)"""
+refused the credentials | 78 configuration or state error (nothing started)"""
 
 EXIT_UNAVAILABLE = 69
 EXIT_AUTH = 77
@@ -38,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay recorded trades or candles through the "
                             "daemon on paper, as fast as it goes")
     replay_cli.add_arguments(replay)
+    ctl = sub.add_parser("ctl", help="talk to a running daemon's control API",
+                         description="exit codes: 0 done | 1 refused now (409) | 69 daemon not "
+                         "reachable | 77 token refused | 78 control disabled or no token")
+    ctl.add_argument("action", choices=["status", "halt", "resume", "flatten"])
+    ctl.add_argument("--config", required=True, type=Path, help="the daemon's config.toml")
+    ctl.add_argument("--token-file", type=Path, help="file holding the control token")
     return parser
 
 
@@ -62,8 +70,15 @@ def cmd_check_config(path: Path) -> int:
           f"(bars of {strategy.bar_interval_ns / 1e9:g}s on {', '.join(strategy.symbols)})")
     r = cfg.risk
     print(f"  risk:        max order {r.max_order_notional}, max position "
-          f"{r.max_position_notional}, {r.max_orders_per_second} orders/s, "
-          f"start {r.initial_state.value}")
+          f"{r.max_position_notional}, gross {r.max_gross_exposure}, leverage "
+          f"{r.max_leverage}x, collar {r.price_collar_bps} bps, "
+          f"{r.max_orders_per_second} orders/s, {r.max_orders_per_minute} orders/min, "
+          f"stale after {r.stale_data_s}s, start {r.initial_state.value}")
+    print(f"  breakers:    daily loss {r.max_daily_loss}, drawdown {r.max_drawdown_pct}%, "
+          f"{r.max_rejections_per_minute} rejections/min")
+    c = cfg.control
+    where = f"unix socket {c.unix} under state_dir" if c.unix else f"http://{c.address}"
+    print(f"  control:     {where if c.enabled else 'off'}")
     print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s}s")
     print(f"  metrics:     http://{cfg.metrics.listen}/metrics")
     return 0
@@ -71,6 +86,7 @@ def cmd_check_config(path: Path) -> int:
 
 def cmd_run(path: Path) -> int:
     cfg, _ = load_all(path)  # validates the strategy before anything connects anywhere
+    token = control_token.require() if cfg.control.enabled else None
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
     import uvloop
 
@@ -79,7 +95,7 @@ def cmd_run(path: Path) -> int:
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(runtime.run(cfg))
+            return runner.run(runtime.run(cfg, config_path=path, control_token=token))
     except runtime.VenueUnavailable as err:
         print(f"tradingd: exchange unavailable: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -95,9 +111,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check_config(args.config)
         if args.command == "replay":
             return replay_cli.run(args)
+        if args.command == "ctl":
+            from daemon import ctl
+            return ctl.run(args.config, args.action, args.token_file)
         return cmd_run(args.config)
     except ConfigError as err:
         print(f"tradingd: config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateError as err:
+        print(f"tradingd: state error: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -8,11 +8,12 @@ which keeps money exact; fractional settings are therefore typed `Decimal` here 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
@@ -189,15 +190,39 @@ class TradingState(enum.Enum):
 
 
 class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """Pre-trade limits (the gate) and post-trade circuit breakers; reloaded on SIGHUP.
+
+    Money is quote currency. Every field is documented in the README's risk table.
+    """
+
     max_order_notional: Decimal
     max_position_notional: Decimal
     max_orders_per_second: int = 5
     initial_state: TradingState = TradingState.ACTIVE
+    max_gross_exposure: Decimal = Decimal(50000)
+    max_leverage: Decimal = Decimal(3)
+    price_collar_bps: Decimal = Decimal(500)
+    max_orders_per_minute: int = 60
+    stale_data_s: Decimal = Decimal(5)
+    max_daily_loss: Decimal = Decimal(1000)
+    max_drawdown_pct: Decimal = Decimal(20)
+    max_rejections_per_minute: int = 10
 
     def __post_init__(self) -> None:
-        _positive("max_order_notional", self.max_order_notional)
-        _positive("max_position_notional", self.max_position_notional)
-        _positive("max_orders_per_second", self.max_orders_per_second)
+        for name in ("max_order_notional", "max_position_notional", "max_gross_exposure",
+                     "max_leverage", "price_collar_bps", "stale_data_s", "max_daily_loss",
+                     "max_drawdown_pct"):
+            # First: NaN cannot even be compared, and an infinite limit is no limit.
+            if not getattr(self, name).is_finite():
+                raise ValueError(f"{name}: must be a finite number")
+        for name in ("max_order_notional", "max_position_notional", "max_orders_per_second",
+                     "max_gross_exposure", "max_leverage", "price_collar_bps",
+                     "max_orders_per_minute", "stale_data_s", "max_daily_loss",
+                     "max_drawdown_pct"):
+            _positive(name, getattr(self, name))
+        if self.max_drawdown_pct >= 100:
+            raise ValueError("max_drawdown_pct: must be < 100 (a percentage of the equity peak)")
+        _non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
 
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -233,6 +258,55 @@ class HealthConfig(Base, frozen=True, forbid_unknown_fields=True):
         _positive("stale_data_s", self.stale_data_s)
 
 
+class ControlConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """The operator control API (halt, resume, flatten, status): loopback or a unix socket only.
+
+    `listen` and `unix` are exclusive; enabled with neither set listens on DEFAULT_LISTEN.
+    """
+
+    enabled: bool = False
+    listen: str = ""
+    unix: str = ""  # a socket path relative to daemon.state_dir
+
+    DEFAULT_LISTEN: ClassVar[str] = "127.0.0.1:9465"
+
+    def __post_init__(self) -> None:
+        if self.listen and self.unix:
+            raise ValueError("listen: set either listen or unix, not both")
+        if self.listen:
+            host, sep, port = self.listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError("listen: must be 'host:port'")
+            if not _is_loopback(host.strip("[]")):
+                raise ValueError("listen: must be a loopback address (127.0.0.1, ::1 or "
+                                 "localhost): the control API is not for the network")
+        if self.unix:
+            p = Path(self.unix)
+            if p.is_absolute() or ".." in p.parts or not p.name:
+                raise ValueError("unix: must be a relative path under daemon.state_dir")
+
+    @property
+    def address(self) -> str:
+        return self.listen or self.DEFAULT_LISTEN
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Config(Base, frozen=True, forbid_unknown_fields=True):
     market: MarketConfig
     strategy: StrategyConfig
@@ -243,6 +317,7 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
     metrics: MetricsConfig = MetricsConfig()
     health: HealthConfig = HealthConfig()
     exchange: ExchangeConfig = ExchangeConfig()
+    control: ControlConfig = ControlConfig()
     # Where the file was read from: relative paths in it resolve against this directory.
     config_dir: str = msgspec.field(default=".", name="__config_dir__")
 

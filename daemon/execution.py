@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 
 from daemon import log
 from daemon.broker.base import Broker, BrokerError
@@ -16,9 +17,13 @@ from daemon.clock import Clock
 from daemon.inventory import InventoryManager
 from daemon.metrics import Metrics
 from daemon.model import Order, OrderIntent, OrderState
-from daemon.risk import ApprovedOrder, Denied, RiskGate
+from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
 
 _log = log.get("execution")
+# A runaway strategy can be denied thousands of times a second: log the first few of each reason
+# per second and a count of the rest (the denial metric counts every one). Log floods hide the
+# lines that matter and journald drops lines past its rate limit.
+DENIAL_LOGS_PER_S = 10
 
 
 class ClientIds:
@@ -52,6 +57,11 @@ class OrderRouter:
         self._clock = clock
         self._metrics = metrics
         self._ids = ids
+        self._denial_second = 0
+        self._denials_logged: Counter[str] = Counter()
+        self._denials_suppressed: Counter[str] = Counter()
+        for reason in DenyReason:  # zeros from the start: alerts see a series, not a gap
+            metrics.risk_denials.labels(reason.value)
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         now = self._clock.now_ns()
@@ -59,12 +69,29 @@ class OrderRouter:
         if isinstance(decision, Denied):
             self._metrics.risk_denials.labels(decision.reason.value).inc()
             self._metrics.order_outcomes["denied"].inc()
-            _log.warning("order.denied", reason=decision.reason.value, detail=decision.detail,
-                         symbol=intent.symbol, side=intent.side.value, qty=intent.qty,
-                         tag=intent.tag)
+            self._log_denial(decision, intent, now)
             return decision
         await self.send(decision, intent.closed_mono_ns)
         return decision
+
+    def _log_denial(self, decision: Denied, intent: OrderIntent, now_ns: int) -> None:
+        second = now_ns // 1_000_000_000
+        if second != self._denial_second:
+            if self._denials_suppressed:
+                _log.warning("order.denied_suppressed", counts=dict(self._denials_suppressed),
+                             note=f"more than {DENIAL_LOGS_PER_S} denials of a reason in 1s")
+            self._denial_second = second
+            self._denials_logged.clear()
+            self._denials_suppressed.clear()
+        reason = decision.reason.value
+        if self._denials_logged[reason] >= DENIAL_LOGS_PER_S:
+            self._denials_suppressed[reason] += 1
+            return
+        self._denials_logged[reason] += 1
+        _log.warning("order.denied", reason=reason, detail=decision.detail,
+                     symbol=intent.symbol, side=intent.side.value, qty=intent.qty,
+                     order_type=intent.order_type.value, limit_price=intent.limit_price,
+                     tag=intent.tag)
 
     async def send(self, approved: ApprovedOrder, closed_mono_ns: int = 0) -> None:
         """Record the order, then hand it to the broker. `closed_mono_ns`: when the bar behind
@@ -77,6 +104,7 @@ class OrderRouter:
         _log.info("order.submitted", client_order_id=approved.client_order_id,
                   symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
                   type=approved.order_type.value, limit_price=approved.limit_price,
+                  ref_price=approved.ref_price, reduce_only=approved.reduce_only,
                   tag=approved.tag)
         self._metrics.order_outcomes["submitted"].inc()
         if closed_mono_ns:

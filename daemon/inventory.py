@@ -6,7 +6,8 @@ Positions are signed (long > 0) and kept as FIFO lots, so realized and unrealize
 `equity = cash + unrealized PnL`, which equals starting cash minus what was paid for the fills
 plus what the open position is worth at the mark — the identity the property tests check.
 
-Everyone else reads through `InventoryView`.
+Everyone else reads through `InventoryView`. One `BooksListener` (the circuit breakers) is told
+of every mark, fill and rejection as it is booked, so post-trade checks see each one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Protocol
 
 from daemon import log
 from daemon.model import (
@@ -24,6 +26,7 @@ from daemon.model import (
     InvalidTransition,
     Order,
     OrderState,
+    OrderType,
     PositionView,
     Side,
     to_decimal_price,
@@ -92,12 +95,24 @@ class UnknownInstrument(KeyError):
     pass
 
 
+class BooksListener(Protocol):
+    """Told synchronously, after the books changed; an exception fails the calling task."""
+
+    def on_mark(self, symbol: str) -> None: ...
+
+    def on_fill(self, fill: Fill) -> None: ...
+
+    def on_rejected(self, order: Order) -> None: ...
+
+
 class InventoryManager:
     def __init__(self, instruments: Iterable[Instrument], starting_cash: Decimal) -> None:
         self._instruments = {i.symbol: i for i in instruments}
         self._books = {s: _Book() for s in self._instruments}
         self._marks: dict[str, float] = {}
         self._mark_ns: dict[str, int] = {}
+        self._touch: dict[str, tuple[float, float]] = {}
+        self._listener: BooksListener | None = None
         self._starting_cash = starting_cash
         self._realized = ZERO
         self._fees = ZERO
@@ -115,6 +130,16 @@ class InventoryManager:
         """Record the latest market price. Floats here: converted only when equity is asked."""
         self._marks[symbol] = price
         self._mark_ns[symbol] = ts_ns
+        if self._listener is not None:
+            self._listener.on_mark(symbol)
+
+    def quote(self, symbol: str, bid: float, ask: float) -> None:
+        """Record the top of book: what a market order would pay (the gate's price collar)."""
+        if 0 < bid <= ask:
+            self._touch[symbol] = (bid, ask)
+
+    def set_listener(self, listener: BooksListener | None) -> None:
+        self._listener = listener
 
     def open_order(self, order: Order) -> None:
         """Record an order before its request goes out, so a crash mid-send cannot hide it."""
@@ -152,6 +177,8 @@ class InventoryManager:
                 _log.error("order.unexpected_transition", error=str(err))
                 order.state = state
             self._notify()
+            if state is OrderState.REJECTED and self._listener is not None:
+                self._listener.on_rejected(order)
         return order
 
     def apply_fill(self, fill: Fill) -> bool:
@@ -181,6 +208,8 @@ class InventoryManager:
             else:
                 order.transition(OrderState.PARTIALLY_FILLED)
         self._notify()
+        if self._listener is not None:
+            self._listener.on_fill(fill)
         return True
 
     def _notify(self) -> None:
@@ -215,6 +244,12 @@ class InventoryManager:
 
     def mark_ts_ns(self, symbol: str) -> int | None:
         return self._mark_ns.get(symbol)
+
+    def touch(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """The latest (bid, ask), or None before the first quote."""
+        touch = self._touch.get(symbol)
+        return None if touch is None else (to_decimal_price(touch[0]),
+                                           to_decimal_price(touch[1]))
 
     def unrealized_pnl(self) -> Decimal:
         total = ZERO
@@ -286,6 +321,17 @@ class InventoryManager:
         """Positions too small for the venue to trade (fees taken in base leave these)."""
         return {s: b.qty for s, b in self._books.items() if b.lots and not self.closable_qty(s)}
 
+    def working_qtys(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """Unfilled (buy, sell) quantity of open orders on one instrument, in one pass."""
+        buy = sell = ZERO
+        for o in self._orders.values():
+            if o.symbol == symbol:
+                if o.side is Side.BUY:
+                    buy += o.remaining_qty
+                else:
+                    sell += o.remaining_qty
+        return buy, sell
+
     def is_flat(self) -> bool:
         """Nothing left that could be closed, and no order working. Dust does not count: no
         order can remove it, and `dust()` reports it."""
@@ -308,6 +354,9 @@ class InventoryView:
 
     def mark_ts_ns(self, symbol: str) -> int | None:
         return self._inv.mark_ts_ns(symbol)
+
+    def touch(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        return self._inv.touch(symbol)
 
     def equity(self) -> Decimal:
         return self._inv.equity()
@@ -332,6 +381,23 @@ class InventoryView:
 
     def closable_qty(self, symbol: str) -> Decimal:
         return self._inv.closable_qty(symbol)
+
+    def working_qtys(self, symbol: str) -> tuple[Decimal, Decimal]:
+        return self._inv.working_qtys(symbol)
+
+    def find_working(self, symbol: str, side: Side, qty: Decimal, order_type: OrderType,
+                     limit_price: Decimal | None, reduce_only: bool) -> str | None:
+        """The client id of a working order with exactly these terms, if there is one."""
+        for o in self._inv._orders.values():
+            if (o.symbol == symbol and o.side is side and o.qty == qty
+                    and o.order_type is order_type and o.limit_price == limit_price
+                    and o.reduce_only == reduce_only):
+                return o.client_order_id
+        return None
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._inv._instruments)
 
     def has_working_orders(self, symbol: str) -> bool:
         # Asked on every bar: no list of copies, just a look.

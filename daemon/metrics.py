@@ -113,14 +113,6 @@ class Metrics:
     def _histogram(self, name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
         return Histogram(f"tradingd_{name}", doc, buckets=buckets, registry=self.registry)
 
-    def prime_denials(self, reasons: list[str]) -> None:
-        for reason in reasons:
-            self.risk_denials.labels(reason)
-
-    def set_limits(self, limits: dict[str, float]) -> None:
-        for name, value in limits.items():
-            self.risk_limit.labels(name).set(value)
-
     def set_state(self, state: str) -> None:
         self.trading_state.set(STATE_VALUES[state])
 

@@ -4,18 +4,35 @@
 throttle) and answers `ApprovedOrder` or `Denied(reason)`. A denial is a value with a stable
 reason code (logs, metrics), not an exception. Brokers accept only `ApprovedOrder`, and only
 this module can make one, so skipping the gate fails type checking and at run time.
+
+Definitions the checks share (the README's risk table says the same):
+- the *reference price* is the instrument's last trade (the mark); the *order price* is the
+  limit price, or for a market order the touch it would take (ask for a buy, bid for a sell);
+- notionals are valued at the worse (higher) of the two, so no estimate is rosy;
+- an order *adds risk* unless it shrinks a position without flipping it, counting the orders
+  already working on its side; only orders that add risk meet the stale-data, position,
+  gross-exposure and leverage checks, so closing a position is never blocked by them;
+- exposure in one direction is the position plus every working order that way; an instrument's
+  gross exposure is the larger of its two directions (both cannot fill into one position).
 """
 
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import msgspec
 
 from daemon.config import RiskConfig, TradingState
 from daemon.inventory import InventoryView
 from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side
+from daemon.throttle import Limited, OrderThrottle
+
+BPS = Decimal(10_000)
+# Quantities and prices at or above 1e19 are nonsense for any venue, and arithmetic on absurd
+# exponents can overflow the decimal context: such intents are invalid, not a crash.
+_MAX_ADJUSTED_EXPONENT = 18
+_CLOSE_MARGIN = Decimal("1.1")
 
 
 class DenyReason(enum.Enum):
@@ -24,16 +41,24 @@ class DenyReason(enum.Enum):
     REDUCE_ONLY_WOULD_INCREASE = "reduce_only_would_increase"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     INSTRUMENT_NOT_TRADING = "instrument_not_trading"
+    QTY_INVALID = "qty_invalid"
     QTY_NOT_POSITIVE = "qty_not_positive"
     QTY_BELOW_MIN = "qty_below_min"
     QTY_ABOVE_MAX = "qty_above_max"
     NOTIONAL_BELOW_MIN = "notional_below_min"
     LIMIT_PRICE_MISSING = "limit_price_missing"
+    LIMIT_PRICE_INVALID = "limit_price_invalid"
     NO_MARKET_DATA = "no_market_data"
     SPOT_NO_SHORT = "spot_no_short"
+    STALE_MARKET_DATA = "stale_market_data"
+    PRICE_COLLAR = "price_collar"
     MAX_ORDER_NOTIONAL = "max_order_notional"
     MAX_POSITION_NOTIONAL = "max_position_notional"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    MAX_LEVERAGE = "max_leverage"
+    DUPLICATE_INTENT = "duplicate_intent"
     THROTTLE_PER_SECOND = "throttle_per_second"
+    THROTTLE_PER_MINUTE = "throttle_per_minute"
 
 
 class Denied(msgspec.Struct, frozen=True):
@@ -48,10 +73,11 @@ class ApprovedOrder:
     """An order the gate approved, with quantity and price already on the venue's grid."""
 
     __slots__ = ("approved_ns", "bar_close_ns", "client_order_id", "limit_price", "order_type",
-                 "qty", "reduce_only", "side", "symbol", "tag")
+                 "qty", "reduce_only", "ref_price", "side", "symbol", "tag")
 
     def __init__(self, token: object, intent: OrderIntent, client_order_id: str, qty: Decimal,
-                 limit_price: Decimal | None, approved_ns: int) -> None:
+                 limit_price: Decimal | None, approved_ns: int,
+                 ref_price: Decimal | None = None) -> None:
         if token is not _GATE_TOKEN:
             raise TypeError("only the risk gate approves orders")
         self.client_order_id = client_order_id
@@ -64,44 +90,27 @@ class ApprovedOrder:
         self.tag = intent.tag
         self.bar_close_ns = intent.bar_close_ns
         self.approved_ns = approved_ns
+        self.ref_price = ref_price  # the reference the order was checked against (audit log)
 
     def __repr__(self) -> str:
         return (f"ApprovedOrder({self.client_order_id} {self.side.value} {self.qty} "
                 f"{self.symbol} {self.order_type.value} {self.limit_price})")
 
 
-class TokenBucket:
-    """`rate` tokens per second, holding at most `capacity`; time is integer nanoseconds."""
-
-    __slots__ = ("_capacity", "_last_ns", "_rate", "_tokens")
-
-    def __init__(self, rate: float, capacity: float, now_ns: int) -> None:
-        self._rate = rate
-        self._capacity = capacity
-        self._tokens = capacity
-        self._last_ns = now_ns
-
-    def try_take(self, now_ns: int) -> bool:
-        if now_ns > self._last_ns:
-            self._tokens = min(self._capacity,
-                               self._tokens + (now_ns - self._last_ns) * self._rate / 1e9)
-            self._last_ns = now_ns
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-
 class RiskGate:
     def __init__(self, config: RiskConfig, view: InventoryView, now_ns: int) -> None:
         self._view = view
         self._state = config.initial_state
-        self._configure(config, now_ns)
-
-    def _configure(self, config: RiskConfig, now_ns: int) -> None:
         self._config = config
-        per_s = config.max_orders_per_second
-        self._per_second = TokenBucket(per_s, per_s, now_ns)
+        self._throttle = OrderThrottle(config.max_orders_per_second,
+                                       config.max_orders_per_minute, now_ns)
+        self._stale_ns = int(config.stale_data_s * 1_000_000_000)
+
+    def reconfigure(self, config: RiskConfig, now_ns: int) -> None:
+        """New limits (SIGHUP). The trading state is not the config's to change while running."""
+        self._config = config
+        self._throttle.resize(config.max_orders_per_second, config.max_orders_per_minute, now_ns)
+        self._stale_ns = int(config.stale_data_s * 1_000_000_000)
 
     @property
     def state(self) -> TradingState:
@@ -121,8 +130,15 @@ class RiskGate:
             inst = self._view.instrument(intent.symbol)
         except KeyError:
             return Denied(DenyReason.UNKNOWN_INSTRUMENT, intent.symbol)
+        if not _sane(intent.qty):
+            return Denied(DenyReason.QTY_INVALID, f"qty {intent.qty}")
+        if intent.qty <= 0:
+            return Denied(DenyReason.QTY_NOT_POSITIVE, f"qty {intent.qty}")
         position = self._view.position(intent.symbol)
-        if denied := self._check_state(intent, position, flatten):
+        working_buy, working_sell = self._view.working_qtys(intent.symbol)
+        working_same = working_buy if intent.side is Side.BUY else working_sell
+        adds_risk = position * intent.side.sign + working_same + intent.qty > 0
+        if denied := self._check_state(intent, position, adds_risk, flatten):
             return denied
         if not inst.trading:
             return Denied(DenyReason.INSTRUMENT_NOT_TRADING, intent.symbol)
@@ -132,73 +148,181 @@ class RiskGate:
             # other holdings are not ours to trade.
             return Denied(DenyReason.SPOT_NO_SHORT,
                           f"sell {intent.qty} with {position} bought by this daemon")
-        qty = inst.floor_qty(intent.qty)
-        if denied := self._check_size(inst, intent, qty):
+        # Bounded so that absurd sizes cost no arithmetic; the result is the same as unbounded.
+        qty = inst.floor_qty(min(intent.qty, inst.max_qty + inst.size_increment))
+        if denied := _check_size(inst, qty, intent.qty):
             return denied
         limit_price = None
         if intent.order_type is OrderType.LIMIT:
             if intent.limit_price is None:
                 return Denied(DenyReason.LIMIT_PRICE_MISSING, "limit order without a price")
+            if not _sane(intent.limit_price) or intent.limit_price <= 0:
+                return Denied(DenyReason.LIMIT_PRICE_INVALID, f"limit {intent.limit_price}")
             limit_price = inst.limit_price(intent.limit_price, intent.side)
-        ref_price = limit_price or self._view.mark_price(intent.symbol)
-        if ref_price is None or ref_price <= 0:
+            if limit_price <= 0:
+                return Denied(DenyReason.LIMIT_PRICE_INVALID, f"limit {intent.limit_price} "
+                              f"rounds to {limit_price}")
+        ref = self._view.mark_price(intent.symbol)
+        if ref is None or ref <= 0:
             return Denied(DenyReason.NO_MARKET_DATA, f"no price for {intent.symbol}")
-        if denied := self._check_notional(inst, intent, qty, ref_price, position):
+        if adds_risk and (denied := self._check_fresh(intent.symbol, now_ns)):
             return denied
-        if not self._per_second.try_take(now_ns):
-            return Denied(DenyReason.THROTTLE_PER_SECOND,
-                          f"more than {self._config.max_orders_per_second} orders/s")
-        return ApprovedOrder(_GATE_TOKEN, intent, client_order_id, qty, limit_price, now_ns)
+        order_price = limit_price if limit_price is not None else self._expected_fill(
+            intent.symbol, intent.side, ref)
+        if denied := self._check_collar(order_price, ref):
+            return denied
+        value_price = max(order_price, ref)
+        if denied := self._check_notional(inst, qty, order_price, value_price):
+            return denied
+        if adds_risk:
+            after_buy = working_buy + (qty if intent.side is Side.BUY else ZERO)
+            after_sell = working_sell + (qty if intent.side is Side.SELL else ZERO)
+            if denied := self._check_exposure(intent, position, after_buy, after_sell,
+                                              value_price):
+                return denied
+        if denied := self._check_duplicate(intent, qty, limit_price):
+            return denied
+        if flatten and not adds_risk:
+            # The daemon's own closes (one per instrument in flight) count against the rate
+            # but are never refused by it: a kill switch must not wait for tokens.
+            self._throttle.spend(now_ns)
+        elif (limited := self._throttle.try_take(now_ns)) is not None:
+            if limited is Limited.PER_SECOND:
+                return Denied(DenyReason.THROTTLE_PER_SECOND,
+                              f"more than {self._config.max_orders_per_second} orders/s")
+            return Denied(DenyReason.THROTTLE_PER_MINUTE,
+                          f"more than {self._config.max_orders_per_minute} orders/min")
+        return ApprovedOrder(_GATE_TOKEN, intent, client_order_id, qty, limit_price, now_ns,
+                             ref)
 
-    def _check_state(self, intent: OrderIntent, position: Decimal,
+    def max_order_qty(self, symbol: str, side: Side) -> Decimal:
+        """The largest quantity one order may have now (the flatten splits bigger closes)."""
+        inst = self._view.instrument(symbol)
+        ref = self._view.mark_price(symbol)
+        if ref is None or ref <= 0:
+            return inst.max_qty
+        price = max(self._expected_fill(symbol, side, ref), ref)
+        return min(inst.max_qty, inst.floor_qty(self._config.max_order_notional / price))
+
+    def close_piece(self, symbol: str, side: Side, remaining: Decimal) -> Decimal:
+        """The next piece of a close of `remaining`: at most one order's worth, and never
+        leaving a rest too small for any order (below min qty or min notional) to close."""
+        biggest = self.max_order_qty(symbol, side)
+        if remaining <= biggest:
+            return remaining
+        inst = self._view.instrument(symbol)
+        ref = self._view.mark_price(symbol)
+        smallest = inst.min_qty
+        if ref is not None and ref > 0:
+            # 10% above the venue's minimum: the price may fall before the last piece goes.
+            price = self._expected_fill(symbol, side, ref)
+            steps = (inst.min_notional * _CLOSE_MARGIN / price / inst.size_increment
+                     ).to_integral_value(ROUND_CEILING)
+            smallest = max(smallest, steps * inst.size_increment)
+        if remaining - biggest < smallest < biggest:
+            return remaining - smallest
+        return biggest
+
+    # --- the checks -------------------------------------------------------------------------
+
+    def _check_state(self, intent: OrderIntent, position: Decimal, adds_risk: bool,
                      flatten: bool) -> Denied | None:
-        reduces = _reduces(intent, position, self._view.working_qty(intent.symbol, intent.side))
-        if self._state is TradingState.HALTED and not (flatten and reduces):
+        if self._state is TradingState.HALTED and not (flatten and not adds_risk):
             return Denied(DenyReason.HALTED, "trading is halted: only flattening orders")
-        if self._state is TradingState.REDUCING and not reduces:
+        if self._state is TradingState.REDUCING and adds_risk:
             return Denied(DenyReason.REDUCING, "reducing: only orders that shrink a position")
-        if intent.reduce_only and not reduces:
+        if intent.reduce_only and adds_risk:
             return Denied(DenyReason.REDUCE_ONLY_WOULD_INCREASE,
                           f"position {position}, {intent.side.value} {intent.qty}")
         return None
 
-    def _check_size(self, inst: Instrument, intent: OrderIntent, qty: Decimal) -> Denied | None:
-        if intent.qty <= 0:
-            return Denied(DenyReason.QTY_NOT_POSITIVE, f"qty {intent.qty}")
-        if qty < inst.min_qty or qty <= 0:
-            return Denied(DenyReason.QTY_BELOW_MIN, f"qty {qty} < min {inst.min_qty}")
-        if qty > inst.max_qty:
-            return Denied(DenyReason.QTY_ABOVE_MAX, f"qty {qty} > max {inst.max_qty}")
+    def _check_fresh(self, symbol: str, now_ns: int) -> Denied | None:
+        ts = self._view.mark_ts_ns(symbol)
+        if ts is None or now_ns - ts > self._stale_ns:
+            age = "never" if ts is None else f"{(now_ns - ts) / 1e9:.3f}s old"
+            return Denied(DenyReason.STALE_MARKET_DATA,
+                          f"{symbol} data {age} > {self._config.stale_data_s}s")
         return None
 
-    def _check_notional(self, inst: Instrument, intent: OrderIntent, qty: Decimal,
-                        price: Decimal, position: Decimal) -> Denied | None:
-        notional = qty * price
-        if notional < inst.min_notional:
+    def _expected_fill(self, symbol: str, side: Side, ref: Decimal) -> Decimal:
+        touch = self._view.touch(symbol)
+        if touch is None:
+            return ref
+        return touch[1] if side is Side.BUY else touch[0]
+
+    def _check_collar(self, price: Decimal, ref: Decimal) -> Denied | None:
+        if abs(price - ref) * BPS > self._config.price_collar_bps * ref:
+            away_bps = abs(price - ref) * BPS / ref
+            return Denied(DenyReason.PRICE_COLLAR,
+                          f"price {price} is {away_bps:.1f} bps from reference {ref} > "
+                          f"{self._config.price_collar_bps}")
+        return None
+
+    def _check_notional(self, inst: Instrument, qty: Decimal, order_price: Decimal,
+                        value_price: Decimal) -> Denied | None:
+        if qty * order_price < inst.min_notional:
             return Denied(DenyReason.NOTIONAL_BELOW_MIN,
-                          f"notional {notional} < min {inst.min_notional}")
+                          f"notional {qty * order_price} < min {inst.min_notional}")
+        notional = qty * value_price
         if notional > self._config.max_order_notional:
             return Denied(DenyReason.MAX_ORDER_NOTIONAL,
                           f"notional {notional} > {self._config.max_order_notional}")
-        # Exposure in the order's direction, counting what is already working that way: ten
-        # orders each under the limit must not add up to a position over it.
-        working = self._view.working_qty(intent.symbol, intent.side)
-        projected = abs(position * intent.side.sign + working + qty) if _grows(
-            intent.side, position, working, qty) else ZERO
-        if projected * price > self._config.max_position_notional:
+        return None
+
+    def _check_exposure(self, intent: OrderIntent, position: Decimal, after_buy: Decimal,
+                        after_sell: Decimal, price: Decimal) -> Denied | None:
+        """Position, gross exposure and leverage if every working order and this one filled."""
+        long_qty = max(ZERO, position + after_buy)
+        short_qty = max(ZERO, after_sell - position)
+        same_side = long_qty if intent.side is Side.BUY else short_qty
+        cfg = self._config
+        if same_side * price > cfg.max_position_notional:
             return Denied(DenyReason.MAX_POSITION_NOTIONAL,
-                          f"position would reach {projected * price} > "
-                          f"{self._config.max_position_notional}")
+                          f"{intent.symbol} would reach {same_side * price} > "
+                          f"{cfg.max_position_notional}")
+        gross = max(long_qty, short_qty) * price
+        for symbol in self._view.symbols:
+            if symbol != intent.symbol:
+                exposure = self._exposure_of(symbol)
+                if exposure is None:
+                    return Denied(DenyReason.NO_MARKET_DATA, f"cannot value {symbol} exposure")
+                gross += exposure
+        if gross > cfg.max_gross_exposure:
+            return Denied(DenyReason.MAX_GROSS_EXPOSURE,
+                          f"gross exposure would reach {gross} > {cfg.max_gross_exposure}")
+        equity = self._view.equity()
+        if equity <= 0 or gross > cfg.max_leverage * equity:
+            return Denied(DenyReason.MAX_LEVERAGE,
+                          f"gross {gross} on equity {equity} > {cfg.max_leverage}x")
+        return None
+
+    def _exposure_of(self, symbol: str) -> Decimal | None:
+        """An instrument's gross exposure at its mark; None if it has some and no mark."""
+        position = self._view.position(symbol)
+        buy, sell = self._view.working_qtys(symbol)
+        qty = max(position + buy, sell - position, ZERO)
+        if not qty:
+            return ZERO
+        mark = self._view.mark_price(symbol)
+        return None if mark is None else qty * mark
+
+    def _check_duplicate(self, intent: OrderIntent, qty: Decimal,
+                         limit_price: Decimal | None) -> Denied | None:
+        """The same order again while the first still works: a loop gone wrong, not intent."""
+        twin = self._view.find_working(intent.symbol, intent.side, qty, intent.order_type,
+                                       limit_price, intent.reduce_only)
+        if twin is not None:
+            return Denied(DenyReason.DUPLICATE_INTENT, f"same as working order {twin}")
         return None
 
 
-def _reduces(intent: OrderIntent, position: Decimal, working_same_side: Decimal) -> bool:
-    """The order, with what already works on its side, shrinks the position without a flip."""
-    if position == 0 or Side.of(position) is intent.side:
-        return False
-    return working_same_side + intent.qty <= abs(position)
+def _sane(value: Decimal) -> bool:
+    return value.is_finite() and value.adjusted() <= _MAX_ADJUSTED_EXPONENT
 
 
-def _grows(side: Side, position: Decimal, working: Decimal, qty: Decimal) -> bool:
-    """True when the order leaves exposure on its own side (it opens, adds or flips)."""
-    return position * side.sign + working + qty > 0
+def _check_size(inst: Instrument, qty: Decimal, asked: Decimal) -> Denied | None:
+    if qty < inst.min_qty or qty <= 0:
+        return Denied(DenyReason.QTY_BELOW_MIN, f"qty {qty} < min {inst.min_qty}")
+    if qty > inst.max_qty:
+        return Denied(DenyReason.QTY_ABOVE_MAX, f"qty {asked} > max {inst.max_qty}")
+    return None

@@ -75,7 +75,8 @@ async def _check_balance(exchange: Any, instruments: dict[str, Instrument],
                               f"account's free balance of {free} {quote}")
 
 
-async def run(cfg: Config) -> int:
+async def run(cfg: Config, config_path: Path | None = None,
+              control_token: str | None = None) -> int:
     clock = LiveClock()
     live = cfg.daemon.mode is Mode.LIVE
     creds = credentials.load()
@@ -100,15 +101,17 @@ async def run(cfg: Config) -> int:
             broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened)
         strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params,
                                  StrategyContext(instruments, Path(cfg.config_dir)))
-        _log.info("startup.venue", mode=cfg.daemon.mode.value, source=cfg.market.source.value,
-                  exchange=cfg.exchange.id if source else None, credentials=creds.source,
-                  instruments={s: i.kind.value for s, i in instruments.items()})
+        # Reads the halt latch: a state error must stop us before anything is logged as started.
+        daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
+                        instruments=instruments, metrics=metrics, starting_cash=capital,
+                        config_path=config_path, control_token=control_token)
     except BaseException:
         for ex in opened:
             await ex.close()
         raise
-    daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
-                    instruments=instruments, metrics=metrics, starting_cash=capital)
+    _log.info("startup.venue", mode=cfg.daemon.mode.value, source=cfg.market.source.value,
+              exchange=cfg.exchange.id if source else None, credentials=creds.source,
+              instruments={s: i.kind.value for s, i in instruments.items()})
     return await daemon.run()
 
 

@@ -2,7 +2,12 @@
 re-checking until the books are flat or the deadline passes.
 
 The gate is put in REDUCING first (HALTED stays HALTED), so nothing here can add risk; closing
-orders are marked `flatten` so a halt cannot block them.
+orders are marked `flatten` so a halt cannot block them. A close bigger than one order may be
+(`risk.max_order_notional`, the venue's max size) goes out in pieces, one at a time, sized so
+that the last piece is still big enough for the venue to accept.
+
+Used by the stop and crash paths after trading and, while trading continues, by a halt (breaker,
+kill switch, control API): the same code either way.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ RECHECK_S = 0.25
 
 
 async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManager,
-                  clock: Clock, timeout_s: float) -> bool:
+                  clock: Clock, timeout_s: float, reason: str = "shutdown") -> bool:
     """Return True once flat (no position, no working order); False at the deadline."""
     if gate.state is not TradingState.HALTED:
         gate.set_state(TradingState.REDUCING)
     deadline = clock.monotonic_ns() + int(timeout_s * 1e9)
     cancelled = await router.cancel_all()
-    _log.info("flatten.started", cancel_requests=cancelled, timeout_s=timeout_s,
+    _log.info("flatten.started", reason=reason, cancel_requests=cancelled, timeout_s=timeout_s,
               positions={p.symbol: p.qty for p in inventory.positions() if p.qty})
     while True:
         if inventory.is_flat():
@@ -35,8 +40,9 @@ async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManag
             # One closing order at a time per instrument; re-send only after it finished.
             qty = inventory.closable_qty(p.symbol)
             if qty and not inventory.working_orders(p.symbol):
-                intent = OrderIntent(p.symbol, Side.of(-p.qty), qty, reduce_only=True,
-                                     tag="flatten")
+                side = Side.of(-p.qty)
+                qty = gate.close_piece(p.symbol, side, qty)
+                intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag="flatten")
                 await router.route(intent, flatten=True)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9
         if remaining_s <= 0:

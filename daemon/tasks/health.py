@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from daemon import log, sdnotify
 from daemon.clock import Clock
-from daemon.config import TradingState
 from daemon.inventory import InventoryManager
 from daemon.metrics import Metrics
 from daemon.monitor import HealthState
@@ -35,7 +34,6 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
         health.loop_alive_ns = now_mono
         update_gauges(inventory, gate, metrics)
         check_staleness(inventory, metrics, clock.now_ns(), stale_data_s, stale, health)
-        health.halted = gate.state is TradingState.HALTED
         metrics.ready.set(1 if all(health.readiness().values()) else 0)
         notifier.tick(health, lag_s, now_mono)
         if now_mono >= next_heartbeat:

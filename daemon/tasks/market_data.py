@@ -30,6 +30,7 @@ async def _consume(source: MarketDataSource, inventory: InventoryManager, broker
         if batch.ts_ns:
             inventory.mark(batch.symbol, batch.price[-1], batch.ts_ns[-1])
             messages.inc(len(batch.ts_ns))
+        inventory.quote(batch.symbol, batch.bid, batch.ask)
         if batch.gap_before:
             metrics.md_gaps.inc()
         await broker.on_market(batch)

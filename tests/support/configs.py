@@ -42,3 +42,29 @@ def fast_config(tmp: Path, strategy: tuple[str, str] = AR_FAST,
     path = tmp / "config.toml"
     path.write_text(text)
     return path
+
+
+# --- risk and control sections ----------------------------------------------------------------
+
+RISK = {"max_order_notional": '"20000"', "max_position_notional": '"25000"',
+        "max_gross_exposure": '"50000"', "max_leverage": '"3"', "price_collar_bps": "500",
+        "max_orders_per_second": "5", "max_orders_per_minute": "60", "stale_data_s": "5",
+        "max_daily_loss": '"1000"', "max_drawdown_pct": "20", "max_rejections_per_minute": "10"}
+PULSE = ("tests.support.risk_strategies:Pulse", 'symbol = "BTC/USDT"\nqty = "0.01"')
+CONTROL_TCP = 'enabled = true\nlisten = "127.0.0.1:0"'
+CONTROL_UNIX = 'enabled = true\nunix = "control.sock"'
+ETH_INSTRUMENT = """
+[[market.instruments]]
+symbol = "ETH/USDT"
+price_increment = "0.01"
+size_increment = "0.0001"
+min_qty = "0.0001"
+max_qty = "9000"
+min_notional = "5"
+start_price = "3000"
+"""
+
+
+def risk(**overrides: object) -> str:
+    """A whole [risk] body: the shipped limits with some replaced (values as TOML text)."""
+    return "\n".join(f"{k} = {v}" for k, v in {**RISK, **overrides}.items())

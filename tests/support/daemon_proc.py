@@ -24,7 +24,9 @@ class DaemonProcess:
         self.records: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # faulthandler: a daemon that will not exit is dumped (every thread's stack) first.
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1",
+                    **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon", command, "--config", str(config_path)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
@@ -85,8 +87,18 @@ class DaemonProcess:
         try:
             code = self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired as err:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints the stacks, then dies
+            stacks = "(no stack dump)"
+            try:
+                self.proc.wait(10)
+                if self.proc.stderr is not None:
+                    stacks = self.proc.stderr.read()
+            except subprocess.TimeoutExpired:
+                pass
+            self._drain()
             self.kill()
-            raise AssertionError("daemon did not exit in time") from err
+            raise AssertionError(f"daemon did not exit in time; last log lines: "
+                                 f"{self.raw_lines[-15:]}\nstacks:\n{stacks[-6000:]}") from err
         self._reader.join(5)
         self._drain()
         return code

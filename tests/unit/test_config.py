@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import ConfigError, TradingState, load, parse
+from daemon.config import ConfigError, RiskConfig, TradingState, load, parse
 from tests.support.configs import SHIPPED, replace_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +23,10 @@ def test_shipped_config_is_valid_and_exact() -> None:
 
 def with_risk(body: str) -> str:
     return replace_section(SHIPPED, "risk", body)
+
+
+def with_control(body: str) -> str:
+    return replace_section(SHIPPED, "control", body)
 
 
 RISK_OK = 'max_order_notional = "100"\nmax_position_notional = "100"\n'
@@ -49,6 +53,26 @@ RISK_OK = 'max_order_notional = "100"\nmax_position_notional = "100"\n'
     (SHIPPED.replace('class = "strategies', 'class = "not a path'),
      "strategy.class: must be 'module.path:ClassName'"),
     (SHIPPED + "\n[risk\n", "malformed TOML"),
+    (with_risk(RISK_OK + "max_gross_exposure = 0"), "risk.max_gross_exposure: must be > 0"),
+    (with_risk(RISK_OK + 'max_leverage = "-1"'), "risk.max_leverage: must be > 0"),
+    (with_risk(RISK_OK + 'price_collar_bps = "nan"'),
+     "risk.price_collar_bps: must be a finite number"),
+    (with_risk(RISK_OK + 'max_daily_loss = "inf"'), "risk.max_daily_loss: must be a finite"),
+    (with_risk(RISK_OK + "max_orders_per_minute = 0"),
+     "risk.max_orders_per_minute: must be > 0"),
+    (with_risk(RISK_OK + "stale_data_s = 0"), "risk.stale_data_s: must be > 0"),
+    (with_risk(RISK_OK + "max_daily_loss = -5"), "risk.max_daily_loss: must be > 0"),
+    (with_risk(RISK_OK + "max_drawdown_pct = 100"),
+     "risk.max_drawdown_pct: must be < 100 (a percentage of the equity peak)"),
+    (with_risk(RISK_OK + "max_rejections_per_minute = -1"),
+     "risk.max_rejections_per_minute: must be >= 0"),
+    (with_control('enabled = true\nlisten = "0.0.0.0:9465"'),
+     "control.listen: must be a loopback address"),
+    (with_control('listen = "127.0.0.1:9465"\nunix = "c.sock"'),
+     "control.listen: set either listen or unix, not both"),
+    (with_control('unix = "../c.sock"'),
+     "control.unix: must be a relative path under daemon.state_dir"),
+    (with_control('enabled = "yes"'), "control.enabled: expected `bool`"),
 ])
 def test_bad_config_names_the_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -59,3 +83,22 @@ def test_bad_config_names_the_key(text: str, message: str) -> None:
 def test_list_index_appears_in_the_path() -> None:
     with pytest.raises(ConfigError, match=r"^market\.instruments\[0\]\.min_notional: "):
         parse(SHIPPED.replace('min_notional = "5"', 'min_notional = "-5"'))
+
+
+def test_shipped_config_sets_every_risk_limit_explicitly() -> None:
+    """Operators read config.toml: no limit may hide behind a code default there."""
+    risk_section = SHIPPED.split("[risk]", 1)[1].split("\n[", 1)[0]
+    for name in RiskConfig.__struct_fields__:
+        assert f"\n{name} = " in risk_section, name
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:9465", "[::1]:9465", "localhost:9465",
+                                    "127.0.0.2:0"])
+def test_control_listens_on_loopback_only(listen: str) -> None:
+    cfg = parse(with_control(f'enabled = true\nlisten = "{listen}"'))
+    assert cfg.control.address == listen
+
+
+def test_control_defaults_to_off_and_to_the_loopback_port() -> None:
+    cfg = parse(with_control(""))
+    assert cfg.control.enabled is False and cfg.control.address == "127.0.0.1:9465"

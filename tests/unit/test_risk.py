@@ -8,7 +8,7 @@ import pytest
 
 from daemon.config import RiskConfig, TradingState
 from daemon.inventory import InventoryManager
-from daemon.model import Fill, Instrument, Order, OrderIntent, OrderType, Side
+from daemon.model import Fill, Instrument, Order, OrderIntent, OrderState, OrderType, Side
 from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.01"), D("5"), D(10))
@@ -64,8 +64,8 @@ def test_size_and_instrument_checks(intent: OrderIntent, expected: DenyReason) -
 def test_max_order_notional_uses_the_limit_price_when_there_is_one() -> None:
     _, gate = setup(max_order="500")
     assert reason(gate.check(buy("5"), "c", 0)) is None  # 5 x 100 = 500: at the limit is fine
-    assert reason(gate.check(buy("4", order_type=OrderType.LIMIT, limit_price=D(130)),
-                             "c", SEC)) is DenyReason.MAX_ORDER_NOTIONAL
+    assert reason(gate.check(buy("4.9", order_type=OrderType.LIMIT, limit_price=D(104)),
+                             "c", SEC)) is DenyReason.MAX_ORDER_NOTIONAL  # 4.9 x 104 = 509.6
 
 
 def test_no_price_no_order() -> None:
@@ -78,8 +78,8 @@ def test_position_limit_counts_working_orders_in_the_same_direction() -> None:
     inv, gate = setup(max_order="1000", max_pos="1500")
     inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(5), D(100), D(0), 0))
     inv.open_order(Order("w", "BTC/USDT", Side.BUY, D(5), OrderType.MARKET, None, False, 0))
-    # 5 held + 5 working + 5 more = 15 x 100 = 1500: allowed; one more lot is not.
-    assert reason(gate.check(buy("5"), "a", 0)) is None
+    # 5 held + 5 working + 4.9 more = 14.9 x 100 = 1490: allowed; one more lot is not.
+    assert reason(gate.check(buy("4.9"), "a", 0)) is None
     inv.open_order(Order("w2", "BTC/USDT", Side.BUY, D(5), OrderType.MARKET, None, False, 0))
     assert reason(gate.check(buy("0.1"), "b", SEC)) is DenyReason.MAX_POSITION_NOTIONAL
     # Selling reduces exposure, so it is not limited by the long side.
@@ -118,3 +118,163 @@ def test_halted_allows_only_the_flatten_of_a_position() -> None:
     assert reason(gate.check(sell("1"), "a", 0)) is DenyReason.HALTED
     assert reason(gate.check(sell("1", reduce_only=True), "b", 0, flatten=True)) is None
     assert reason(gate.check(buy("1"), "c", SEC, flatten=True)) is DenyReason.HALTED
+
+
+# --- the checks of the risk issue, one by one -------------------------------------------------
+
+ETH = Instrument("ETH/USDT", "ETH", "USDT", D("0.01"), D("0.01"), D("0.01"), D(100), D(5))
+BTC_BIG = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.01"), D(100), D(10))
+
+
+def gate_with(inv: InventoryManager, **limits: object) -> RiskGate:
+    base: dict[str, object] = {"max_order_notional": D(1000), "max_position_notional": D(2000)}
+    return RiskGate(RiskConfig(**{**base, **limits}), inv.view, 0)  # type: ignore[arg-type]
+
+
+def two_instruments(cash: str = "10000") -> InventoryManager:
+    inv = InventoryManager([BTC_BIG, ETH], D(cash))
+    inv.mark("BTC/USDT", 100.0, 0)
+    inv.mark("ETH/USDT", 10.0, 0)
+    return inv
+
+
+def test_price_collar_denies_a_fat_finger_limit_either_way() -> None:
+    _, gate = setup()  # reference 100, collar 500 bps by default
+    assert reason(gate.check(buy("1", order_type=OrderType.LIMIT, limit_price=D(105)),
+                             "a", 0)) is None
+    assert reason(gate.check(buy("1", order_type=OrderType.LIMIT, limit_price=D("105.01")),
+                             "b", SEC)) is DenyReason.PRICE_COLLAR
+    assert reason(gate.check(sell("1", order_type=OrderType.LIMIT, limit_price=D(10)),
+                             "c", 2 * SEC)) is DenyReason.PRICE_COLLAR
+
+
+def test_price_collar_judges_a_market_order_by_the_touch_it_would_take() -> None:
+    inv, gate = setup()
+    inv.quote("BTC/USDT", 99.9, 112.0)  # someone pulled the offers: the ask is 12% away
+    assert reason(gate.check(buy("1"), "a", 0)) is DenyReason.PRICE_COLLAR
+    assert reason(gate.check(sell("1"), "b", 0)) is None  # the bid is close
+
+
+def test_market_order_notional_is_valued_at_the_worse_of_touch_and_reference() -> None:
+    inv, gate = setup(max_order="500")
+    inv.quote("BTC/USDT", 98.0, 102.0)
+    assert reason(gate.check(sell("5"), "a", 0)) is None  # 5 x max(98, 100) = 500
+    assert reason(gate.check(buy("5"), "b", SEC)) is DenyReason.MAX_ORDER_NOTIONAL  # 5 x 102
+
+
+def test_stale_market_data_blocks_new_risk_but_not_a_close() -> None:
+    inv = InventoryManager([BTC], D(10_000))
+    inv.mark("BTC/USDT", 100.0, 0)
+    inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(2), D(100), D(0), 0))
+    gate = gate_with(inv, stale_data_s=D(5))
+    assert reason(gate.check(buy("1"), "a", 5 * SEC)) is None  # exactly 5 s old: fresh
+    late = 5 * SEC + 1
+    assert reason(gate.check(buy("1.5"), "b", late)) is DenyReason.STALE_MARKET_DATA
+    assert reason(gate.check(sell("3"), "c", late)) is DenyReason.STALE_MARKET_DATA  # flips
+    assert reason(gate.check(sell("2"), "d", late)) is None  # closes: allowed
+
+
+def test_gross_exposure_counts_every_instrument_and_their_working_orders() -> None:
+    inv = two_instruments()
+    gate = gate_with(inv, max_gross_exposure=D(1500))
+    inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(8), D(100), D(0), 0))  # 800
+    inv.open_order(Order("w", "ETH/USDT", Side.SELL, D(40), OrderType.MARKET, None, False, 0))
+    # 800 BTC + 400 ETH working + 300 more = 1500: allowed; anything more is not.
+    assert reason(gate.check(buy("3"), "a", 0)) is None
+    assert reason(gate.check(buy("3.01"), "b", SEC)) is DenyReason.MAX_GROSS_EXPOSURE
+    # Closing part of the BTC position is always allowed.
+    assert reason(gate.check(sell("8"), "c", 2 * SEC)) is None
+
+
+def test_gross_exposure_of_an_instrument_is_its_larger_direction_not_the_sum() -> None:
+    inv = two_instruments()
+    gate = gate_with(inv, max_gross_exposure=D(1000))
+    inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(8), D(100), D(0), 0))  # long 800
+    inv.open_order(Order("close", "BTC/USDT", Side.SELL, D(8), OrderType.MARKET, None, True, 0))
+    # Close working; a flip to short 8 is 800 either way (both cannot fill into one position).
+    assert reason(gate.check(sell("8"), "a", 0)) is None
+
+
+def test_leverage_is_gross_exposure_over_equity() -> None:
+    inv = two_instruments(cash="1000")
+    gate = gate_with(inv, max_leverage=D("1.5"))
+    assert reason(gate.check(buy("9"), "a", 0)) is None  # 900 on 1000
+    inv.open_order(Order("w", "BTC/USDT", Side.BUY, D(9), OrderType.MARKET, None, False, 0))
+    assert reason(gate.check(OrderIntent("ETH/USDT", Side.BUY, D(61)), "b", SEC)) is (
+        DenyReason.MAX_LEVERAGE)  # 900 + 610 > 1500
+    inv.apply_fill(Fill("w", "t1", "BTC/USDT", Side.BUY, D(9), D(100), D(600), 0))  # fees
+    assert reason(gate.check(OrderIntent("ETH/USDT", Side.BUY, D(1)), "c", 2 * SEC)) is (
+        DenyReason.MAX_LEVERAGE)  # equity 400: 910 > 600
+
+
+def test_an_identical_intent_is_denied_while_the_first_still_works() -> None:
+    inv, gate = setup()
+    first = gate.check(buy("1", order_type=OrderType.LIMIT, limit_price=D(99)), "a", 0)
+    assert isinstance(first, ApprovedOrder)
+    inv.open_order(Order("a", "BTC/USDT", Side.BUY, first.qty, OrderType.LIMIT,
+                         first.limit_price, False, 0))
+    again = buy("1", order_type=OrderType.LIMIT, limit_price=D(99))
+    assert reason(gate.check(again, "b", SEC)) is DenyReason.DUPLICATE_INTENT
+    assert reason(gate.check(buy("1", order_type=OrderType.LIMIT, limit_price=D("98.99")),
+                             "c", 2 * SEC)) is None  # a different price is a new intent
+    inv.order_done("a", OrderState.CANCELLED)
+    assert reason(gate.check(again, "d", 3 * SEC)) is None
+
+
+def test_per_minute_throttle_holds_after_the_per_second_bucket_refills() -> None:
+    _, gate = setup(per_s=5)
+    gate.reconfigure(RiskConfig(D(1000), D(2000), 5, max_orders_per_minute=7,
+                                stale_data_s=D(3600)), 0)
+    outcomes = [reason(gate.check(buy("0.1"), f"c{n}", n * SEC)) for n in range(9)]
+    assert outcomes[:7] == [None] * 7
+    assert outcomes[7:] == [DenyReason.THROTTLE_PER_MINUTE] * 2
+    assert reason(gate.check(buy("0.1"), "late", 8 * SEC + 60 * SEC // 7)) is None
+
+
+def test_a_reload_does_not_refill_the_throttle() -> None:
+    _, gate = setup(per_s=2)
+    assert [reason(gate.check(buy("1"), f"c{n}", 0)) for n in range(2)] == [None, None]
+    gate.reconfigure(RiskConfig(D(1000), D(2000), 10), 0)
+    assert reason(gate.check(buy("1"), "c3", 0)) is DenyReason.THROTTLE_PER_SECOND
+
+
+def test_flatten_closes_are_never_throttled_but_count_against_the_rate() -> None:
+    inv, gate = setup(per_s=1)
+    inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(3), D(100), D(0), 0))
+    assert reason(gate.check(buy("1"), "a", 0)) is None  # the only token
+    close = sell("1", reduce_only=True)
+    assert reason(gate.check(close, "b", 0, flatten=True)) is None  # no token: owed
+    assert reason(gate.check(buy("1"), "c", SEC)) is DenyReason.THROTTLE_PER_SECOND  # repaid
+    assert reason(gate.check(buy("1"), "d", 2 * SEC)) is None
+    # A "flatten" that would add risk gets no exemption.
+    assert reason(gate.check(buy("1"), "e", 2 * SEC, flatten=True)) is (
+        DenyReason.THROTTLE_PER_SECOND)
+
+
+@pytest.mark.parametrize(("intent", "expected"), [
+    (buy("NaN"), DenyReason.QTY_INVALID),
+    (buy("Infinity"), DenyReason.QTY_INVALID),
+    (buy("1E+999999"), DenyReason.QTY_INVALID),
+    (buy("1", order_type=OrderType.LIMIT, limit_price=D("NaN")), DenyReason.LIMIT_PRICE_INVALID),
+    (buy("1", order_type=OrderType.LIMIT, limit_price=D(-5)), DenyReason.LIMIT_PRICE_INVALID),
+    (buy("1", order_type=OrderType.LIMIT, limit_price=D("0.001")),
+     DenyReason.LIMIT_PRICE_INVALID),  # rounds down to 0 on a 0.01 grid
+])
+def test_junk_numbers_are_denied_not_a_crash(intent: OrderIntent, expected: DenyReason) -> None:
+    _, gate = setup()
+    assert reason(gate.check(intent, "c", 0)) is expected
+
+
+def test_max_order_qty_is_what_one_flatten_piece_may_be() -> None:
+    inv, gate = setup(max_order="250")
+    inv.quote("BTC/USDT", 99.0, 101.0)
+    assert gate.max_order_qty("BTC/USDT", Side.SELL) == D("2.5")  # at the reference 100
+    assert gate.max_order_qty("BTC/USDT", Side.BUY) == D("2.475")  # at the ask 101
+
+
+def test_a_split_close_never_leaves_a_rest_too_small_to_close() -> None:
+    _, gate = setup(max_order="250")  # 2.5 per order at 100; min notional 10: 0.1 (+10%)
+    assert gate.close_piece("BTC/USDT", Side.SELL, D(2)) == D(2)
+    assert gate.close_piece("BTC/USDT", Side.SELL, D(5)) == D("2.5")
+    assert gate.close_piece("BTC/USDT", Side.SELL, D("2.55")) == D("2.44")  # leaves 0.11
+    assert gate.close_piece("BTC/USDT", Side.SELL, D("2.61")) == D("2.5")  # leaves 0.11

@@ -1,0 +1,132 @@
+"""Circuit breakers on real books: daily loss, drawdown, rejection bursts, restarts, resume."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal as D
+
+from daemon.breakers import Breaker, CircuitBreakers
+from daemon.config import RiskConfig
+from daemon.inventory import InventoryManager
+from daemon.metrics import Metrics
+from daemon.model import Fill, Instrument, Order, OrderState, OrderType, Side
+from daemon.riskstate import RiskState, utc_day
+from tests.support.clock import ManualClock
+
+BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(1))
+SEC = 1_000_000_000
+# 2026-03-01 23:00 UTC: an hour before a UTC day boundary
+T0 = int(datetime.datetime(2026, 3, 1, 23, tzinfo=datetime.UTC).timestamp()) * SEC
+
+
+def make(carry: RiskState | None = None, **limits: object) -> tuple[
+        InventoryManager, CircuitBreakers, ManualClock, list[tuple[Breaker, str]]]:
+    cfg = RiskConfig(D(10_000), D(10_000), **limits)  # type: ignore[arg-type]
+    clock = ManualClock(T0)
+    inv = InventoryManager([BTC], D(1000))
+    trips: list[tuple[Breaker, str]] = []
+    breakers = CircuitBreakers(cfg, inv.view, clock, Metrics(["BTC/USDT"]),
+                               lambda b, detail: trips.append((b, detail)), carry)
+    inv.set_listener(breakers)
+    return inv, breakers, clock, trips
+
+
+def buy(inv: InventoryManager, qty: str, price: str, fee: str = "0", tid: str = "t1") -> None:
+    inv.apply_fill(Fill("c", tid, "BTC/USDT", Side.BUY, D(qty), D(price), D(fee), T0))
+
+
+def test_daily_loss_trips_on_the_mark_that_crosses_it() -> None:
+    inv, _, _, trips = make(max_daily_loss=D(50))
+    buy(inv, "1", "100")
+    inv.mark("BTC/USDT", 50.0, T0)  # -50: at the limit, not beyond
+    assert trips == []
+    inv.mark("BTC/USDT", 49.99, T0)
+    assert [b for b, _ in trips] == [Breaker.DAILY_LOSS]
+
+
+def test_fees_count_toward_the_daily_loss_and_trip_on_the_fill() -> None:
+    inv, _, _, trips = make(max_daily_loss=D("0.5"))
+    buy(inv, "1", "100", fee="0.6")
+    assert [b for b, _ in trips] == [Breaker.DAILY_LOSS]
+
+
+def test_drawdown_is_measured_from_the_equity_peak() -> None:
+    inv, breakers, _, trips = make(max_drawdown_pct=D(10))
+    buy(inv, "1", "100")
+    inv.mark("BTC/USDT", 300.0, T0)  # equity 1200: the peak
+    assert breakers.equity_peak == D(1200)
+    inv.mark("BTC/USDT", 181.0, T0)  # 1081: 9.9% below the peak
+    assert trips == []
+    inv.mark("BTC/USDT", 179.0, T0)  # 1079: 10.08% below
+    assert [b for b, _ in trips] == [Breaker.DRAWDOWN]
+
+
+def test_a_new_utc_day_starts_a_new_daily_loss_budget() -> None:
+    inv, breakers, clock, trips = make(max_daily_loss=D(50), max_drawdown_pct=D(99))
+    buy(inv, "1", "100")
+    inv.mark("BTC/USDT", 60.0, T0)  # -40 today
+    clock.advance(3600 * SEC)  # midnight UTC
+    inv.mark("BTC/USDT", 60.0, clock.now)
+    assert breakers.daily_pnl() == 0
+    inv.mark("BTC/USDT", 20.0, clock.now)  # -40 today, -80 since yesterday
+    assert trips == []
+
+
+def test_a_new_utc_day_is_noticed_on_a_mark_while_flat() -> None:
+    inv, breakers, clock, trips = make(max_daily_loss=D(50), max_drawdown_pct=D(99))
+    buy(inv, "1", "100")
+    inv.apply_fill(Fill("c", "t2", "BTC/USDT", Side.SELL, D(1), D(60), D(0), T0))  # -40, flat
+    clock.advance(3600 * SEC)
+    inv.mark("BTC/USDT", 60.0, clock.now)
+    buy(inv, "1", "60", fee="20", tid="t3")  # -20 today; -60 counted from yesterday
+    assert trips == [] and breakers.daily_pnl() == D(-20)
+
+
+def test_a_rejection_burst_trips_within_a_minute_but_not_spread_out() -> None:
+    inv, _, clock, trips = make(max_rejections_per_minute=2)
+
+    def reject(n: int) -> None:
+        inv.open_order(Order(f"o{n}", "BTC/USDT", Side.BUY, D(1), OrderType.MARKET, None,
+                             False, 0))
+        inv.order_done(f"o{n}", OrderState.REJECTED)
+
+    for n in range(4):  # one every 31 s: never more than 2 in a minute
+        reject(n)
+        clock.advance(31 * SEC)
+    assert trips == []
+    reject(10)
+    reject(11)
+    assert [b for b, _ in trips] == [Breaker.REJECTIONS]
+
+
+def test_a_restart_the_same_day_carries_the_loss_and_the_drawdown() -> None:
+    inv, breakers, _, _ = make(max_daily_loss=D(500), max_drawdown_pct=D(99))
+    buy(inv, "1", "100")
+    inv.mark("BTC/USDT", 60.0, T0)
+    saved = breakers.carry(RiskState(), T0)
+    assert (saved.day, saved.daily_pnl, saved.drawdown) == (utc_day(T0), D(-40), D(40))
+    # The next process starts with fresh paper cash; the budget left must not be fresh.
+    _, again, _, trips = make(saved, max_daily_loss=D(50), max_drawdown_pct=D(99))
+    assert again.daily_pnl() == D(-40) and again.equity_peak == D(1040)
+    again.evaluate()
+    assert trips == []
+    _, strict, _, trips = make(saved, max_daily_loss=D(30), max_drawdown_pct=D(99))
+    strict.evaluate()
+    assert [b for b, _ in trips] == [Breaker.DAILY_LOSS]
+
+
+def test_a_carry_from_yesterday_keeps_the_drawdown_but_not_the_daily_loss() -> None:
+    saved = RiskState(day="2026-02-28", daily_pnl=D(-40), drawdown=D(40))
+    _, breakers, _, _ = make(saved)
+    assert breakers.daily_pnl() == 0 and breakers.equity_peak == D(1040)
+
+
+def test_rebaseline_accepts_the_losses_so_far() -> None:
+    inv, breakers, _, trips = make(max_drawdown_pct=D(5))
+    buy(inv, "1", "100")
+    inv.mark("BTC/USDT", 40.0, T0)
+    assert trips
+    trips.clear()
+    breakers.rebaseline()
+    inv.mark("BTC/USDT", 40.0, T0)
+    assert trips == [] and breakers.equity_peak == D(940) and breakers.daily_pnl() == 0

@@ -67,7 +67,7 @@ def test_breaker_trip_flattens_halts_and_stays_halted_across_a_restart(
     d = daemons(config, env=TOKEN_ENV)
     metrics_port = d.wait_for("daemon.started", 30)["metrics_port"]
     tripped = d.wait_for("circuit_breaker.tripped", 30, breaker=breaker)
-    assert d.find("trading.halted", breaker=breaker, source="circuit_breaker") is not None
+    d.wait_for("trading.halted", 10, breaker=breaker, source="circuit_breaker")
     assert tripped["task"] == "fills"  # evaluated on the fill itself
     flat_and_still_running(d, "halted")
     assert metric(metrics_port, "tradingd_trading_state") == 2

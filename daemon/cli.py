@@ -20,7 +20,7 @@ gracefully: no new risk, cancel working orders, flatten, exit 0 only when flat.
 
 exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 69 the exchange could not
 be reached at startup (nothing started) | 70 a task crashed (books flattened) | 77 the exchange
-refused the credentials | 78 configuration error (nothing started)"""
+refused the credentials | 78 configuration error or unreadable journal (nothing started)"""
 
 EXIT_UNAVAILABLE = 69
 EXIT_AUTH = 77
@@ -73,6 +73,7 @@ def cmd_run(path: Path) -> int:
 
     from daemon import runtime
     from daemon.broker.base import FatalBrokerError
+    from daemon.journal import JournalError
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -83,6 +84,10 @@ def cmd_run(path: Path) -> int:
     except FatalBrokerError as err:
         print(f"tradingd: {err}", file=sys.stderr)
         return EXIT_AUTH
+    except JournalError as err:
+        # Like a config error, a restart cannot fix it: 78 stops systemd's restart loop.
+        print(f"tradingd: journal error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Order routing: intent -> risk gate -> recorded order -> broker.
 
 Used by the routing task for strategy intents and by the flatten for closing orders, so both
-take the same path through the gate. The order is recorded in the inventory *before* the
-request goes out: if the request dies half way, the daemon still knows the order may exist.
+take the same path through the gate. The order is committed to the journal and recorded in the
+inventory *before* the request goes out: if the request (or the process) dies half way, the
+daemon still knows the order may exist, in this run and the next.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from daemon import log
 from daemon.broker.base import Broker, BrokerError
 from daemon.clock import Clock
 from daemon.inventory import InventoryManager
+from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.model import Order, OrderIntent, OrderState
 from daemon.risk import ApprovedOrder, Denied, RiskGate
@@ -45,13 +47,15 @@ def _base36(n: int) -> str:
 
 class OrderRouter:
     def __init__(self, gate: RiskGate, inventory: InventoryManager, broker: Broker,
-                 clock: Clock, metrics: Metrics, ids: ClientIds) -> None:
+                 clock: Clock, metrics: Metrics, ids: ClientIds,
+                 journal: Journal | None = None) -> None:
         self._gate = gate
         self._inventory = inventory
         self._broker = broker
         self._clock = clock
         self._metrics = metrics
         self._ids = ids
+        self._journal = journal
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         now = self._clock.now_ns()
@@ -67,11 +71,16 @@ class OrderRouter:
         return decision
 
     async def send(self, approved: ApprovedOrder) -> None:
-        self._inventory.open_order(Order(
+        order = Order(
             client_order_id=approved.client_order_id, symbol=approved.symbol,
             side=approved.side, qty=approved.qty, order_type=approved.order_type,
             limit_price=approved.limit_price, reduce_only=approved.reduce_only,
-            created_ns=approved.approved_ns, tag=approved.tag))
+            created_ns=approved.approved_ns, tag=approved.tag)
+        if self._journal is not None:
+            # On disk before the request starts; a journal that cannot write stops the daemon
+            # (JournalError takes the crash path) rather than send an order it could forget.
+            await self._journal.record_intent(order)
+        self._inventory.open_order(order)
         if approved.bar_close_ns:
             latency_s = (self._clock.now_ns() - approved.bar_close_ns) / 1e9
             self._metrics.bar_to_order.observe(max(latency_s, 0.0))

@@ -23,9 +23,12 @@ class HealthState:
         self.stale_symbols: frozenset[str] = frozenset()
         self.trading = False  # the trading tasks are running (not starting or shutting down)
         self.halted = False
+        # The journal and the venue agree (startup reconciliation passed); never true before.
+        self.reconciled = False
 
     def readiness(self) -> dict[str, bool]:
         return {
+            "reconciled": self.reconciled,
             "trading": self.trading,
             "market_data_fresh": not self.stale_symbols,
             "not_halted": not self.halted,

@@ -25,7 +25,8 @@ from daemon.ccxt_support import (
     make_exchange,
 )
 from daemon.clock import LiveClock
-from daemon.config import Config, ConfigError, MarketSource, Mode
+from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
+from daemon.journal import Journal, journal_path
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind
 from strategies.base import StrategyContext
@@ -76,13 +77,24 @@ async def _check_balance(exchange: Any, instruments: dict[str, Instrument],
 
 
 async def run(cfg: Config) -> int:
-    clock = LiveClock()
     live = cfg.daemon.mode is Mode.LIVE
     creds = credentials.load()
     if live and not creds.complete:
         raise ConfigError("exchange: live mode needs API credentials: set TRADINGD_API_KEY and "
                           "TRADINGD_API_SECRET, or api_key and api_secret files in "
                           "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
+    # Before any connection: an unreadable journal (JournalError, exit 78) must stop the
+    # daemon before it could send anything.
+    journal = await Journal.open(journal_path(resolve_path(cfg, cfg.daemon.state_dir)))
+    try:
+        return await _run(cfg, creds, journal)
+    finally:
+        await journal.close()
+
+
+async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal) -> int:
+    clock = LiveClock()
+    live = cfg.daemon.mode is Mode.LIVE
     opened: list[Any] = []
     try:
         source, broker, instruments = None, None, instruments_from_config(cfg)
@@ -108,7 +120,8 @@ async def run(cfg: Config) -> int:
             await ex.close()
         raise
     daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
-                    instruments=instruments, metrics=metrics, starting_cash=capital)
+                    instruments=instruments, metrics=metrics, starting_cash=capital,
+                    journal=journal)
     return await daemon.run()
 
 

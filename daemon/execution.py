@@ -14,6 +14,7 @@ import time
 from daemon import log
 from daemon.broker.base import Broker, BrokerError
 from daemon.clock import Clock
+from daemon.events import OrderRejected
 from daemon.inventory import InventoryManager
 from daemon.journal import Journal
 from daemon.metrics import Metrics
@@ -92,6 +93,9 @@ class OrderRouter:
         try:
             await self._broker.submit(approved)
         except BrokerError as err:
+            if self._journal is not None:  # a definite refusal: nothing left to reconcile
+                await self._journal.record(OrderRejected(
+                    approved.client_order_id, err.reason, str(err), self._clock.now_ns()))
             self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
             self._metrics.orders.labels("rejected").inc()
             self._metrics.exchange_rejections.labels(err.reason).inc()

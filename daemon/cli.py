@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config",
                            help="validate a config (and load its strategy) without trading")
     check.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    clear = sub.add_parser("clear-halt", help="clear a HALT latched in the journal (with the "
+                           "daemon stopped); the next start trades if reconciliation passes")
+    clear.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    clear.add_argument("--reason", required=True, help="why it is safe: kept in the journal")
     return parser
 
 
@@ -73,7 +77,6 @@ def cmd_run(path: Path) -> int:
 
     from daemon import runtime
     from daemon.broker.base import FatalBrokerError
-    from daemon.journal import JournalError
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -84,20 +87,46 @@ def cmd_run(path: Path) -> int:
     except FatalBrokerError as err:
         print(f"tradingd: {err}", file=sys.stderr)
         return EXIT_AUTH
-    except JournalError as err:
-        # Like a config error, a restart cannot fix it: 78 stops systemd's restart loop.
-        print(f"tradingd: journal error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
+
+
+def cmd_clear_halt(path: Path, reason: str) -> int:
+    from daemon.journal import Journal, journal_path
+
+    cfg = config_mod.load(path)
+
+    async def clear() -> str | None:
+        journal = await Journal.open(journal_path(config_mod.resolve_path(
+            cfg, cfg.daemon.state_dir)))
+        try:
+            latched = await journal.load_risk_state()
+            if latched is None or latched.state != "halted":
+                return None
+            await journal.save_risk_state("active", f"cleared by operator: {reason}")
+            return latched.reason
+        finally:
+            await journal.close()
+
+    was = asyncio.run(clear())
+    print(f"halt cleared (was: {was})" if was is not None else "no halt was latched")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from daemon.journal import JournalError
+
     try:
         if args.command == "check-config":
             return cmd_check_config(args.config)
+        if args.command == "clear-halt":
+            return cmd_clear_halt(args.config, args.reason)
         return cmd_run(args.config)
     except ConfigError as err:
         print(f"tradingd: config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except JournalError as err:
+        # Like a config error, a restart cannot fix it: 78 stops systemd's restart loop.
+        print(f"tradingd: journal error: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
 

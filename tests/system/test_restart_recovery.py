@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -73,13 +75,18 @@ def assert_flat(fx: FakeBinanceThread, d: DaemonProcess, btc0: Decimal) -> None:
     assert venue_base(fx) - btc0 == dust and dust < D("0.00001")
 
 
-def readyz(d: DaemonProcess) -> dict[str, Any]:
+def http_get(d: DaemonProcess, path: str) -> bytes:
     port = d.wait_for("daemon.started", 20)["metrics_port"]
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
-            body: dict[str, Any] = json.load(r)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            body: bytes = r.read()
     except urllib.error.HTTPError as err:
-        body = json.load(err)
+        body = err.read()
+    return body
+
+
+def readyz(d: DaemonProcess) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(http_get(d, "/readyz"))
     return body
 
 
@@ -153,13 +160,14 @@ def test_an_unknown_order_is_adopted_when_configured(fx: FakeBinanceThread, star
     assert JournalFile(tmp_path / "state").orders()["td-zzzz-1"][:2] == ("filled", D("0.001"))
 
 
-def test_drift_halts_and_the_latched_halt_survives_a_restart(fx: FakeBinanceThread,
-                                                             start: Any) -> None:
+def test_drift_halts_and_the_latched_halt_survives_a_restart(
+        fx: FakeBinanceThread, start: Any, tmp_path: Path) -> None:
     """Steps: buy 0.01; the operator takes the account's BTC away; periodic reconciliation
     sees the drift twice, counts it and latches HALTED; SIGTERM cannot flatten (exit 1);
     restart: the halt is restored, startup reconciliation fails, the daemon is not ready and
     sends nothing; the BTC comes back: reconciliation passes, still halted (latched); SIGTERM
-    flattens through the halt and exits 0."""
+    flattens through the halt and exits 0; `tradingd clear-halt` clears the latch and the next
+    start trades again."""
     btc0 = venue_base(fx)
     buy_once = ("tests.support.strategies:BuyOnce", 'symbol = "BTC/USDT"\nqty = "0.01"')
     d = start(buy_once, flatten_timeout_s=3)
@@ -169,6 +177,11 @@ def test_drift_halts_and_the_latched_halt_survives_a_restart(fx: FakeBinanceThre
     assert drift["state"] == "halted" and "exceeds the venue's holding" in drift["drifts"][0]
     assert d.find("reconcile.suspect") is not None
     assert readyz(d)["checks"]["not_halted"] is False
+    metrics = http_get(d, "/metrics").decode()
+    assert "tradingd_reconciliation_drift_total 1.0" in metrics
+    assert 'tradingd_circuit_breaker_trips_total{breaker="reconciliation"} 1.0' in metrics
+    eventually(lambda: b"tradingd_trading_state 2.0" in http_get(d, "/metrics"), 5,
+               what="the state gauge at halted")
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 1
 
@@ -185,6 +198,18 @@ def test_drift_halts_and_the_latched_halt_survives_a_restart(fx: FakeBinanceThre
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0
     assert d.find("order.submitted", tag="flatten") is not None
+    assert_flat(fx, d, btc0)
+
+    cleared = subprocess.run([sys.executable, "-m", "daemon", "clear-halt", "--config",
+                              str(tmp_path / "config.toml"), "--reason", "BTC returned"],
+                             capture_output=True, text=True, timeout=60)
+    assert cleared.returncode == 0 and "halt cleared (was: reconciliation drift" in (
+        cleared.stdout), cleared
+    d = start(buy_once)
+    d.wait_for("order.filled", 30)
+    assert d.find("risk.halt_restored") is None
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
     assert_flat(fx, d, btc0)
 
 

@@ -91,8 +91,8 @@ class Daemon:
                  journal: Journal | None = None) -> None:
         """Everything defaults to the embedded paper/sim setup from the config; the runtime
         passes the exchange's instruments, feed and broker, and a replay passes its own clock
-        and data. Whatever is passed, the lifecycle below is the same. Without a journal (replays,
-in-process tests) nothing is persisted or reconciled."""
+        and data. Whatever is passed, the lifecycle below is the same. Without a journal
+        (replays, in-process tests) nothing is persisted or reconciled."""
         self.config = config
         self.clock = clock or LiveClock()
         instruments = instruments or instruments_from_config(config)

@@ -77,11 +77,17 @@ class OrderRouter:
             side=approved.side, qty=approved.qty, order_type=approved.order_type,
             limit_price=approved.limit_price, reduce_only=approved.reduce_only,
             created_ns=approved.approved_ns, tag=approved.tag)
-        if self._journal is not None:
-            # On disk before the request starts; a journal that cannot write stops the daemon
-            # (JournalError takes the crash path) rather than send an order it could forget.
-            await self._journal.record_intent(order)
+        # Into the books in the same step as the gate's approval (no await between), so a
+        # concurrent check sees it working; then on disk before the request starts. A journal
+        # that cannot write stops the daemon (JournalError takes the crash path) rather than
+        # send an order a restart could forget.
         self._inventory.open_order(order)
+        if self._journal is not None:
+            try:
+                await self._journal.record_intent(order)
+            except BaseException:
+                self._inventory.order_done(order.client_order_id, OrderState.REJECTED)
+                raise
         if approved.bar_close_ns:
             latency_s = (self._clock.now_ns() - approved.bar_close_ns) / 1e9
             self._metrics.bar_to_order.observe(max(latency_s, 0.0))

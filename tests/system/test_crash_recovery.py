@@ -6,7 +6,8 @@ moments are seeded: uniform over the first seconds after the process starts (so 
 startup and reconciliation, some between an intent and its request, some mid-fill), and every
 third trial while an order request is stalled at the venue (between "order sent" and "ack
 received"): in even chains the venue has placed the order and holds back the answer, in odd
-chains it holds the request unprocessed, so the order never exists.
+chains it holds the request unprocessed, so the order never exists. The fifth trial of a chain
+sends SIGTERM while trading and SIGKILLs a seeded fraction of a second later, mid-flatten.
 
 After every restart that reaches `reconcile.complete`, the position the daemon rebuilt equals
 the position the exchange's trades of all earlier runs' orders add up to. At the end of a chain:
@@ -52,6 +53,7 @@ SEED = int(os.environ.get("CRASH_SEED", "20261121"))
 # 2.8 s and Alternate sends an order a second from then, so about a third of the kills land in
 # startup or reconciliation and the rest among the orders of the first seconds of trading.
 KILL_WINDOW_S = (0.5, 7.0)
+TRADING_WINDOW_S = (3.5, 7.0)  # SIGTERM among the orders, then SIGKILL mid-flatten
 STALL_S = 3.0  # the venue holds an order's response this long in the in-flight trials
 
 
@@ -66,13 +68,16 @@ def check_restart(d: DaemonProcess, fx: FakeBinanceThread) -> dict[str, Any] | N
 
 
 def run_until_killed(d: DaemonProcess, fx: FakeBinanceThread, kill_at: float,
-                     in_flight: bool) -> bool:
+                     in_flight: bool = False, term_s: float | None = None) -> bool:
     """Watch the run, checking its reconciliation, and SIGKILL it at `kill_at` (monotonic) —
-    or, `in_flight`, as soon as an order request is stalled at the venue. Return whether the
-    run's reconciliation was checked."""
+    or, `in_flight`, as soon as an order request is stalled at the venue; with `term_s`, send
+    SIGTERM at `kill_at` and SIGKILL that much later, mid-flatten. Return whether the run's
+    reconciliation was checked."""
     checked = False
     while True:
         if d.proc.poll() is not None:
+            if term_s is not None and time.monotonic() >= kill_at:
+                break  # the flatten finished before the kill: a clean stop is fine too
             raise AssertionError(f"daemon exited by itself ({d.proc.returncode}): "
                                  f"{d.stderr_tail()} {d.raw_lines[-5:]}")
         checked = checked or check_restart(d, fx) is not None
@@ -82,7 +87,11 @@ def run_until_killed(d: DaemonProcess, fx: FakeBinanceThread, kill_at: float,
             if time.monotonic() > kill_at:
                 raise AssertionError("no order request reached the venue in time")
         elif time.monotonic() >= kill_at:
-            break
+            if term_s is None:
+                break
+            d.send(signal.SIGTERM)
+            kill_at, term_s = kill_at + term_s, None
+            continue
         time.sleep(0.01)
     d.kill()
     return checked
@@ -96,7 +105,8 @@ def filled_trade_ids(d: DaemonProcess) -> list[str]:
 @pytest.mark.parametrize("chain", range(CHAINS))
 def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: Path) -> None:
     """Steps: KILLS_PER_CHAIN times start the live daemon and SIGKILL it at a seeded moment
-    (every third time while an order's ack is stalled at the venue), checking each reconciled
+    (every third time while an order's ack is stalled at the venue, every fifth mid-flatten
+    after a SIGTERM), checking each reconciled
     restart's position against the exchange; then start it once more, check, SIGTERM; the
     exchange, the journal and the logs agree exactly and the account is flat."""
     rng = random.Random(SEED * 1000 + chain)
@@ -111,21 +121,25 @@ def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: 
         placed = chain % 2 == 0  # in-flight: the venue places the order, then stalls; or never
         for trial in range(KILLS_PER_CHAIN):
             in_flight = trial % 3 == 2
+            mid_flatten = trial % 5 == 4
+            term_s = rng.uniform(0.0, 0.8) if mid_flatten else None
             if in_flight:
                 fx.call(lambda f: f.faults.delay("/api/v3/order", STALL_S, method="POST",
                                                  process=placed))
-            delay_s = 15.0 if in_flight else rng.uniform(*KILL_WINDOW_S)
+            delay_s = 15.0 if in_flight else rng.uniform(
+                *(TRADING_WINDOW_S if mid_flatten else KILL_WINDOW_S))
             d = DaemonProcess(cfg, env=env)
             try:
-                checks += run_until_killed(d, fx, time.monotonic() + delay_s, in_flight)
+                checks += run_until_killed(d, fx, time.monotonic() + delay_s, in_flight, term_s)
             finally:
                 d.kill()
                 fx.call(lambda f: (f.faults.clear(), f.faults.fired.clear()))
             booked.update(filled_trade_ids(d))
             lost += len([r for r in d.records if r.get("event") == "reconcile.order_lost"])
             print(f"chain {chain} trial {trial}: killed after "
-                  f"{'in-flight' if in_flight else f'{delay_s:.2f}s'}, "
-                  f"{len(our_orders(fx))} orders on the venue")
+                  f"{'in-flight' if in_flight else f'{delay_s:.2f}s'}"
+                  f"{f' + {term_s:.2f}s of flatten' if term_s is not None else ''}, "
+                  f"{len(our_orders(fx))} orders on the venue, exit {d.proc.returncode}")
 
         d = DaemonProcess(cfg, env=env)
         try:

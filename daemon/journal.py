@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.model import Fill, Order, OrderState, OrderType, Side
+from daemon.model import ZERO, Fill, Order, OrderState, OrderType, Side
 
 T = TypeVar("T")
 FILENAME = "journal.sqlite3"
@@ -342,6 +342,17 @@ def migrate(db: sqlite3.Connection, path: Path | str) -> int:
             raise
         db.execute("COMMIT")
     return int(current)
+
+
+def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:
+    """Quote currency the journaled fills took out of the account (negative: brought in), per
+    quote asset: buys cost qty x price, sells return it, fees charged in quote cost that."""
+    spent: dict[str, Decimal] = {}
+    for f in fills:
+        quote = f.symbol.split("/", 1)[1].split(":", 1)[0]
+        fee = ZERO if f.fee_base else f.fee_quote
+        spent[quote] = spent.get(quote, ZERO) + f.signed_qty * f.price + fee
+    return spent
 
 
 def journal_path(state_dir: Path) -> Path:

@@ -26,7 +26,7 @@ from daemon.ccxt_support import (
 )
 from daemon.clock import LiveClock
 from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
-from daemon.journal import Journal, journal_path
+from daemon.journal import Journal, journal_path, quote_spent
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind
 from strategies.base import StrategyContext
@@ -67,13 +67,16 @@ async def _instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
 
 
 async def _check_balance(exchange: Any, instruments: dict[str, Instrument],
-                         capital: Decimal) -> None:
+                         capital: Decimal, spent: dict[str, Decimal]) -> None:
+    """The capital not yet in positions (`spent` per the journal's fills) must be free."""
     balance = await _with_retry("fetch_balance", exchange.fetch_balance)
     for quote in {i.quote for i in instruments.values()}:
         free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
-        if free < capital:
-            raise ConfigError(f"exchange.allotted_capital: {capital} {quote} is more than the "
-                              f"account's free balance of {free} {quote}")
+        need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))
+        if free < need:
+            held = f" ({capital - need} of it in positions)" if need != capital else ""
+            raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
+                              f"than the account's free balance of {free} {quote}")
 
 
 async def run(cfg: Config) -> int:
@@ -109,7 +112,9 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal) ->
             source = CcxtFeed(feed_ex, list(instruments), cfg.exchange, metrics, clock)
         capital = cfg.paper.starting_cash
         if live:
-            broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened)
+            spent = quote_spent((await journal.load()).fills)
+            broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened,
+                                                 spent)
         strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params,
                                  StrategyContext(instruments, Path(cfg.config_dir)))
         _log.info("startup.venue", mode=cfg.daemon.mode.value, source=cfg.market.source.value,
@@ -127,7 +132,8 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal) ->
 
 async def _live_broker(cfg: Config, creds: credentials.Credentials,
                        instruments: dict[str, Instrument], metrics: Metrics | None,
-                       clock: LiveClock, opened: list[Any]) -> tuple[Broker, Decimal]:
+                       clock: LiveClock, opened: list[Any],
+                       spent: dict[str, Decimal]) -> tuple[Broker, Decimal]:
     from daemon.broker.ccxt_broker import CcxtBroker
 
     assert cfg.exchange.allotted_capital is not None and metrics is not None
@@ -135,7 +141,7 @@ async def _live_broker(cfg: Config, creds: credentials.Credentials,
     opened.append(ex)
     await _with_retry("load_markets", ex.load_markets)
     capital = cfg.exchange.allotted_capital
-    await _check_balance(ex, instruments, capital)
+    await _check_balance(ex, instruments, capital, spent)
     if any(i.kind is MarketKind.SPOT for i in instruments.values()):
         _log.info("startup.spot", note="spot is long-only: a short signal means flat, and only "
                   "base bought by this daemon is ever sold")

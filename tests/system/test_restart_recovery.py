@@ -236,3 +236,21 @@ def test_a_paper_account_survives_sigkill(tmp_path: Path) -> None:
     flatten = d.find("order.submitted", tag="flatten")
     assert flatten is not None and flatten["qty"] == "0.02"
     assert d.last_record["flat"] is True
+
+
+def test_a_restart_with_the_capital_in_a_position_is_not_refused(
+        fx: FakeBinanceThread, start: Any) -> None:
+    """Steps: the account holds exactly the allotted 1000 USDT; buy 0.01 BTC (about 620 USDT)
+    and SIGKILL; the restart's capital check counts what the journal says is in the position
+    instead of refusing with exit 78; SIGTERM sells it back and exits 0."""
+    fx.call(lambda f: f.set_balance("USDT", "1000"))
+    btc0 = venue_base(fx)
+    buy_once = ("tests.support.strategies:BuyOnce", 'symbol = "BTC/USDT"\nqty = "0.01"')
+    d = start(buy_once, capital="1000")
+    d.wait_for("order.filled", 30)
+    d.kill()
+    d = start(buy_once, capital="1000")
+    d.wait_for("reconcile.complete", 30)
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
+    assert_flat(fx, d, btc0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalError
+from daemon.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalError, quote_spent
 from daemon.model import Fill, Order, OrderType, Side
 
 D = Decimal
@@ -159,3 +159,10 @@ def test_the_daemon_exits_78_on_a_garbage_journal(tmp_path: Path) -> None:
     assert proc.returncode == 78, proc.stderr
     assert f"journal error: journal {bad}" in proc.stderr
     assert bad.read_bytes() == b"\x00garbage" * 100
+
+
+def test_quote_spent_counts_cost_proceeds_and_only_quote_fees() -> None:
+    buy = Fill("td-a-1", "1", "BTC/USDT", Side.BUY, D("0.01"), D("60000"), D("0.6"), 1,
+               fee_base=D("0.00001"))  # fee taken in BTC: no USDT paid for it
+    sell = Fill("td-a-2", "2", "BTC/USDT", Side.SELL, D("0.004"), D("61000"), D("0.244"), 2)
+    assert quote_spent([buy, sell]) == {"USDT": D("600") - D("244") + D("0.244")}

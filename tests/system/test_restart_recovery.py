@@ -53,8 +53,12 @@ def start(fx: FakeBinanceThread, tmp_path: Path) -> Iterator[Any]:
         return d
 
     yield run
-    for d in started:
+    for n, d in enumerate(started):
         d.kill()
+        d.find("")
+        # Shown only when the test fails: each run's last log lines.
+        print(f"--- run {n}, exit {d.proc.returncode}:\n" + "".join(
+            ln[:400] for ln in d.raw_lines[-40:] if "market_data" not in ln))
 
 
 def place_foreign(fx: FakeBinanceThread, coid: str, price: Decimal) -> None:
@@ -192,9 +196,10 @@ def test_drift_halts_and_the_latched_halt_survives_a_restart(
     assert ready["ready"] is False and ready["checks"]["reconciled"] is False
     fx.call(lambda f: f.set_balance("BTC", str(btc0 + D("0.00999"))))
     d.wait_for("reconcile.complete", 20)
+    assert d.wait_for("order.denied", 20)["reason"] == "halted"  # the strategy's buy
     assert readyz(d)["checks"] == {"reconciled": True, "trading": True,
                                    "market_data_fresh": True, "not_halted": False}
-    assert d.find("order.submitted") is None  # halted: the strategy's buy is denied
+    assert d.find("order.submitted") is None
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0
     assert d.find("order.submitted", tag="flatten") is not None
@@ -242,7 +247,7 @@ def test_a_restart_with_the_capital_in_a_position_is_not_refused(
         fx: FakeBinanceThread, start: Any) -> None:
     """Steps: the account holds exactly the allotted 1000 USDT; buy 0.01 BTC (about 620 USDT)
     and SIGKILL; the restart's capital check counts what the journal says is in the position
-    instead of refusing with exit 78; SIGTERM sells it back and exits 0."""
+    instead of refusing with exit 78; it trades; SIGTERM sells the position back, exits 0."""
     fx.call(lambda f: f.set_balance("USDT", "1000"))
     btc0 = venue_base(fx)
     buy_once = ("tests.support.strategies:BuyOnce", 'symbol = "BTC/USDT"\nqty = "0.01"')
@@ -251,6 +256,7 @@ def test_a_restart_with_the_capital_in_a_position_is_not_refused(
     d.kill()
     d = start(buy_once, capital="1000")
     d.wait_for("reconcile.complete", 30)
+    d.wait_for("order.submitted", 20)  # trading (its buy finds too little USDT; no matter)
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0
     assert_flat(fx, d, btc0)

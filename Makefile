@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.toml
 
-.PHONY: run test lint typecheck check bench soak clean
+.PHONY: run test lint typecheck check bench soak soak-crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ bench: $(STAMP)
 # 10M ticks in one process: RSS every million ticks, and its growth from 2M to 10M.
 soak: $(STAMP)
 	$(PY) bench/ar_replay.py --ticks 10000000
+
+# Crash soak: the SIGKILL/restart trials of `make test` (20 kills), TRIALS times over, with a
+# seed of your choice: `make soak-crash TRIALS=500 SEED=7`. Each kill costs about 4 s.
+TRIALS ?= 200
+SEED   ?= 20261121
+soak-crash: $(STAMP)
+	CRASH_TRIALS=$(TRIALS) CRASH_SEED=$(SEED) $(PY) -m pytest -q -p no:cacheprovider -s \
+		tests/system/test_crash_recovery.py
 
 clean:
 	rm -rf $(VENV) state .pytest_cache

@@ -10,6 +10,9 @@ The lifecycle reads as a script:
    and health running while `shutdown.flatten` cancels orders and closes positions, bounded by
    `shutdown.flatten_timeout_s`;
 4. persist the final state, log `shutdown.complete`, and return the exit code.
+With a journal, step 2 waits for recovery: the books are rebuilt from the journal and
+reconciled with the venue (`reconcile`); until that succeeds nothing trades and the daemon is
+not ready, and a stop meanwhile ends it without a flatten (the books are not confirmed).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from daemon.clock import Clock, LiveClock
 from daemon.config import Config, ConfigError, resolve_path
 from daemon.execution import ClientIds, OrderRouter
 from daemon.inventory import InventoryManager
+from daemon.journal import Journal
 from daemon.marketdata.base import MarketDataSource
 from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind, OrderIntent, TickBatch
 from daemon.monitor import HealthState, serve
+from daemon.reconcile import Reconciler
 from daemon.risk import RiskGate
 from daemon.riskstate import FILE_NAME, JsonFileStore
 from daemon.signals import SignalEngine
@@ -87,11 +92,13 @@ class Daemon:
                  source: MarketDataSource | None = None, broker: Broker | None = None,
                  instruments: dict[str, Instrument] | None = None,
                  metrics: Metrics | None = None, starting_cash: Decimal | None = None,
-                 config_path: Path | None = None, control_token: str | None = None) -> None:
+                 config_path: Path | None = None, control_token: str | None = None,
+                 journal: Journal | None = None) -> None:
         """Everything defaults to the embedded paper/sim setup from the config; the runtime
         passes the exchange's instruments, feed and broker, and a replay passes its own clock
         and data. Whatever is passed, the lifecycle below is the same. `config_path` is
-        re-read on SIGHUP; `control_token` is required if control is enabled. Raises
+        re-read on SIGHUP; `control_token` is required if control is enabled. Without a
+        journal (replays, in-process tests) nothing is persisted or reconciled. Raises
         `StateError` if the persisted risk state (the halt latch) cannot be read."""
         self.config = config
         self.clock = clock or LiveClock()
@@ -106,9 +113,11 @@ class Daemon:
             config.paper.slippage_bps, self.clock)
         self.source = source or SimMarket(config.market.instruments, config.market.sim,
                                           config.market.batch_interval_ms, self.clock)
+        self.journal = journal
+        ids = ClientIds(config.daemon.client_id_prefix,
+                        journal.run_ns if journal else self.clock.now_ns())
         self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
-                                  self.metrics,
-                                  ClientIds(config.daemon.client_id_prefix, self.clock.now_ns()))
+                                  self.metrics, ids, journal)
         self.signals = SignalEngine(strategy, self.inventory.view, self.clock)
         if config.control.enabled and not control_token:
             raise ConfigError("control: enabled but no control token")
@@ -118,6 +127,11 @@ class Daemon:
         self.supervisor = RiskSupervisor(config, config_path, self.gate, self.inventory,
                                          self.router, self.clock, self.metrics, self.health,
                                          JsonFileStore(state_dir / FILE_NAME))
+        # Drift halts through the supervisor: one latch, one way to clear it.
+        self.reconciler = None if journal is None else Reconciler(
+            journal, self.broker, self.inventory, self.gate, self.metrics, self.health,
+            config.reconcile, ids.prefix,
+            lambda detail: self.supervisor.halt("reconciliation", "reconciliation", detail))
         self.stop = asyncio.Event()
         self._signals_seen = 0
 
@@ -153,6 +167,12 @@ class Daemon:
                       strategy=cfg.strategy.class_path, state=self.gate.state.value)
             await self.broker.start()
             try:
+                if self.reconciler is None:
+                    self.health.reconciled = True  # no journal: nothing to reconcile
+                else:
+                    await self.reconciler.restore()
+                    if not await self.reconciler.startup(self.stop):
+                        return self._finish(self.inventory.is_flat(), None)
                 crash = await self._trade()
                 self.supervisor.stopping = True
                 flat = await self._flatten()
@@ -172,11 +192,13 @@ class Daemon:
                 tg.create_task(signal_task.run(self.signals, ticks, intents, self.clock),
                                name="signal")
                 tg.create_task(routing.run(self.router, intents), name="routing")
-                tg.create_task(fills.run(self.broker, self.inventory, self.metrics),
-                               name="fills")
+                tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
+                                         self.journal), name="fills")
                 tg.create_task(self._health_task(), name="health")
                 tg.create_task(self.supervisor.run(), name="supervisor")
                 tg.create_task(self._wait_for_stop(), name="stop")
+                if self.reconciler is not None:
+                    tg.create_task(self.reconciler.run(), name="reconcile")
         except* _StopRequested:
             pass
         except* Exception as group:
@@ -226,8 +248,8 @@ class Daemon:
             async with asyncio.timeout(timeout_s + 5):
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(prices_while_flattening(), name="market_data")
-                    tg.create_task(fills.run(self.broker, self.inventory, self.metrics),
-                                   name="fills")
+                    tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
+                                             self.journal), name="fills")
                     tg.create_task(self._health_task(), name="health")
                     tg.create_task(flatten_then_stop(), name="flatten")
         except* _FlattenDone:

@@ -22,7 +22,8 @@ the kill switch (halt, cancel, flatten, stay up); SIGHUP reloads the [risk] sect
 
 exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 69 the exchange could not
 be reached at startup (nothing started) | 70 a task crashed (books flattened) | 77 the exchange
-refused the credentials | 78 configuration or state error (nothing started)"""
+refused the credentials | 78 configuration or state error, or an unreadable journal (nothing
+started)"""
 
 EXIT_UNAVAILABLE = 69
 EXIT_AUTH = 77
@@ -46,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("action", choices=["status", "halt", "resume", "flatten"])
     ctl.add_argument("--config", required=True, type=Path, help="the daemon's config.toml")
     ctl.add_argument("--token-file", type=Path, help="file holding the control token")
+    clear = sub.add_parser("clear-halt", help="clear a latched HALT with the daemon stopped "
+                           "(running: `tradingd ctl resume`); the next start trades if "
+                           "reconciliation passes")
+    clear.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    clear.add_argument("--reason", required=True, help="why it is safe: kept in the log")
     return parser
 
 
@@ -104,8 +110,27 @@ def cmd_run(path: Path) -> int:
         return EXIT_AUTH
 
 
+def cmd_clear_halt(path: Path, reason: str) -> int:
+    """Clear a latched halt with the daemon stopped: what `ctl resume` does to the latch, so
+    the breakers start again from the equity the next start sees (the losses are accepted)."""
+    from daemon.riskstate import FILE_NAME, JsonFileStore, RiskState
+
+    cfg = config_mod.load(path)
+    store = JsonFileStore(config_mod.resolve_path(cfg, cfg.daemon.state_dir) / FILE_NAME)
+    latched = store.load()
+    if latched is None or not latched.halted:
+        print("no halt was latched")
+        return 0
+    store.save(RiskState())
+    print(f"halt cleared (was: {latched.halt_detail or latched.halt_reason}); "
+          f"operator's reason: {reason}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from daemon.journal import JournalError
+
     try:
         if args.command == "check-config":
             return cmd_check_config(args.config)
@@ -114,12 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ctl":
             from daemon import ctl
             return ctl.run(args.config, args.action, args.token_file)
+        if args.command == "clear-halt":
+            return cmd_clear_halt(args.config, args.reason)
         return cmd_run(args.config)
     except ConfigError as err:
         print(f"tradingd: config error: {err}", file=sys.stderr)
         return EXIT_CONFIG
     except StateError as err:
         print(f"tradingd: state error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except JournalError as err:
+        # Like a config error, a restart cannot fix it: 78 stops systemd's restart loop.
+        print(f"tradingd: journal error: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
 

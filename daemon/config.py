@@ -307,6 +307,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class UnknownOrders(enum.Enum):
+    CANCEL = "cancel"
+    ADOPT = "adopt"
+
+
+class ReconcileConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """Checking the journal against the venue: at startup (before trading) and periodically."""
+
+    interval_s: Decimal = Decimal(60)
+    # The position may exceed what the venue holds by this fraction of it before it is drift.
+    tolerance_ratio: Decimal = Decimal("0.001")
+    # Open orders with our client-id prefix that the journal does not know: cancel or adopt.
+    unknown_orders: UnknownOrders = UnknownOrders.CANCEL
+
+    def __post_init__(self) -> None:
+        _positive("interval_s", self.interval_s)
+        _non_negative("tolerance_ratio", self.tolerance_ratio)
+
+
 class Config(Base, frozen=True, forbid_unknown_fields=True):
     market: MarketConfig
     strategy: StrategyConfig
@@ -318,6 +337,7 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
     health: HealthConfig = HealthConfig()
     exchange: ExchangeConfig = ExchangeConfig()
     control: ControlConfig = ControlConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     # Where the file was read from: relative paths in it resolve against this directory.
     config_dir: str = msgspec.field(default=".", name="__config_dir__")
 

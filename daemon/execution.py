@@ -1,8 +1,9 @@
 """Order routing: intent -> risk gate -> recorded order -> broker.
 
 Used by the routing task for strategy intents and by the flatten for closing orders, so both
-take the same path through the gate. The order is recorded in the inventory *before* the
-request goes out: if the request dies half way, the daemon still knows the order may exist.
+take the same path through the gate. The order is committed to the journal and recorded in the
+inventory *before* the request goes out: if the request (or the process) dies half way, the
+daemon still knows the order may exist, in this run and the next.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections import Counter
 from daemon import log
 from daemon.broker.base import Broker, BrokerError
 from daemon.clock import Clock
+from daemon.events import OrderRejected
 from daemon.inventory import InventoryManager
+from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.model import Order, OrderIntent, OrderState
 from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
@@ -50,7 +53,8 @@ def _base36(n: int) -> str:
 
 class OrderRouter:
     def __init__(self, gate: RiskGate, inventory: InventoryManager, broker: Broker,
-                 clock: Clock, metrics: Metrics, ids: ClientIds) -> None:
+                 clock: Clock, metrics: Metrics, ids: ClientIds,
+                 journal: Journal | None = None) -> None:
         self._gate = gate
         self._inventory = inventory
         self._broker = broker
@@ -62,6 +66,7 @@ class OrderRouter:
         self._denials_suppressed: Counter[str] = Counter()
         for reason in DenyReason:  # zeros from the start: alerts see a series, not a gap
             metrics.risk_denials.labels(reason.value)
+        self._journal = journal
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         now = self._clock.now_ns()
@@ -96,11 +101,22 @@ class OrderRouter:
     async def send(self, approved: ApprovedOrder, closed_mono_ns: int = 0) -> None:
         """Record the order, then hand it to the broker. `closed_mono_ns`: when the bar behind
         it closed (the intent's stamp), for the bar-to-order latency; 0 when no bar was."""
-        self._inventory.open_order(Order(
+        order = Order(
             client_order_id=approved.client_order_id, symbol=approved.symbol,
             side=approved.side, qty=approved.qty, order_type=approved.order_type,
             limit_price=approved.limit_price, reduce_only=approved.reduce_only,
-            created_ns=approved.approved_ns, tag=approved.tag))
+            created_ns=approved.approved_ns, tag=approved.tag)
+        # Into the books in the same step as the gate's approval (no await between), so a
+        # concurrent check sees it working; then on disk before the request starts. A journal
+        # that cannot write stops the daemon (JournalError takes the crash path) rather than
+        # send an order a restart could forget.
+        self._inventory.open_order(order)
+        if self._journal is not None:
+            try:
+                await self._journal.record_intent(order)
+            except BaseException:
+                self._inventory.order_done(order.client_order_id, OrderState.REJECTED)
+                raise
         _log.info("order.submitted", client_order_id=approved.client_order_id,
                   symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
                   type=approved.order_type.value, limit_price=approved.limit_price,
@@ -113,6 +129,9 @@ class OrderRouter:
         try:
             await self._broker.submit(approved)
         except BrokerError as err:
+            if self._journal is not None:  # a definite refusal: nothing left to reconcile
+                await self._journal.record(OrderRejected(
+                    approved.client_order_id, err.reason, str(err), self._clock.now_ns()))
             self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
             self._metrics.order_outcomes["rejected"].inc()
             self._metrics.exchange_rejections.labels(err.reason).inc()

@@ -24,10 +24,10 @@ class HealthState:
         self.stale_symbols: frozenset[str] = frozenset()
         self.trading = False  # the trading tasks are running (not starting or shutting down)
         self.connected = False  # market data has arrived for every instrument
-        # Startup reconciliation with the venue has succeeded; a daemon with a journal sets
-        # this False until it has compared its books with the exchange.
-        self.reconciled = True
         self.halted = False
+        # The journal and the venue agree (startup reconciliation passed); never true before.
+        # A daemon without a journal (a replay) has nothing to reconcile and sets it at start.
+        self.reconciled = False
 
     def started(self) -> bool:
         """Startup is complete (systemd READY=1): trading tasks run on reconciled books."""

@@ -25,7 +25,8 @@ from daemon.ccxt_support import (
     make_exchange,
 )
 from daemon.clock import LiveClock
-from daemon.config import Config, ConfigError, MarketSource, Mode
+from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
+from daemon.journal import Journal, journal_path, quote_spent
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind
 from strategies.base import StrategyContext
@@ -66,24 +67,39 @@ async def _instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
 
 
 async def _check_balance(exchange: Any, instruments: dict[str, Instrument],
-                         capital: Decimal) -> None:
+                         capital: Decimal, spent: dict[str, Decimal]) -> None:
+    """The capital not yet in positions (`spent` per the journal's fills) must be free."""
     balance = await _with_retry("fetch_balance", exchange.fetch_balance)
     for quote in {i.quote for i in instruments.values()}:
         free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
-        if free < capital:
-            raise ConfigError(f"exchange.allotted_capital: {capital} {quote} is more than the "
-                              f"account's free balance of {free} {quote}")
+        need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))
+        if free < need:
+            held = f" ({capital - need} of it in positions)" if need != capital else ""
+            raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
+                              f"than the account's free balance of {free} {quote}")
 
 
 async def run(cfg: Config, config_path: Path | None = None,
               control_token: str | None = None) -> int:
-    clock = LiveClock()
     live = cfg.daemon.mode is Mode.LIVE
     creds = credentials.load()
     if live and not creds.complete:
         raise ConfigError("exchange: live mode needs API credentials: set TRADINGD_API_KEY and "
                           "TRADINGD_API_SECRET, or api_key and api_secret files in "
                           "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
+    # Before any connection: an unreadable journal (JournalError, exit 78) must stop the
+    # daemon before it could send anything.
+    journal = await Journal.open(journal_path(resolve_path(cfg, cfg.daemon.state_dir)))
+    try:
+        return await _run(cfg, creds, journal, config_path, control_token)
+    finally:
+        await journal.close()
+
+
+async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
+               config_path: Path | None, control_token: str | None) -> int:
+    clock = LiveClock()
+    live = cfg.daemon.mode is Mode.LIVE
     opened: list[Any] = []
     try:
         source, broker, instruments = None, None, instruments_from_config(cfg)
@@ -98,13 +114,16 @@ async def run(cfg: Config, config_path: Path | None = None,
             source = CcxtFeed(feed_ex, list(instruments), cfg.exchange, metrics, clock)
         capital = cfg.paper.starting_cash
         if live:
-            broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened)
+            spent = quote_spent((await journal.load()).fills)
+            broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened,
+                                                 spent)
         strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params,
                                  StrategyContext(instruments, Path(cfg.config_dir)))
         # Reads the halt latch: a state error must stop us before anything is logged as started.
         daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
                         instruments=instruments, metrics=metrics, starting_cash=capital,
-                        config_path=config_path, control_token=control_token)
+                        config_path=config_path, control_token=control_token,
+                        journal=journal)
     except BaseException:
         for ex in opened:
             await ex.close()
@@ -117,7 +136,8 @@ async def run(cfg: Config, config_path: Path | None = None,
 
 async def _live_broker(cfg: Config, creds: credentials.Credentials,
                        instruments: dict[str, Instrument], metrics: Metrics | None,
-                       clock: LiveClock, opened: list[Any]) -> tuple[Broker, Decimal]:
+                       clock: LiveClock, opened: list[Any],
+                       spent: dict[str, Decimal]) -> tuple[Broker, Decimal]:
     from daemon.broker.ccxt_broker import CcxtBroker
 
     assert cfg.exchange.allotted_capital is not None and metrics is not None
@@ -125,7 +145,7 @@ async def _live_broker(cfg: Config, creds: credentials.Credentials,
     opened.append(ex)
     await _with_retry("load_markets", ex.load_markets)
     capital = cfg.exchange.allotted_capital
-    await _check_balance(ex, instruments, capital)
+    await _check_balance(ex, instruments, capital, spent)
     if any(i.kind is MarketKind.SPOT for i in instruments.values()):
         _log.info("startup.spot", note="spot is long-only: a short signal means flat, and only "
                   "base bought by this daemon is ever sold")

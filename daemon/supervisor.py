@@ -66,7 +66,8 @@ class RiskSupervisor:
             gate.set_state(TradingState.HALTED)
             _log.error("halt.latched", reason=self._latch.halt_reason,
                        detail=self._latch.halt_detail, since_ns=self._latch.halted_ns,
-                       note="halted by a previous run; only `tradingd ctl resume` clears it")
+                       note="halted by a previous run; `tradingd ctl resume` (running) or "
+                       "`tradingd clear-halt` (stopped) clears it")
             self._request_flatten("latched halt")
         self._publish_state()
         self._publish_limits()

@@ -11,8 +11,10 @@ import asyncio
 from decimal import Decimal
 from typing import Protocol
 
+import msgspec
+
 from daemon.events import BrokerEvent
-from daemon.model import TickBatch
+from daemon.model import Fill, OrderType, Side, TickBatch
 from daemon.risk import ApprovedOrder
 
 EVENT_QUEUE_SIZE = 10_000
@@ -28,6 +30,21 @@ class BrokerError(Exception):
 
 class FatalBrokerError(BrokerError):
     """The venue will not work with us (bad credentials, banned key): halt and exit."""
+
+
+class VenueOrder(msgspec.Struct, frozen=True):
+    """An order as the venue reports it, for reconciliation. `status` is one of open, filled,
+    cancelled (also expired), rejected."""
+
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    filled_qty: Decimal
+    status: str
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
 
 
 class Broker(Protocol):
@@ -53,3 +70,26 @@ class Broker(Protocol):
 
     def balances(self) -> dict[str, Decimal]:
         """What the account holds as the broker knows it: quote cash and base positions."""
+
+    # --- reconciliation: direct questions to the venue, before and between trading ---------
+    # These raise BrokerError when the venue cannot answer (the caller retries) and never
+    # put events on the queue: the reconciler books what they return.
+
+    @property
+    def lookup_window_s(self) -> float:
+        """How long after its intent an order may still appear on the venue (0: no venue)."""
+
+    async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        """The venue's view of one of our orders; None when the venue does not know it."""
+
+    async def query_fills(self, order: VenueOrder) -> list[Fill]:
+        """Every trade of one order."""
+
+    async def query_open_orders(self, symbols: list[str]) -> list[VenueOrder]:
+        """Open orders carrying our client-id prefix."""
+
+    async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
+        """Free + locked balance per asset; empty when the broker has no venue account."""
+
+    def track(self, order: VenueOrder) -> None:
+        """Follow a recovered open order (fills, end) as if this run had sent it."""

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from daemon import log
-from daemon.broker.base import EVENT_QUEUE_SIZE, BrokerError, FatalBrokerError
+from daemon.broker.base import EVENT_QUEUE_SIZE, BrokerError, FatalBrokerError, VenueOrder
 from daemon.ccxt_support import (
     BaseError,
     ErrorKind,
@@ -30,13 +30,16 @@ from daemon.clock import Clock
 from daemon.config import ExchangeConfig
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.metrics import Metrics
-from daemon.model import ZERO, Fill, Instrument, Side
+from daemon.model import ZERO, Fill, Instrument, OrderType, Side
 from daemon.risk import ApprovedOrder
 
 _log = log.get("ccxt_broker")
 MS = 1_000_000
 DEFAULT_BACKOFF_S = 10.0
 _DONE = {"closed", "canceled", "cancelled", "rejected", "expired"}
+_STATUS = {"open": "open", "closed": "filled", "canceled": "cancelled", "cancelled": "cancelled",
+           "expired": "cancelled", "rejected": "rejected"}
+Tracked = ApprovedOrder | VenueOrder
 
 
 class CcxtBroker:
@@ -49,7 +52,7 @@ class CcxtBroker:
         self._clock = clock
         self._prefix = client_id_prefix + "-"
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
-        self._open: dict[str, ApprovedOrder] = {}  # client id -> order we still track
+        self._open: dict[str, Tracked] = {}  # client id -> order we still track
         self._sides: dict[str, Side] = {}  # client id -> side, kept after the order is done
         self._acked: set[str] = set()
         self._venue_ids: dict[str, str] = {}  # venue order id -> client id
@@ -115,7 +118,7 @@ class CcxtBroker:
             raise BrokerError("rate_limited", str(err))
         raise BrokerError(kind.value, str(err))
 
-    async def _resolve(self, order: ApprovedOrder) -> None:
+    async def _resolve(self, order: Tracked) -> None:
         """Find out whether an order whose request failed ambiguously exists."""
         deadline = self._clock.monotonic_ns() + int(float(self._cfg.order_lookup_s) * 1e9)
         attempt = 0
@@ -171,6 +174,74 @@ class CcxtBroker:
                 return
             raise BrokerError(kind.value, str(err)) from None
         await self._on_order(response, client_order_id)
+
+    # --- reconciliation queries -------------------------------------------------------------
+
+    @property
+    def lookup_window_s(self) -> float:
+        return float(self._cfg.order_lookup_s)
+
+    async def _ask(self, what: str, call: Any) -> Any:
+        """A reconciliation query: auth failures are fatal, anything else a BrokerError."""
+        try:
+            return await call
+        except BaseError as err:
+            kind = classify(err)
+            if kind is not ErrorKind.ORDER_NOT_FOUND:
+                self._metrics.exchange_errors.labels(error_label(err)).inc()
+            if kind is ErrorKind.AUTH:
+                raise FatalBrokerError("auth", str(err)) from None
+            raise BrokerError(kind.value, f"{what}: {err}") from None
+
+    async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        try:
+            o = await self._ask("fetch_order", self._ex.fetch_order(
+                "", symbol, {"clientOrderId": client_order_id}))
+        except BrokerError as err:
+            if err.reason == ErrorKind.ORDER_NOT_FOUND.value:
+                return None
+            raise
+        return self._venue_order(o, client_order_id)
+
+    async def query_fills(self, order: VenueOrder) -> list[Fill]:
+        self._sides[order.client_order_id] = order.side
+        trades = await self._ask("fetch_my_trades", self._ex.fetch_my_trades(
+            order.symbol, None, 1000, {"orderId": order.venue_order_id}))
+        fills = (self._fill_from_trade(t, order.client_order_id) for t in trades
+                 if t.get("id") is not None)
+        return [f for f in fills if f is not None]
+
+    async def query_open_orders(self, symbols: list[str]) -> list[VenueOrder]:
+        out = []
+        for symbol in symbols:
+            for o in await self._ask("fetch_open_orders", self._ex.fetch_open_orders(symbol)):
+                order = self._venue_order(o, None)
+                if order is not None:
+                    out.append(order)
+        return out
+
+    async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
+        balance = await self._ask("fetch_balance", self._ex.fetch_balance())
+        return {a: Decimal(str((balance.get(a) or {}).get("total") or 0)) for a in assets}
+
+    def track(self, order: VenueOrder) -> None:
+        self._open[order.client_order_id] = order
+        self._sides[order.client_order_id] = order.side
+        self._acked.add(order.client_order_id)
+        self._venue_ids[order.venue_order_id] = order.client_order_id
+
+    def _venue_order(self, o: dict[str, Any], known: str | None) -> VenueOrder | None:
+        coid = _our_client_id(o, known, self.owns)
+        if coid is None or o.get("symbol") not in self._instruments:
+            return None
+        price = o.get("price")
+        return VenueOrder(
+            coid, str(o.get("id") or ""), str(o["symbol"]),
+            Side.BUY if o.get("side") == "buy" else Side.SELL,
+            Decimal(str(o.get("amount") or 0)), Decimal(str(o.get("filled") or 0)),
+            _STATUS.get(str(o.get("status")), "open"),
+            OrderType.LIMIT if o.get("type") == "limit" else OrderType.MARKET,
+            Decimal(str(price)) if price and o.get("type") == "limit" else None)
 
     # --- venue events -----------------------------------------------------------------------
 

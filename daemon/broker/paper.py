@@ -19,7 +19,7 @@ import itertools
 from bisect import bisect_left
 from decimal import Decimal
 
-from daemon.broker.base import EVENT_QUEUE_SIZE
+from daemon.broker.base import EVENT_QUEUE_SIZE, VenueOrder
 from daemon.clock import Clock
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.model import ZERO, Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
@@ -58,6 +58,25 @@ class PaperBroker:
 
     async def run(self) -> None:
         return None  # fills are produced inline by submit and on_market
+
+    @property
+    def lookup_window_s(self) -> float:
+        return 0.0
+
+    async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        return None  # what this process did not fill before it died never happened
+
+    async def query_fills(self, order: VenueOrder) -> list[Fill]:
+        return []
+
+    async def query_open_orders(self, symbols: list[str]) -> list[VenueOrder]:
+        return []
+
+    async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
+        return {}
+
+    def track(self, order: VenueOrder) -> None:
+        return None
 
     def balances(self) -> dict[str, Decimal]:
         out = {"cash": self._cash}
@@ -140,8 +159,9 @@ class PaperBroker:
         signed = order.qty if order.side is Side.BUY else -order.qty
         self._cash -= signed * price + fee
         self._positions[order.symbol] += signed
-        fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}", order.symbol, order.side,
-                    order.qty, price, fee, now)
+        # The trade id carries the order id: unique across restarts of a journaled paper account.
+        fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}-{order.client_order_id}",
+                    order.symbol, order.side, order.qty, price, fee, now)
         await self._emit(OrderFilled(fill))
 
     async def _emit(self, event: BrokerEvent) -> None:

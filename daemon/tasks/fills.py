@@ -1,4 +1,9 @@
-"""Fill handling task: broker events -> the inventory manager's books."""
+"""Fill handling task: broker events -> the journal, then the inventory manager's books.
+
+The journal is written first: the books only ever hold what the journal holds, so a restart
+that replays the journal rebuilds them exactly. A fill the journal already has is a duplicate
+and is not booked again.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,32 @@ from daemon import log
 from daemon.broker.base import Broker
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.inventory import InventoryManager
+from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.model import OrderState
 
 _log = log.get("fills")
 
 
-async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics) -> None:
+async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
+              journal: Journal | None = None) -> None:
     log.bind_task("fills")
     # The broker's venue streams (user-data websocket, REST polls) live with this task.
     async with asyncio.TaskGroup() as tg:
         tg.create_task(broker.run(), name="broker_io")
         while True:
-            apply(await broker.events.get(), inventory, metrics)
+            await book(await broker.events.get(), inventory, metrics, journal)
+
+
+async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics,
+               journal: Journal | None) -> None:
+    """Journal an event, then apply it to the books (the reconciler books through here too)."""
+    if journal is not None and not await journal.record(event):
+        if isinstance(event, OrderFilled):
+            _log.debug("fill.duplicate", trade_id=event.fill.trade_id,
+                       client_order_id=event.fill.client_order_id)
+        return
+    apply(event, inventory, metrics)
 
 
 def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:

@@ -25,8 +25,10 @@ def toml_value(value: Any) -> str:
 
 def exchange_config(tmp: Path, ccxt_config: dict[str, Any], mode: str = "live",
                     strategy: tuple[str, str] | None = None, capital: str = "1000",
-                    flatten_timeout_s: int = 20, extra_exchange: str = "") -> Path:
-    """Live (or paper) mode on the fake exchange's markets, 1 s bars by default."""
+                    flatten_timeout_s: int = 20, extra_exchange: str = "", lookup_s: str = "4",
+                    sections: dict[str, str] | None = None) -> Path:
+    """Live (or paper) mode on the fake exchange's markets, 1 s bars by default. `sections`
+    replaces whole sections of the shipped config (e.g. `reconcile`)."""
     cls, params = strategy or ("strategies.ar_forecast:ARForecastStrategy",
                                'symbol = "BTC/USDT"\nbar_interval_s = 1\n'
                                'allow_interval_mismatch = true\nscale = "0.5"')
@@ -41,10 +43,12 @@ def exchange_config(tmp: Path, ccxt_config: dict[str, Any], mode: str = "live",
     text = replace_section(text, "health", "heartbeat_s = 1\nstale_data_s = 5")
     text = replace_section(text, "strategy", f'class = "{cls}"')
     text = replace_section(text, "strategy.params", params)
+    for header, body in (sections or {}).items():
+        text = replace_section(text, header, body)
     text += (f'\n[exchange]\nid = "binance"\nallotted_capital = "{capital}"\n'
              f'api_urls = {toml_value(ccxt_config["urls"]["api"])}\n'
              f'options = {toml_value(ccxt_config["options"])}\n'
-             f"ws_silence_s = 3\nrest_poll_s = 0.5\nfill_poll_s = 1\norder_lookup_s = 4\n"
+             f"ws_silence_s = 3\nrest_poll_s = 0.5\nfill_poll_s = 1\norder_lookup_s = {lookup_s}\n"
              f"{extra_exchange}")
     path = tmp / "config.toml"
     path.write_text(text)

@@ -8,8 +8,8 @@ from decimal import Decimal
 import msgspec
 
 from daemon.inventory import InventoryView
-from daemon.model import Bar, OrderIntent, Side
-from strategies.base import SingleInstrumentStrategy, StrategyContext
+from daemon.model import Bar, OrderIntent, OrderType, Side
+from strategies.base import SingleInstrumentStrategy, Strategy, StrategyContext
 
 
 class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -64,3 +64,42 @@ class Alternate(SingleInstrumentStrategy[AlternateParams]):
                                 bar_close_ns=bar.end_ns),)
         return (OrderIntent(symbol, Side.BUY, self.params.qty, tag="open",
                             bar_close_ns=bar.end_ns),)
+
+
+class RestingBuysParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    qty: Decimal
+    count: int = 3
+    below_bps: int = 200  # the first limit this far under the close, each next 75 bps lower:
+    # all inside the risk gate's default 500 bps price collar
+    bar_interval_s: int = 1
+
+
+class RestingBuys(Strategy[RestingBuysParams]):
+    """On its first bar, rests `count` limit buys well under the market, then waits: orders
+    that only an operator (or the test) fills or cancels."""
+
+    Params = RestingBuysParams
+
+    def __init__(self, params: RestingBuysParams, ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self._sent = False
+
+    @property
+    def bar_interval_ns(self) -> int:
+        return self.params.bar_interval_s * 1_000_000_000
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return (self.params.symbol,)
+
+    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+        if self._sent:
+            return ()
+        self._sent = True
+        p = self.params
+        return tuple(
+            OrderIntent(p.symbol, Side.BUY, p.qty, OrderType.LIMIT,
+                        Decimal(repr(bar.close)) * (1 - Decimal(p.below_bps + 75 * n) / 10_000),
+                        tag="rest")
+            for n in range(p.count))

@@ -17,6 +17,7 @@ import pytest
 from tests.fake_exchange import FakeBinanceThread
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.exchange_config import exchange_config
+from tests.support.venue import JournalFile
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.system
@@ -83,7 +84,7 @@ def start_btc(fx: FakeBinanceThread) -> Decimal:
 
 
 def test_live_trading_survives_faults_and_ends_flat_on_the_exchange(
-        fx: FakeBinanceThread, run_daemon: Any) -> None:
+        fx: FakeBinanceThread, run_daemon: Any, tmp_path: Path) -> None:
     """Steps: trade live (an order every bar); inject a 429 with Retry-After, a 503 on order
     placement, a forced -2010 and -1013, and a websocket drop, waiting after each for more
     fills; SIGTERM; the exchange shows no open order, base back to start plus the reported
@@ -113,6 +114,14 @@ def test_live_trading_survives_faults_and_ends_flat_on_the_exchange(
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0
     assert_flat_on_exchange(fx, d, btc0)
+    # The journal took the venue's refusals as final: nothing about them is left to check.
+    orders = JournalFile(tmp_path / "state").orders()
+    for reason in ("insufficient_funds", "invalid_order"):
+        refused = d.find("order.send_failed", reason=reason)
+        assert refused is not None and orders[refused["client_order_id"]] == (
+            "rejected", Decimal(0), True)
+    assert not [o for o, (state, _, _) in orders.items() if state not in (
+        "filled", "cancelled", "rejected")]
 
 
 def test_create_timeout_that_succeeded_is_not_placed_twice(fx: FakeBinanceThread,

@@ -1,0 +1,359 @@
+"""The order journal: the daemon's durable memory of its orders, fills and latched risk state.
+
+One SQLite file in WAL mode under `daemon.state_dir`. Every order intent is committed, with
+its client id, before the request goes out (`synchronous=FULL` for that write: on the disk, not
+only in the page cache); acknowledgements, end states and fills follow (`synchronous=NORMAL`:
+WAL keeps them across a process crash, and a power cut can only lose records that
+reconciliation fetches again from the venue). Fills are keyed by (symbol, trade id), so booking
+one twice is a no-op. The journal records; the exchange is the authority on what happened, and
+`reconcile` brings the two together.
+
+All SQLite work runs on one dedicated thread with one connection, so the event loop never
+blocks on a disk and writes keep their order. A journal that cannot be read is a `JournalError`
+naming the file: it is never replaced, because a fresh journal would forget live orders.
+
+An order is *settled* once nothing about it can still change: filled in full, rejected, or
+ended and checked against the venue's trades. Reconciliation re-checks every unsettled order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.model import ZERO, Fill, Order, OrderState, OrderType, Side
+
+T = TypeVar("T")
+FILENAME = "journal.sqlite3"
+_OPEN = ("pending_new", "accepted", "partially_filled")
+_TERMINAL = ("filled", "cancelled", "rejected")
+
+# Migrations, oldest first. A fresh journal runs them all, so every step is exercised on every
+# new install, not only on upgrades. Append; never edit a released step.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: orders and fills
+    """
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        symbol TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL, order_type TEXT NOT NULL,
+        limit_price TEXT, reduce_only INTEGER NOT NULL, tag TEXT NOT NULL,
+        created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+        state TEXT NOT NULL, filled_qty TEXT NOT NULL DEFAULT '0',
+        venue_order_id TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '');
+    CREATE TABLE fills (
+        symbol TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
+        side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL, fee_quote TEXT NOT NULL,
+        fee_base TEXT NOT NULL, ts_ns INTEGER NOT NULL, booked_ns INTEGER NOT NULL,
+        PRIMARY KEY (symbol, trade_id));
+    CREATE INDEX fills_by_order ON fills (client_order_id);
+    """,
+    # 2: settled flag (what reconciliation still has to check), latched risk state, run ids
+    """
+    ALTER TABLE orders ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
+    UPDATE orders SET settled = 1 WHERE state IN ('filled', 'rejected');
+    CREATE INDEX orders_unsettled ON orders (settled) WHERE settled = 0;
+    CREATE TABLE risk_state (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        state TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class JournalError(Exception):
+    """The journal cannot be opened, read or written; the message names the file."""
+
+
+class OrderRecord(msgspec.Struct, frozen=True):
+    """One journaled order, as the journal last knew it."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None
+    reduce_only: bool
+    tag: str
+    created_ns: int
+    state: str
+    filled_qty: Decimal
+    venue_order_id: str
+    settled: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in _OPEN
+
+    def to_order(self) -> Order:
+        """The working order this record describes, for the inventory's books."""
+        state = (OrderState.PARTIALLY_FILLED if self.filled_qty else
+                 OrderState.ACCEPTED if self.venue_order_id else OrderState.PENDING_NEW)
+        return Order(self.client_order_id, self.symbol, self.side, self.qty, self.order_type,
+                     self.limit_price, self.reduce_only, self.created_ns, state,
+                     self.filled_qty, self.venue_order_id, self.tag)
+
+
+class RiskStateRecord(msgspec.Struct, frozen=True):
+    state: str
+    reason: str
+    ts_ns: int
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """What a restart needs: every fill (in booking order) and every order not yet settled."""
+
+    fills: list[Fill]
+    unsettled: list[OrderRecord]
+
+
+class Journal:
+    """Open with `await Journal.open(path)`; close with `await journal.close()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._db: sqlite3.Connection | None = None
+        self.run_ns = 0  # this run's id: later than every earlier run's, even if the clock fell
+
+    @classmethod
+    async def open(cls, path: Path) -> Journal:
+        journal = cls(path)
+        try:
+            await journal._call(journal._open)
+        except BaseException:
+            await journal.close()
+            raise
+        return journal
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._call(self._db.close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except sqlite3.Error as err:
+            raise JournalError(f"journal {self.path}: {err}") from err
+
+    # --- on the journal thread ---------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            existed = self.path.exists() and self.path.stat().st_size > 0
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            self._db = db
+            if existed:
+                # Catches a truncated or overwritten file before anything trusts it.
+                problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+                if problems != ["ok"]:
+                    raise JournalError(f"journal {self.path} is corrupt: {problems[:3]}")
+            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                raise JournalError(f"journal {self.path}: cannot switch to WAL mode")
+            db.execute("PRAGMA synchronous=NORMAL")
+            migrate(db, self.path)
+            last = db.execute("SELECT value FROM meta WHERE key = 'last_run_ns'").fetchone()
+            self.run_ns = max(time.time_ns(), int(last[0]) + 1_000_000 if last else 0)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_run_ns', ?)",
+                       (str(self.run_ns),))
+        except OSError as err:
+            raise JournalError(f"journal {self.path}: {err.strerror}") from err
+        except sqlite3.DatabaseError as err:
+            raise JournalError(f"journal {self.path} is unreadable ({err}); it is not "
+                               f"replaced automatically: check the exchange by hand, then "
+                               f"move the file aside") from err
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
+        db = self._db
+        assert db is not None, "journal is closed"
+        if durable:
+            db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+        finally:
+            if durable:
+                db.execute("PRAGMA synchronous=NORMAL")
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def record_intent(self, order: Order) -> None:
+        """Commit an order to disk before its request goes out (fsync'd: `synchronous=FULL`)."""
+        row = (order.client_order_id, order.symbol, order.side.value, str(order.qty),
+               order.order_type.value,
+               None if order.limit_price is None else str(order.limit_price),
+               int(order.reduce_only), order.tag, order.created_ns, time.time_ns(),
+               "accepted" if order.venue_order_id else "pending_new", str(order.filled_qty),
+               order.venue_order_id)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO orders (client_order_id, symbol, side, qty, order_type, "
+                       "limit_price, reduce_only, tag, created_ns, updated_ns, state, "
+                       "filled_qty, venue_order_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        await self._call(self._tx, write, True)
+
+    async def record(self, event: BrokerEvent) -> bool:
+        """Journal a broker event; False only for a fill already journaled (a duplicate)."""
+        now = time.time_ns()
+        match event:
+            case OrderFilled(fill=fill):
+                return await self._call(self._tx, lambda db: _add_fill(db, fill, now))
+            case OrderAccepted(client_order_id=coid, venue_order_id=venue_id):
+                await self._call(self._tx, lambda db: db.execute(
+                    "UPDATE orders SET venue_order_id = ?, updated_ns = ?, state = CASE state "
+                    "WHEN 'pending_new' THEN 'accepted' ELSE state END "
+                    "WHERE client_order_id = ?", (venue_id, now, coid)))
+            case OrderCancelled(client_order_id=coid):
+                await self._end(coid, "cancelled", "", settled=False, now=now)
+            case OrderRejected(client_order_id=coid, reason=reason):
+                await self._end(coid, "rejected", reason, settled=True, now=now)
+        return True
+
+    async def _end(self, coid: str, state: str, reason: str, settled: bool, now: int) -> None:
+        # An order's first end wins: a late "cancelled" must not undo "filled".
+        await self._call(self._tx, lambda db: db.execute(
+            f"UPDATE orders SET state = ?, reason = ?, settled = ?, updated_ns = ? "
+            f"WHERE client_order_id = ? AND state IN {_OPEN}",
+            (state, reason, int(settled), now, coid)))
+
+    async def mark_settled(self, client_order_id: str) -> None:
+        await self._call(self._tx, lambda db: db.execute(
+            "UPDATE orders SET settled = 1, updated_ns = ? WHERE client_order_id = ?",
+            (time.time_ns(), client_order_id)))
+
+    async def save_risk_state(self, state: str, reason: str) -> None:
+        """Latch a trading state (e.g. "halted") so that it survives a restart."""
+        await self._call(self._tx, lambda db: db.execute(
+            "INSERT INTO risk_state (state, reason, ts_ns) VALUES (?, ?, ?)",
+            (state, reason, time.time_ns())), True)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def load_risk_state(self) -> RiskStateRecord | None:
+        row = await self._call(self._query_one, "SELECT state, reason, ts_ns FROM risk_state "
+                               "ORDER BY seq DESC LIMIT 1", ())
+        return None if row is None else RiskStateRecord(row[0], row[1], row[2])
+
+    async def load(self) -> Snapshot:
+        fills = await self._call(self._query, "SELECT client_order_id, trade_id, symbol, side, "
+                                 "qty, price, fee_quote, ts_ns, fee_base FROM fills "
+                                 "ORDER BY rowid", ())
+        return Snapshot([_fill(r) for r in fills], await self.unsettled())
+
+    async def unsettled(self) -> list[OrderRecord]:
+        rows = await self._call(self._query, f"SELECT {_ORDER_COLS} FROM orders "
+                                "WHERE settled = 0 ORDER BY created_ns", ())
+        return [_order(r) for r in rows]
+
+    async def order(self, client_order_id: str) -> OrderRecord | None:
+        row = await self._call(self._query_one, f"SELECT {_ORDER_COLS} FROM orders "
+                               "WHERE client_order_id = ?", (client_order_id,))
+        return None if row is None else _order(row)
+
+    async def fills_of(self, client_order_id: str) -> list[Fill]:
+        rows = await self._call(self._query, "SELECT client_order_id, trade_id, symbol, side, "
+                                "qty, price, fee_quote, ts_ns, fee_base FROM fills "
+                                "WHERE client_order_id = ? ORDER BY rowid", (client_order_id,))
+        return [_fill(r) for r in rows]
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        assert self._db is not None, "journal is closed"
+        return self._db.execute(sql, args).fetchall()
+
+    def _query_one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        assert self._db is not None, "journal is closed"
+        row: tuple[Any, ...] | None = self._db.execute(sql, args).fetchone()
+        return row
+
+
+_ORDER_COLS = ("client_order_id, symbol, side, qty, order_type, limit_price, reduce_only, tag, "
+               "created_ns, state, filled_qty, venue_order_id, settled")
+
+
+def _order(r: tuple[Any, ...]) -> OrderRecord:
+    return OrderRecord(r[0], r[1], Side(r[2]), Decimal(r[3]), OrderType(r[4]),
+                       None if r[5] is None else Decimal(r[5]), bool(r[6]), r[7], r[8], r[9],
+                       Decimal(r[10]), r[11], bool(r[12]))
+
+
+def _fill(r: tuple[Any, ...]) -> Fill:
+    return Fill(r[0], r[1], r[2], Side(r[3]), Decimal(r[4]), Decimal(r[5]), Decimal(r[6]), r[7],
+                fee_base=Decimal(r[8]))
+
+
+def _add_fill(db: sqlite3.Connection, f: Fill, now: int) -> bool:
+    cur = db.execute("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (f.symbol, f.trade_id, f.client_order_id, f.side.value, str(f.qty),
+                      str(f.price), str(f.fee_quote), str(f.fee_base), f.ts_ns, now))
+    if cur.rowcount == 0:
+        return False
+    row = db.execute("SELECT qty, filled_qty, state FROM orders WHERE client_order_id = ?",
+                     (f.client_order_id,)).fetchone()
+    if row is not None:
+        filled = Decimal(row[1]) + f.qty
+        # Filled in full is final: no fill can follow. Otherwise an ended order keeps its end.
+        state, settled = ("filled", 1) if filled >= Decimal(row[0]) else (
+            "partially_filled" if row[2] in _OPEN else row[2], 0)
+        db.execute("UPDATE orders SET filled_qty = ?, state = ?, settled = MAX(settled, ?), "
+                   "updated_ns = ? WHERE client_order_id = ?",
+                   (str(filled), state, settled, now, f.client_order_id))
+    return True
+
+
+def migrate(db: sqlite3.Connection, path: Path | str) -> int:
+    """Bring the schema to `SCHEMA_VERSION`, one transaction per step; return the old version.
+
+    A journal written by a newer daemon is refused rather than guessed at."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version "
+               "(version INTEGER PRIMARY KEY, applied_ns INTEGER NOT NULL)")
+    current = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise JournalError(f"journal {path} has schema version {current}, newer than this "
+                           f"daemon's {SCHEMA_VERSION}: run the newer daemon")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time_ns()))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return int(current)
+
+
+def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:
+    """Quote currency the journaled fills took out of the account (negative: brought in), per
+    quote asset: buys cost qty x price, sells return it, fees charged in quote cost that."""
+    spent: dict[str, Decimal] = {}
+    for f in fills:
+        quote = f.symbol.split("/", 1)[1].split(":", 1)[0]
+        fee = ZERO if f.fee_base else f.fee_quote
+        spent[quote] = spent.get(quote, ZERO) + f.signed_qty * f.price + fee
+    return spent
+
+
+def journal_path(state_dir: Path) -> Path:
+    return state_dir / FILENAME

@@ -1,0 +1,168 @@
+"""The journal on its own: what survives a reopen, idempotent fills, migrations, bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalError, quote_spent
+from daemon.model import Fill, Order, OrderType, Side
+
+D = Decimal
+
+
+def order(coid: str, qty: str = "0.01", side: Side = Side.BUY) -> Order:
+    return Order(coid, "BTC/USDT", side, D(qty), OrderType.LIMIT, D("60000.5"), False,
+                 1_700_000_000_000_000_000, tag="open")
+
+
+def fill(coid: str, trade_id: str, qty: str, fee_base: str = "0") -> Fill:
+    return Fill(coid, trade_id, "BTC/USDT", Side.BUY, D(qty), D("60000.5"), D("0.6"),
+                1_700_000_000_000_000_001, fee_base=D(fee_base))
+
+
+@pytest.mark.asyncio
+async def test_orders_and_fills_survive_reopen_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    await j.record_intent(order("td-a-1"))
+    await j.record_intent(order("td-a-2"))
+    await j.record_intent(order("td-a-3"))
+    await j.record(OrderAccepted("td-a-1", "101", 1))
+    assert await j.record(OrderFilled(fill("td-a-1", "7", "0.004", "0.000004")))
+    await j.record(OrderFilled(fill("td-a-1", "8", "0.006")))
+    await j.record(OrderCancelled("td-a-2", 2))
+    await j.record(OrderRejected("td-a-3", "insufficient_funds", "no", 3))
+    await j.close()
+
+    j = await Journal.open(path)
+    snap = await j.load()
+    assert [f.trade_id for f in snap.fills] == ["7", "8"]
+    assert snap.fills[0] == fill("td-a-1", "7", "0.004", "0.000004")  # exact Decimals
+    rec = await j.order("td-a-1")
+    assert rec is not None and rec.state == "filled" and rec.settled
+    assert rec.filled_qty == D("0.010") and rec.venue_order_id == "101"
+    assert rec.limit_price == D("60000.5")
+    # The cancelled order stays unsettled until reconciliation has seen its trades.
+    assert [o.client_order_id for o in snap.unsettled] == ["td-a-2"]
+    assert (await j.order("td-a-3")).state == "rejected"  # type: ignore[union-attr]
+    await j.close()
+
+
+@pytest.mark.asyncio
+async def test_a_fill_is_journaled_once_and_an_end_never_undoes_filled(tmp_path: Path) -> None:
+    j = await Journal.open(tmp_path / "j.sqlite3")
+    await j.record_intent(order("td-a-1"))
+    assert await j.record(OrderFilled(fill("td-a-1", "7", "0.01")))
+    assert not await j.record(OrderFilled(fill("td-a-1", "7", "0.01")))  # websocket + REST twin
+    await j.record(OrderCancelled("td-a-1", 5))  # a late, contradicting end
+    rec = await j.order("td-a-1")
+    assert rec is not None and rec.state == "filled" and rec.filled_qty == D("0.01")
+    assert len((await j.load()).fills) == 1
+    await j.close()
+
+
+@pytest.mark.asyncio
+async def test_a_latched_halt_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    assert await j.load_risk_state() is None
+    await j.save_risk_state("halted", "reconciliation drift: BTC")
+    await j.close()
+    j = await Journal.open(path)
+    latched = await j.load_risk_state()
+    assert latched is not None and (latched.state, latched.reason) == (
+        "halted", "reconciliation drift: BTC")
+    await j.save_risk_state("active", "operator cleared the halt")
+    assert (await j.load_risk_state()).state == "active"  # type: ignore[union-attr]
+    await j.close()
+
+
+@pytest.mark.asyncio
+async def test_each_run_gets_a_later_id_even_when_the_clock_steps_back(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    first = j.run_ns
+    await j.close()
+    with sqlite3.connect(path) as db:  # as if the previous run had been in the future
+        db.execute("UPDATE meta SET value = ? WHERE key = 'last_run_ns'", (str(first * 2),))
+    j = await Journal.open(path)
+    assert j.run_ns // 1_000_000 > first * 2 // 1_000_000
+    await j.close()
+
+
+@pytest.mark.asyncio
+async def test_a_version_1_journal_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with sqlite3.connect(path) as db:  # what the first release wrote
+        db.execute("CREATE TABLE schema_version "
+                   "(version INTEGER PRIMARY KEY, applied_ns INTEGER NOT NULL)")
+        db.executescript(MIGRATIONS[0])
+        db.execute("INSERT INTO schema_version VALUES (1, 0)")
+        for coid, state in (("td-a-1", "filled"), ("td-a-2", "accepted")):
+            db.execute("INSERT INTO orders (client_order_id, symbol, side, qty, order_type, "
+                       "reduce_only, tag, created_ns, updated_ns, state, filled_qty) "
+                       "VALUES (?, 'BTC/USDT', 'buy', '0.01', 'market', 0, '', 1, 1, ?, ?)",
+                       (coid, state, "0.01" if state == "filled" else "0"))
+    j = await Journal.open(path)
+    assert [o.client_order_id for o in await j.unsettled()] == ["td-a-2"]
+    await j.save_risk_state("halted", "v2 table exists")
+    await j.close()
+    with sqlite3.connect(path) as db:
+        versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+@pytest.mark.asyncio
+async def test_a_journal_from_a_newer_daemon_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    await j.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_version VALUES (?, 0)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(JournalError, match="newer than this daemon"):
+        await Journal.open(path)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+async def test_a_damaged_journal_is_an_error_naming_the_file_and_is_kept(
+        tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    for n in range(200):  # enough pages that a truncation cuts tables in half
+        await j.record_intent(order(f"td-a-{n}"))
+    await j.close()
+    data = path.read_bytes()
+    damaged = b"not a database at all\n" * 50 if damage == "garbage" else data[:len(data) // 2]
+    path.write_bytes(damaged)
+    with pytest.raises(JournalError, match=str(path)):
+        await Journal.open(path)
+    assert path.read_bytes() == damaged  # never silently replaced
+
+
+def test_the_daemon_exits_78_on_a_garbage_journal(tmp_path: Path) -> None:
+    from tests.support.configs import BUY_ONCE, fast_config
+
+    cfg = fast_config(tmp_path, BUY_ONCE)
+    (tmp_path / "state").mkdir()
+    bad = tmp_path / "state" / "journal.sqlite3"
+    bad.write_bytes(b"\x00garbage" * 100)
+    proc = subprocess.run([sys.executable, "-m", "daemon", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 78, proc.stderr
+    assert f"journal error: journal {bad}" in proc.stderr
+    assert bad.read_bytes() == b"\x00garbage" * 100
+
+
+def test_quote_spent_counts_cost_proceeds_and_only_quote_fees() -> None:
+    buy = Fill("td-a-1", "1", "BTC/USDT", Side.BUY, D("0.01"), D("60000"), D("0.6"), 1,
+               fee_base=D("0.00001"))  # fee taken in BTC: no USDT paid for it
+    sell = Fill("td-a-2", "2", "BTC/USDT", Side.SELL, D("0.004"), D("61000"), D("0.244"), 2)
+    assert quote_spent([buy, sell]) == {"USDT": D("600") - D("244") + D("0.244")}

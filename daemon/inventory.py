@@ -189,7 +189,8 @@ class InventoryManager:
     async def wait_changed(self, timeout_s: float) -> bool:
         """Wait until the books change or the timeout passes; True if they changed."""
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # wait_for can swallow a cancel on 3.11
+                await self._changed.wait()
         except TimeoutError:
             return False
         return True

@@ -17,7 +17,10 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
     idle_s = min(1.0, engine.interval_ns / 4e9)
     while True:
         try:
-            batch = await asyncio.wait_for(inbox.get(), idle_s)
+            # Not asyncio.wait_for: on 3.11 it returns a get that completed as the task was
+            # cancelled and swallows the cancellation, so a stop could hang the task group.
+            async with asyncio.timeout(idle_s):
+                batch = await inbox.get()
         except TimeoutError:
             intents = engine.on_time(clock.now_ns())
         else:

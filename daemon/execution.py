@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from daemon import log
-from daemon.broker.base import Broker, BrokerError
+from daemon.broker.base import Broker, BrokerError, FatalBrokerError
 from daemon.clock import Clock
 from daemon.events import OrderRejected
 from daemon.inventory import InventoryManager
@@ -128,6 +128,8 @@ class OrderRouter:
             self._metrics.bar_to_order.observe(max(latency_s, 0.0))
         try:
             await self._broker.submit(approved)
+        except FatalBrokerError:
+            raise  # refused credentials: not this order's fault; the daemon must stop (77)
         except BrokerError as err:
             if self._journal is not None:  # a definite refusal: nothing left to reconcile
                 await self._journal.record(OrderRejected(

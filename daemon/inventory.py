@@ -224,7 +224,8 @@ class InventoryManager:
         if self._changed is None:
             self._changed = asyncio.Event()
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # wait_for can swallow a cancel on 3.11
+                await self._changed.wait()
         except TimeoutError:
             return False
         return True

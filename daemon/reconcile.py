@@ -276,6 +276,7 @@ class Reconciler:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake at once for a stop signal."""
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):  # wait_for can swallow a cancel on 3.11
+            await stop.wait()
     except TimeoutError:
         pass

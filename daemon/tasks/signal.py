@@ -25,6 +25,8 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
     while True:
         if inbox.empty():
             try:
+                # Not asyncio.wait_for: on 3.11 it returns a get that completed as the task was
+                # cancelled and swallows the cancellation, so a stop could hang the task group.
                 async with asyncio.timeout(idle_s):
                     batch = await inbox.get()
             except TimeoutError:

@@ -179,3 +179,17 @@ def test_allotted_capital_above_free_balance_is_refused(fx: FakeBinanceThread,
     assert d.wait_exit(30) == 78
     assert "exchange.allotted_capital: 100000000 USDT is more than" in d.stderr_tail()
     assert fx.call(lambda f: dict(f.order_posts)) == {}
+
+
+def test_credentials_revoked_while_trading_stop_the_daemon_with_77(fx: FakeBinanceThread,
+                                                                   run_daemon: Any) -> None:
+    """Steps: trade live; the venue starts refusing our signature (key rotated elsewhere); the
+    next signed call fails with an authentication error, which is not one order's rejection:
+    the daemon takes the crash path and exits 77."""
+    d = run_daemon(flatten_timeout_s=3)
+    d.wait_for("order.filled", 40)
+    fx.call(lambda f: setattr(f.auth, "api_secret", "rotated" * 6))
+    assert d.wait_exit(60) == 77
+    last = d.last_record
+    assert last["event"] == "shutdown.complete" and last["exit_code"] == 77
+    assert "refused our credentials" in (d.find("task.crashed") or {}).get("error", "")

@@ -37,12 +37,12 @@ async def test_cancel_stops_the_signal_task_with_a_busy_inbox() -> None:
     async def feed() -> None:
         while True:  # a batch is always waiting, as under a busy market
             now = clock.now_ns()
-            inbox.put_nowait(TickBatch("BTC/USDT", [Tick(now, 60000.0, 0.1)], 59999.0,
-                                       60001.0, now))
+            inbox.put_nowait(TickBatch.of("BTC/USDT", [Tick(now, 60000.0, 0.1)], 59999.0,
+                                          60001.0, now))
             await asyncio.sleep(0)
 
     feeder = asyncio.create_task(feed())
-    task = asyncio.create_task(signal_task.run(SignalEngine(strategy, inventory.view), inbox,
+    task = asyncio.create_task(signal_task.run(SignalEngine(strategy, inventory.view, clock), inbox,
                                                outbox, clock))
     try:
         for _ in range(20):

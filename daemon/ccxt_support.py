@@ -11,7 +11,6 @@ lookup, never by resending.
 from __future__ import annotations
 
 import enum
-import random
 from decimal import Decimal
 from typing import Any
 
@@ -70,11 +69,6 @@ def retry_after_s(exchange: Any) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
-
-
-def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
-    """Exponential backoff with full jitter: spreads reconnects of many daemons apart."""
-    return float(random.uniform(0, min(max_s, base_s * 2 ** attempt)))
 
 
 def _plain(value: Any) -> Any:

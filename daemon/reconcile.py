@@ -31,7 +31,6 @@ from decimal import Decimal
 
 from daemon import log
 from daemon.broker.base import Broker, BrokerError, FatalBrokerError, VenueOrder
-from daemon.ccxt_support import backoff_s
 from daemon.config import ReconcileConfig, TradingState, UnknownOrders
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.inventory import InventoryManager, UnknownInstrument
@@ -39,6 +38,7 @@ from daemon.journal import Journal, JournalError, OrderRecord
 from daemon.metrics import Metrics
 from daemon.model import ZERO, MarketKind, Order, OrderState
 from daemon.monitor import HealthState
+from daemon.retry import backoff_s
 from daemon.risk import RiskGate
 from daemon.tasks.fills import book
 

@@ -18,7 +18,6 @@ from daemon.broker.base import Broker, FatalBrokerError
 from daemon.ccxt_support import (
     BaseError,
     ErrorKind,
-    backoff_s,
     classify,
     error_label,
     instruments_from_markets,
@@ -29,6 +28,7 @@ from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
 from daemon.journal import Journal, journal_path, quote_spent
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind
+from daemon.retry import backoff_s
 from strategies.base import StrategyContext
 from strategies.base import load as load_strategy
 

@@ -21,7 +21,6 @@ from daemon.broker.base import EVENT_QUEUE_SIZE, BrokerError, FatalBrokerError, 
 from daemon.ccxt_support import (
     BaseError,
     ErrorKind,
-    backoff_s,
     classify,
     error_label,
     retry_after_s,
@@ -31,6 +30,7 @@ from daemon.config import ExchangeConfig
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.metrics import Metrics
 from daemon.model import ZERO, Fill, Instrument, OrderType, Side
+from daemon.retry import backoff_s
 from daemon.risk import ApprovedOrder
 
 _log = log.get("ccxt_broker")

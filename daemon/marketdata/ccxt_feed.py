@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from daemon import log
-from daemon.ccxt_support import BaseError, backoff_s, error_label
+from daemon.ccxt_support import BaseError, error_label
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
 from daemon.metrics import Metrics
 from daemon.model import Tick, TickBatch
+from daemon.retry import backoff_s
 
 _log = log.get("ccxt_feed")
 QUEUE_SIZE = 1024

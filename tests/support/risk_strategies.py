@@ -10,7 +10,7 @@ import msgspec
 
 from daemon.inventory import InventoryView
 from daemon.model import Bar, OrderIntent, OrderType, Side, TickBatch, to_decimal_price
-from strategies.base import Strategy, StrategyContext
+from strategies.base import SingleInstrumentStrategy, Strategy, StrategyContext
 
 
 class OverTraderParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -96,18 +96,10 @@ class PulseParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bar_interval_s: int = 1
 
 
-class Pulse(Strategy[PulseParams]):
+class Pulse(SingleInstrumentStrategy[PulseParams]):
     """Every bar: buy `qty` when flat, sell the position when not. An order a second."""
 
     Params = PulseParams
-
-    @property
-    def bar_interval_ns(self) -> int:
-        return self.params.bar_interval_s * 1_000_000_000
-
-    @property
-    def symbols(self) -> Sequence[str]:
-        return (self.params.symbol,)
 
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         if view.has_working_orders(bar.symbol):

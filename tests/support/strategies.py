@@ -9,7 +9,7 @@ import msgspec
 
 from daemon.inventory import InventoryView
 from daemon.model import Bar, OrderIntent, OrderType, Side
-from strategies.base import SingleInstrumentStrategy, Strategy, StrategyContext
+from strategies.base import SingleInstrumentStrategy, StrategyContext
 
 
 class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,7 +75,7 @@ class RestingBuysParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     bar_interval_s: int = 1
 
 
-class RestingBuys(Strategy[RestingBuysParams]):
+class RestingBuys(SingleInstrumentStrategy[RestingBuysParams]):
     """On its first bar, rests `count` limit buys well under the market, then waits: orders
     that only an operator (or the test) fills or cancels."""
 
@@ -84,14 +84,6 @@ class RestingBuys(Strategy[RestingBuysParams]):
     def __init__(self, params: RestingBuysParams, ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
         self._sent = False
-
-    @property
-    def bar_interval_ns(self) -> int:
-        return self.params.bar_interval_s * 1_000_000_000
-
-    @property
-    def symbols(self) -> Sequence[str]:
-        return (self.params.symbol,)
 
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         if self._sent:

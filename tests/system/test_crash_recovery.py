@@ -74,11 +74,14 @@ def run_until_killed(d: DaemonProcess, fx: FakeBinanceThread, kill_at: float,
     SIGTERM at `kill_at` and SIGKILL that much later, mid-flatten. Return whether the run's
     reconciliation was checked."""
     checked = False
+    termed = False
     while True:
         if d.proc.poll() is not None:
-            if term_s is not None and time.monotonic() >= kill_at:
-                break  # the flatten finished before the kill: a clean stop is fine too
-            raise AssertionError(f"daemon exited by itself ({d.proc.returncode}): "
+            code = d.wait_exit(10)  # joins the log reader: the records below are complete
+            if termed:
+                assert_clean_stop(d, code)  # the flatten beat the kill: a clean stop is fine
+                break
+            raise AssertionError(f"daemon exited by itself ({code}): "
                                  f"{d.stderr_tail()} {d.raw_lines[-5:]}")
         checked = checked or check_restart(d, fx) is not None
         if in_flight:
@@ -90,11 +93,23 @@ def run_until_killed(d: DaemonProcess, fx: FakeBinanceThread, kill_at: float,
             if term_s is None:
                 break
             d.send(signal.SIGTERM)
+            termed = True
             kill_at, term_s = kill_at + term_s, None
             continue
         time.sleep(0.01)
     d.kill()
     return checked
+
+
+def assert_clean_stop(d: DaemonProcess, code: int) -> None:
+    """A SIGTERMed run that exits before its SIGKILL must have stopped the documented way:
+    flat and 0 after a flatten, or 1 when the stop came before reconciliation (no flatten is
+    run on unconfirmed books) and those books were not flat."""
+    last = d.last_record
+    assert last["event"] == "shutdown.complete", d.raw_lines[-5:]
+    assert last["exit_code"] == code and code == (0 if last["flat"] else 1), last
+    if code == 1:
+        assert d.find("reconcile.complete") is None, last
 
 
 def filled_trade_ids(d: DaemonProcess) -> list[str]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from daemon.config import ConfigError
 from daemon.inventory import InventoryManager
@@ -64,6 +66,17 @@ def test_forecast_is_the_seed_linear_model() -> None:
     expected = sum(w * x for w, x in zip(SEED_W, lags, strict=True)) + SEED_B
     assert s.forecast(lags) == pytest.approx(expected, abs=1e-7)
     assert s.forecast(lags) == pytest.approx(-0.0060, abs=5e-5)  # the seed notebook's output
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=3, max_size=3))
+def test_forecast_equals_the_torch_modules_own_forward(lags: list[float]) -> None:
+    """The per-bar evaluation into preallocated tensors is exactly `model(x)`, not a copy of
+    the weights that could drift from the loaded file."""
+    s = strategy()
+    with torch.inference_mode():
+        expected = float(s.model(torch.tensor([lags], dtype=torch.float32)).item())
+    assert s.forecast(lags) == expected
 
 
 def test_bars_drive_a_position_by_the_forecast_sign() -> None:

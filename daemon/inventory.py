@@ -13,12 +13,12 @@ of every mark, fill and rejection as it is booked, so post-trade checks see each
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Protocol
 
 from daemon import log
+from daemon.lots import Book
 from daemon.model import (
     ZERO,
     Fill,
@@ -39,58 +39,6 @@ _log = log.get("inventory")
 DEDUP_WINDOW = 200_000
 
 
-class _Lot:
-    __slots__ = ("price", "qty")
-
-    def __init__(self, qty: Decimal, price: Decimal) -> None:
-        self.qty = qty  # unsigned: the book's sign says which way
-        self.price = price
-
-
-class _Book:
-    """One instrument's position as FIFO lots, all on the same side."""
-
-    __slots__ = ("lots", "qty", "realized", "sign")
-
-    def __init__(self) -> None:
-        self.lots: deque[_Lot] = deque()
-        self.sign = 0
-        self.realized = ZERO
-        # The signed position, summed once per fill: it is read on every bar, order and fill.
-        self.qty = ZERO
-
-    def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
-        """Book a fill; return the PnL it realized."""
-        realized = ZERO
-        remaining = abs(signed_qty)
-        direction = 1 if signed_qty > 0 else -1
-        while remaining and self.sign == -direction and self.lots:
-            lot = self.lots[0]
-            closed = min(lot.qty, remaining)
-            realized += closed * (price - lot.price) * self.sign
-            lot.qty -= closed
-            remaining -= closed
-            if not lot.qty:
-                self.lots.popleft()
-        if not self.lots:
-            self.sign = 0
-        if remaining:
-            self.sign = direction
-            self.lots.append(_Lot(remaining, price))
-        self.realized += realized
-        self.qty = self.sign * sum((lot.qty for lot in self.lots), ZERO)
-        return realized
-
-    def unrealized(self, mark: Decimal) -> Decimal:
-        return self.sign * sum(((mark - lot.price) * lot.qty for lot in self.lots), ZERO)
-
-    def avg_price(self) -> Decimal:
-        qty = sum((lot.qty for lot in self.lots), ZERO)
-        if not qty:
-            return ZERO
-        return sum((lot.qty * lot.price for lot in self.lots), ZERO) / qty
-
-
 class UnknownInstrument(KeyError):
     pass
 
@@ -108,10 +56,14 @@ class BooksListener(Protocol):
 class InventoryManager:
     def __init__(self, instruments: Iterable[Instrument], starting_cash: Decimal) -> None:
         self._instruments = {i.symbol: i for i in instruments}
-        self._books = {s: _Book() for s in self._instruments}
+        self._books = {s: Book() for s in self._instruments}
         self._marks: dict[str, float] = {}
         self._mark_ns: dict[str, int] = {}
         self._touch: dict[str, tuple[float, float]] = {}
+        # Decimal forms, made on the first read after an update: a batch updates these once,
+        # while every order reads them several times (gate, equity, dust check).
+        self._mark_dec: dict[str, Decimal] = {}
+        self._touch_dec: dict[str, tuple[Decimal, Decimal]] = {}
         self._listener: BooksListener | None = None
         self._starting_cash = starting_cash
         self._realized = ZERO
@@ -130,6 +82,7 @@ class InventoryManager:
         """Record the latest market price. Floats here: converted only when equity is asked."""
         self._marks[symbol] = price
         self._mark_ns[symbol] = ts_ns
+        self._mark_dec.pop(symbol, None)
         if self._listener is not None:
             self._listener.on_mark(symbol)
 
@@ -137,6 +90,7 @@ class InventoryManager:
         """Record the top of book: what a market order would pay (the gate's price collar)."""
         if 0 < bid <= ask:
             self._touch[symbol] = (bid, ask)
+            self._touch_dec.pop(symbol, None)
 
     def set_listener(self, listener: BooksListener | None) -> None:
         self._listener = listener
@@ -240,17 +194,27 @@ class InventoryManager:
         return self._books[symbol].qty
 
     def mark_price(self, symbol: str) -> Decimal | None:
-        price = self._marks.get(symbol)
-        return None if price is None else to_decimal_price(price)
+        dec = self._mark_dec.get(symbol)
+        if dec is None:
+            price = self._marks.get(symbol)
+            if price is None:
+                return None
+            dec = self._mark_dec[symbol] = to_decimal_price(price)
+        return dec
 
     def mark_ts_ns(self, symbol: str) -> int | None:
         return self._mark_ns.get(symbol)
 
     def touch(self, symbol: str) -> tuple[Decimal, Decimal] | None:
         """The latest (bid, ask), or None before the first quote."""
-        touch = self._touch.get(symbol)
-        return None if touch is None else (to_decimal_price(touch[0]),
-                                           to_decimal_price(touch[1]))
+        dec = self._touch_dec.get(symbol)
+        if dec is None:
+            touch = self._touch.get(symbol)
+            if touch is None:
+                return None
+            dec = self._touch_dec[symbol] = (to_decimal_price(touch[0]),
+                                             to_decimal_price(touch[1]))
+        return dec
 
     def unrealized_pnl(self) -> Decimal:
         total = ZERO

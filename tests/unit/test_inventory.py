@@ -147,3 +147,19 @@ def test_cash_and_position_value_reconcile_with_the_fills(
     # What the account holds in cash terms, plus the position at the mark, is the equity.
     assert i.equity() == D(10000) - paid - fee_total + position * mark
     assert i.cash == D(10000) + realized - fee_total
+
+
+def test_every_new_mark_and_quote_is_what_the_books_read() -> None:
+    """The Decimal forms are made once per update: a later mark or quote must replace them,
+    or equity and the gate would price orders off an old market."""
+    books = inv()
+    books.apply_fill(fill(Side.BUY, "1", "100"))
+    assert books.mark_price("BTC/USDT") is None and books.touch("BTC/USDT") is None
+    for price, bid, ask in ((100.5, 100.25, 100.75), (99.1, 99.0, 99.2), (120.0, 119.5, 120.5)):
+        books.mark("BTC/USDT", price, 1)
+        assert books.mark_price("BTC/USDT") == D(str(price))
+        assert books.equity() == D("1000") + D(str(price)) - D("100")
+        books.quote("BTC/USDT", bid, ask)
+        assert books.touch("BTC/USDT") == (D(str(bid)), D(str(ask)))
+    books.quote("BTC/USDT", 130.0, 129.0)  # crossed: ignored, the last good touch stays
+    assert books.touch("BTC/USDT") == (D("119.5"), D("120.5"))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import json
 import resource
@@ -123,8 +122,6 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
         latency = LatencyTap(daemon.metrics.bar_to_order)
         daemon.metrics.bar_to_order = latency  # type: ignore[assignment]
         digest = FillDigest(daemon.inventory) if fills_digest else None
-        gc.collect()
-        gc.freeze()  # startup's objects (torch, modules) need no more scans
         started, cpu_started = time.perf_counter(), time.process_time()
         with asyncio.Runner(loop_factory=_uvloop()) as runner:
             code = runner.run(daemon.run())

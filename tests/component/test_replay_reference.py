@@ -13,6 +13,7 @@ trades through its tasks, risk gate, inventory and paper broker in batches of 1 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -81,14 +82,19 @@ class Outcome:
     fees: Decimal
 
 
-def replay(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,
-           tmp: Path, weights: Path = SEED) -> Outcome:
+def replay_daemon(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,
+                  tmp: Path, weights: Path = SEED) -> Daemon:
     cfg = config.parse(CONFIG.format(interval_s=interval_s, weights=weights), str(tmp))
     ctx = StrategyContext(instruments_from_config(cfg), tmp)
     strategy = load(cfg.strategy.class_path, cfg.strategy.params, ctx)
     clock = ReplayClock()
     source = ReplaySource("BTC/USDT", [(ts, price, size)], clock, batch_ticks)
-    daemon = Daemon(cfg, strategy, clock=clock, source=source)
+    return Daemon(cfg, strategy, clock=clock, source=source)
+
+
+def replay(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,
+           tmp: Path, weights: Path = SEED) -> Outcome:
+    daemon = replay_daemon(ts, price, size, interval_s, batch_ticks, tmp, weights)
     booked: list[Fill] = []
     apply = daemon.inventory.apply_fill
 
@@ -208,3 +214,26 @@ def test_two_runs_of_the_same_input_give_identical_fills(
     first = replay(*ou, 60, 5000, tmp_path / "a")
     second = replay(*ou, 60, 5000, tmp_path / "b")
     assert first == second
+
+
+def test_startup_heap_is_frozen_before_the_first_order(
+        ou: tuple[list[int], list[float], list[float]], tmp_path: Path) -> None:
+    """A full collection over torch's objects stalls the loop ~60 ms: by the first fill the
+    daemon has moved everything startup made out of the collector's reach."""
+    ts, price, size = ou
+    daemon = replay_daemon(ts[:20_000], price[:20_000], size[:20_000], 60, 5000, tmp_path)
+    frozen_at_first_fill: list[int] = []
+    apply = daemon.inventory.apply_fill
+
+    def record(fill: Fill) -> bool:
+        if not frozen_at_first_fill:
+            frozen_at_first_fill.append(gc.get_freeze_count())
+        return apply(fill)
+
+    daemon.inventory.apply_fill = record  # type: ignore[method-assign]
+    gc.unfreeze()
+    try:
+        assert asyncio.run(daemon.run()) == 0
+    finally:
+        gc.unfreeze()  # leave the process as other tests expect it
+    assert frozen_at_first_fill and frozen_at_first_fill[0] > 50_000

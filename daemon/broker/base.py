@@ -21,11 +21,15 @@ EVENT_QUEUE_SIZE = 10_000
 
 
 class BrokerError(Exception):
-    """A request failed in a way the caller must handle (the order was not placed)."""
+    """A request failed in a way the caller must handle (the order was not placed).
 
-    def __init__(self, reason: str, message: str) -> None:
+    `retry_after_s`: the venue asked us to slow down (HTTP 429/418) for this long; the router
+    then pauses new orders at the risk gate instead of sending ones the venue would refuse."""
+
+    def __init__(self, reason: str, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason  # bounded code, usable as a metric label
+        self.retry_after_s = retry_after_s
 
 
 class FatalBrokerError(BrokerError):

@@ -17,6 +17,8 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
+from daemon.config_errors import describe_validation_error, non_finite_path
+
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h, also what systemd's RestartPreventExitStatus names
 
 
@@ -24,12 +26,20 @@ class ConfigError(Exception):
     """A configuration problem, already phrased as `key.path: what is wrong`."""
 
 
+def _finite(name: str, value: Decimal | int) -> None:
+    # First: NaN cannot even be compared, and an infinite limit or timeout is none at all.
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError(f"{name}: must be a finite number")
+
+
 def _positive(name: str, value: Decimal | int) -> None:
+    _finite(name, value)
     if value <= 0:
         raise ValueError(f"{name}: must be > 0")
 
 
 def _non_negative(name: str, value: Decimal | int) -> None:
+    _finite(name, value)
     if value < 0:
         raise ValueError(f"{name}: must be >= 0")
 
@@ -209,12 +219,6 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_rejections_per_minute: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("max_order_notional", "max_position_notional", "max_gross_exposure",
-                     "max_leverage", "price_collar_bps", "stale_data_s", "max_daily_loss",
-                     "max_drawdown_pct"):
-            # First: NaN cannot even be compared, and an infinite limit is no limit.
-            if not getattr(self, name).is_finite():
-                raise ValueError(f"{name}: must be a finite number")
         for name in ("max_order_notional", "max_position_notional", "max_orders_per_second",
                      "max_gross_exposure", "max_leverage", "price_collar_bps",
                      "max_orders_per_minute", "stale_data_s", "max_daily_loss",
@@ -350,39 +354,25 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
                                  "trades only the capital it is given")
 
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_KEYED_MSG = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*): (?P<rest>.*)$", re.DOTALL)
-
-
-def describe_validation_error(err: msgspec.ValidationError, prefix: str = "") -> str:
-    """Turn msgspec's message into `key.path: problem`."""
-    m = _AT.match(str(err))
-    msg, path = (m.group("msg"), m.group("path") or "") if m else (str(err), "")
-    parts = [path.lstrip(".")] if path else []  # `$.a.b[0].c` -> `a.b[0].c`
-    if unknown := re.match(r"Object contains unknown field `(.+)`", msg):
-        parts.append(unknown.group(1))
-        msg = "unknown key (not a setting; check the spelling)"
-    elif missing := re.match(r"Object missing required field `(.+)`", msg):
-        parts.append(missing.group(1))
-        msg = "missing required key"
-    elif keyed := _KEYED_MSG.match(msg):
-        parts.append(keyed.group("key"))
-        msg = keyed.group("rest")
-    else:
-        msg = msg[0].lower() + msg[1:] if msg else msg
-    key = ".".join(p for p in [prefix, *parts] if p)
-    return f"{key}: {msg}" if key else msg
-
-
 T = TypeVar("T")
 
 
 def convert(obj: object, type_: type[T], prefix: str = "") -> T:
     """Convert decoded TOML to a struct, raising `ConfigError` with the key path."""
     try:
-        return msgspec.convert(obj, type_, strict=True)
+        out = msgspec.convert(obj, type_, strict=True)
     except msgspec.ValidationError as err:
         raise ConfigError(describe_validation_error(err, prefix)) from None
+    except ArithmeticError:  # a check compared a NaN that no range check caught first
+        raise ConfigError(_not_finite(prefix, non_finite_path(obj, strings=True))) from None
+    if (path := non_finite_path(out)) is not None:
+        raise ConfigError(_not_finite(prefix, path))
+    return out
+
+
+def _not_finite(prefix: str, path: str | None) -> str:
+    key = ".".join(p for p in (prefix, path or "") if p)
+    return f"{key}: must be a finite number" if key else "a number is not finite"
 
 
 def parse(text: str, config_dir: str = ".") -> Config:

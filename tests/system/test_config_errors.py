@@ -34,6 +34,10 @@ CASES = {
         "strategy.params.weights: file not found"),
     "strategy param wrong type": (SHIPPED.replace('scale = "1.0"', 'scale = "lots"'),
                                   "strategy.params.scale: invalid decimal string"),
+    "not a number": (SHIPPED.replace("fee_bps = 7.5", "fee_bps = nan"),
+                     "paper.fee_bps: must be a finite number"),
+    "infinite timeout": (SHIPPED.replace("flatten_timeout_s = 30", "flatten_timeout_s = inf"),
+                         "shutdown.flatten_timeout_s: must be a finite number"),
 }
 
 

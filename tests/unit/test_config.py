@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from daemon.app import instruments_from_config
 from daemon.config import ConfigError, RiskConfig, TradingState, load, parse
+from strategies.base import StrategyContext
+from strategies.base import load as load_strategy
 from tests.support.configs import SHIPPED, replace_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +106,32 @@ def test_control_listens_on_loopback_only(listen: str) -> None:
 def test_control_defaults_to_off_and_to_the_loopback_port() -> None:
     cfg = parse(with_control(""))
     assert cfg.control.enabled is False and cfg.control.address == "127.0.0.1:9465"
+
+
+# TOML has `nan` and `inf` literals, and a string "NaN" decodes into a Decimal field: no
+# setting may be either (NaN cannot be compared; an infinite timeout or limit is none at all).
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("fee_bps = 7.5", "fee_bps = nan", "paper.fee_bps"),
+    ("fee_bps = 7.5", 'fee_bps = "NaN"', "paper.fee_bps"),
+    ('starting_cash = "10000"', 'starting_cash = "inf"', "paper.starting_cash"),
+    ('starting_cash = "10000"', "starting_cash = -inf", "paper.starting_cash"),
+    ("flatten_timeout_s = 30", "flatten_timeout_s = inf", "shutdown.flatten_timeout_s"),
+    ("heartbeat_s = 10", 'heartbeat_s = "Infinity"', "health.heartbeat_s"),
+    ('max_order_notional = "20000"', 'max_order_notional = "sNaN"', "risk.max_order_notional"),
+])
+def test_nan_or_infinite_setting_is_named_not_a_crash(old: str, new: str, key: str) -> None:
+    assert old in SHIPPED
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: must be a finite number$"):
+        parse(SHIPPED.replace(old, new))
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ('scale = "1.0"', 'scale = "NaN"', "strategy.params.scale"),
+    ('scale = "1.0"', "scale = inf", "strategy.params.scale"),
+    ('scale = "1.0"', 'scale = "1.0"\nfixed_qty = nan', "strategy.params.fixed_qty"),
+])
+def test_nan_or_infinite_strategy_param_is_named(old: str, new: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: must be a finite number$"):
+        cfg = parse(SHIPPED.replace(old, new), str(ROOT))
+        ctx = StrategyContext(instruments_from_config(cfg), ROOT)
+        load_strategy(cfg.strategy.class_path, cfg.strategy.params, ctx)

@@ -50,6 +50,7 @@ class DenyReason(enum.Enum):
     LIMIT_PRICE_INVALID = "limit_price_invalid"
     NO_MARKET_DATA = "no_market_data"
     SPOT_NO_SHORT = "spot_no_short"
+    SPOT_CAPITAL = "spot_capital"
     STALE_MARKET_DATA = "stale_market_data"
     PRICE_COLLAR = "price_collar"
     MAX_ORDER_NOTIONAL = "max_order_notional"
@@ -294,6 +295,26 @@ class RiskGate:
         if equity <= 0 or gross > cfg.max_leverage * equity:
             return Denied(DenyReason.MAX_LEVERAGE,
                           f"gross {gross} on equity {equity} > {cfg.max_leverage}x")
+        if intent.side is Side.BUY and self._view.instrument(intent.symbol).kind is MarketKind.SPOT:
+            return self._check_spot_capital(intent.symbol, long_qty * price, equity)
+        return None
+
+    def _check_spot_capital(self, symbol: str, holding: Decimal, equity: Decimal) -> Denied | None:
+        """Spot cannot borrow: what this daemon holds and is buying on spot, at the worse price,
+        must fit in its equity (the allotted capital and its own PnL), whatever the leverage
+        limit says — past it, a buy would spend the operator's other quote balance."""
+        for other in self._view.symbols:
+            if other != symbol and self._view.instrument(other).kind is MarketKind.SPOT:
+                buys, _ = self._view.working_qtys(other)
+                qty = max(ZERO, self._view.position(other) + buys)
+                if qty:
+                    mark = self._view.mark_price(other)
+                    if mark is None:
+                        return Denied(DenyReason.NO_MARKET_DATA, f"cannot value {other}")
+                    holding += qty * mark
+        if holding > equity:
+            return Denied(DenyReason.SPOT_CAPITAL,
+                          f"spot holdings and buys would reach {holding} > equity {equity}")
         return None
 
     def _exposure_of(self, symbol: str) -> Decimal | None:

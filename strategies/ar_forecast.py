@@ -25,6 +25,9 @@ from daemon.model import ZERO, Bar, Instrument, MarketKind, OrderIntent, Side, t
 from strategies.base import SingleInstrumentStrategy, StrategyContext, StrategyParamError
 
 SEED_WEIGHTS = "ar3_seed_12h.pt"
+# Spot cannot borrow: a buy is sized off at most this fraction of equity, whatever `scale`
+# says, leaving room for the spread and the fee so the gate's spot_capital check passes it.
+SPOT_MAX_FRACTION = Decimal("0.99")
 
 
 class ARParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -164,7 +167,10 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
             return self._inst.floor_qty(self.params.fixed_qty)
         if isinstance(price, float):
             price = to_decimal_price(price)
-        return target_qty(view.equity(), price, self.params.scale, self._inst)
+        scale = self.params.scale
+        if self._inst.kind is MarketKind.SPOT:
+            scale = min(scale, SPOT_MAX_FRACTION)
+        return target_qty(view.equity(), price, scale, self._inst)
 
 
 def save_weights(path: Path, weight: list[list[float]], bias: list[float],

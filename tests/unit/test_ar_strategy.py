@@ -109,6 +109,18 @@ def test_spot_short_signal_means_flat() -> None:
     assert [(i.side, i.qty, i.tag) for i in intents] == [(Side.SELL, D(1), "close")]
 
 
+@pytest.mark.parametrize("scale", ["1", "3"])
+def test_spot_long_is_sized_within_the_equity_whatever_the_scale(scale: str) -> None:
+    """Spot cannot borrow: the buy is 99% of equity / price however large `scale` is, so the
+    gate's spot_capital check passes the strategy's own orders."""
+    inv = InventoryManager([INST], D(10_000))
+    s = strategy(MarketKind.SPOT, scale=D(scale))
+    for n, p in enumerate([90.0, 100.0, 150.0]):
+        s.on_bar(bar(p, n), inv.view)
+    (buy,) = s.on_bar(bar(110.0, 3), inv.view)
+    assert (buy.side, buy.qty) == (Side.BUY, D("90.000"))  # floor(10000 / 110 x 0.99, 0.001)
+
+
 def test_model_metadata_must_match_the_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^strategy\.params\.bar_interval_s: 60 does not"):
         load("strategies.ar_forecast:ARForecastStrategy",

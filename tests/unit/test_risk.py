@@ -8,7 +8,16 @@ import pytest
 
 from daemon.config import RiskConfig, TradingState
 from daemon.inventory import InventoryManager
-from daemon.model import Fill, Instrument, Order, OrderIntent, OrderState, OrderType, Side
+from daemon.model import (
+    Fill,
+    Instrument,
+    MarketKind,
+    Order,
+    OrderIntent,
+    OrderState,
+    OrderType,
+    Side,
+)
 from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.01"), D("5"), D(10))
@@ -278,3 +287,46 @@ def test_a_split_close_never_leaves_a_rest_too_small_to_close() -> None:
     assert gate.close_piece("BTC/USDT", Side.SELL, D(5)) == D("2.5")
     assert gate.close_piece("BTC/USDT", Side.SELL, D("2.55")) == D("2.44")  # leaves 0.11
     assert gate.close_piece("BTC/USDT", Side.SELL, D("2.61")) == D("2.5")  # leaves 0.11
+
+
+SPOT_ETH = Instrument("ETH/USDT", "ETH", "USDT", D("0.01"), D("0.001"), D("0.01"), D("500"),
+                      D(10), kind=MarketKind.SPOT)
+SPOT_BTC = Instrument(BTC.symbol, "BTC", "USDT", BTC.price_increment, BTC.size_increment,
+                      BTC.min_qty, D(500), BTC.min_notional, kind=MarketKind.SPOT)
+
+
+def spot_setup(*instruments: Instrument) -> tuple[InventoryManager, RiskGate]:
+    """1,000 of equity, limits far above it (3x leverage): only spot's own rule can bind."""
+    inv = InventoryManager(list(instruments), D(1000))
+    for inst in instruments:
+        inv.mark(inst.symbol, 100.0, 0)
+    config = RiskConfig(D(100_000), D(100_000), 100, max_gross_exposure=D(100_000),
+                        max_leverage=D(3), max_orders_per_minute=1000)
+    return inv, RiskGate(config, inv.view, 0)
+
+
+def test_spot_buys_stop_at_the_equity_whatever_the_leverage_limit() -> None:
+    """Spot cannot borrow: 10 BTC at 100 is the whole 1,000; a tenth more would spend the
+    operator's other balance, though 3x leverage would allow 3,000."""
+    _, gate = spot_setup(SPOT_BTC)
+    assert isinstance(gate.check(buy("10"), "c1", 0), ApprovedOrder)
+    assert reason(gate.check(buy("10.01"), "c2", 0)) is DenyReason.SPOT_CAPITAL
+
+
+def test_spot_capital_counts_working_buys_and_other_spot_holdings() -> None:
+    inv, gate = spot_setup(SPOT_BTC, SPOT_ETH)
+    inv.apply_fill(Fill("f", "t1", "ETH/USDT", Side.BUY, D(4), D(100), D(0), 0))  # 400 held
+    inv.open_order(Order("w", "BTC/USDT", Side.BUY, D(2), OrderType.MARKET, None, False, 0))
+    assert isinstance(gate.check(buy("4"), "c1", 0), ApprovedOrder)  # 400 + 200 + 400 = 1,000
+    assert reason(gate.check(buy("4.01"), "c2", 0)) is DenyReason.SPOT_CAPITAL
+
+
+def test_margin_instruments_keep_their_leverage() -> None:
+    """The same 2,000 buy on 1,000 of equity that spot refuses is 2x on margin: allowed."""
+    margin = Instrument(BTC.symbol, "BTC", "USDT", BTC.price_increment, BTC.size_increment,
+                        BTC.min_qty, D(500), BTC.min_notional)
+    assert margin.kind is MarketKind.MARGIN
+    _, spot_gate = spot_setup(SPOT_BTC)
+    _, margin_gate = spot_setup(margin)
+    assert reason(spot_gate.check(buy("20"), "c1", 0)) is DenyReason.SPOT_CAPITAL
+    assert isinstance(margin_gate.check(buy("20"), "c2", 0), ApprovedOrder)

@@ -23,7 +23,16 @@ from hypothesis import strategies as st
 
 from daemon.config import RiskConfig, TradingState
 from daemon.inventory import InventoryManager
-from daemon.model import Fill, Instrument, Order, OrderIntent, OrderState, OrderType, Side
+from daemon.model import (
+    Fill,
+    Instrument,
+    MarketKind,
+    Order,
+    OrderIntent,
+    OrderState,
+    OrderType,
+    Side,
+)
 from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
 from tests.support.profiles import GATE_PROPERTY_EXAMPLES
 
@@ -32,7 +41,10 @@ MIN = 60 * SEC
 CASH = D(1000)
 INSTRUMENTS = [
     Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.002"), D(5), D(10)),
-    Instrument("ETH/USDT", "ETH", "USDT", D("0.1"), D("0.01"), D("0.01"), D(50), D(5)),
+    # Spot: long-only, and buys only with the daemon's equity (a max size whose notional
+    # exceeds the equity, so one order can reach the spot capital check).
+    Instrument("ETH/USDT", "ETH", "USDT", D("0.1"), D("0.01"), D("0.01"), D(500), D(5),
+               kind=MarketKind.SPOT),
     Instrument("OLD/USDT", "OLD", "USDT", D("0.01"), D(1), D(1), D(100), D(1), trading=False),
 ]
 START_PRICE = {"BTC/USDT": 100.0, "ETH/USDT": 20.0, "OLD/USDT": 5.0}
@@ -88,7 +100,7 @@ steps_strategy = st.lists(st.integers(0, 2**48 - 1).map(decode), min_size=6, max
 
 configs = st.builds(
     RiskConfig,
-    max_order_notional=st.sampled_from([D(50), D(200), D(1000)]),
+    max_order_notional=st.sampled_from([D(50), D(200), D(1000), D(5000)]),
     max_position_notional=st.sampled_from([D(100), D(500), D(2000)]),
     max_orders_per_second=st.sampled_from([1, 3, 10]),
     max_gross_exposure=st.sampled_from([D(150), D(150), D(800), D(3000)]),
@@ -130,6 +142,10 @@ def direction_exposure(inv: InventoryManager, symbol: str, add_side: Side | None
     elif add_side is Side.SELL:
         sells += add_qty
     return max(D(0), pos + buys), max(D(0), sells - pos)
+
+
+def working(inv: InventoryManager, symbol: str, side: Side) -> D:
+    return sum((o.qty - o.filled_qty for o in inv.working_orders(symbol) if o.side is side), D(0))
 
 
 def adds_risk(inv: InventoryManager, intent: OrderIntent) -> bool:
@@ -203,6 +219,10 @@ def assert_approval_is_within_limits(w: World, intent: OrderIntent, flatten: boo
         assert gross <= cfg.max_gross_exposure
         equity = inv.equity()
         assert equity > 0 and gross <= cfg.max_leverage * equity
+        if inst.kind is MarketKind.SPOT and intent.side is Side.BUY:
+            assert same * value_px <= equity  # ETH is the one spot instrument
+    if inst.kind is MarketKind.SPOT and intent.side is Side.SELL:
+        assert intent.qty + working(inv, intent.symbol, Side.SELL) <= inv.position(intent.symbol)
     # duplicates
     for o in inv.working_orders(intent.symbol):
         assert not (o.side is intent.side and o.qty == ok.qty
@@ -270,6 +290,17 @@ def assert_denial_is_justified(w: World, intent: OrderIntent, flatten: bool,
                        and o.order_type is intent.order_type
                        and o.reduce_only == intent.reduce_only
                        for o in inv.working_orders(intent.symbol))
+        case DenyReason.SPOT_NO_SHORT:
+            assert inst.kind is MarketKind.SPOT and intent.side is Side.SELL
+            assert intent.qty + working(inv, intent.symbol, Side.SELL) > inv.position(
+                intent.symbol)
+        case DenyReason.SPOT_CAPITAL:
+            assert inst.kind is MarketKind.SPOT and intent.side is Side.BUY and risky
+            assert ref is not None
+            limit = (inst.limit_price(intent.limit_price, intent.side)
+                     if intent.limit_price is not None else None)
+            long_q, _ = direction_exposure(inv, intent.symbol, Side.BUY, qty)
+            assert long_q * max(order_price(w, intent, limit, ref), ref) > inv.equity()
         case DenyReason.THROTTLE_PER_SECOND | DenyReason.THROTTLE_PER_MINUTE:
             assert not (flatten and not risky)  # the daemon's closes are never throttled
         case _:

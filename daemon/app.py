@@ -86,6 +86,21 @@ def instruments_from_config(config: Config) -> dict[str, Instrument]:
     return out
 
 
+def crash_cause(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The failure that decides the exit code. Task groups nest (a broker's own group inside
+    the fills task), so the leaves are searched: refused credentials (77) anywhere win over
+    whatever else failed as a consequence; otherwise the first leaf."""
+    leaves: list[Exception] = []
+    stack: list[Exception | BaseExceptionGroup[Exception]] = list(group.exceptions)
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack[:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return next((e for e in leaves if isinstance(e, FatalBrokerError)), leaves[0])
+
+
 def _freeze_startup_heap() -> None:
     """Move everything startup made (torch's modules, ccxt's markets: ~190k objects) out of the
     collector's reach. A full collection over them stalls the event loop for ~60 ms — mid-flip,
@@ -212,7 +227,7 @@ class Daemon:
         except* _StopRequested:
             pass
         except* Exception as group:
-            crash = group.exceptions[0]
+            crash = crash_cause(group)
             _log.error("task.crashed", error=repr(crash), exc_info=crash)
         finally:
             self.health.trading = False

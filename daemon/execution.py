@@ -117,6 +117,9 @@ class OrderRouter:
             except BaseException:
                 self._inventory.order_done(order.client_order_id, OrderState.REJECTED)
                 raise
+            if not self._gate.may_send(approved):
+                await self._withdraw(approved)  # halted while the intent was being written
+                return
         _log.info("order.submitted", client_order_id=approved.client_order_id,
                   symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
                   type=approved.order_type.value, limit_price=approved.limit_price,
@@ -131,6 +134,8 @@ class OrderRouter:
         except FatalBrokerError:
             raise  # refused credentials: not this order's fault; the daemon must stop (77)
         except BrokerError as err:
+            if err.retry_after_s is not None:
+                self._gate.pause(self._clock.now_ns() + int(err.retry_after_s * 1e9))
             if self._journal is not None:  # a definite refusal: nothing left to reconcile
                 await self._journal.record(OrderRejected(
                     approved.client_order_id, err.reason, str(err), self._clock.now_ns()))
@@ -140,14 +145,26 @@ class OrderRouter:
             _log.error("order.send_failed", client_order_id=approved.client_order_id,
                        reason=err.reason, error=str(err))
 
-    async def cancel_all(self) -> int:
-        """Ask the broker to cancel every working order; return how many were asked."""
-        orders = self._inventory.working_orders()
-        for order in orders:
-            self._inventory.order_pending_cancel(order.client_order_id)
-            try:
-                await self._broker.cancel(order.client_order_id, order.symbol)
-            except BrokerError as err:
-                _log.error("order.cancel_failed", client_order_id=order.client_order_id,
-                           reason=err.reason, error=str(err))
-        return len(orders)
+    async def _withdraw(self, approved: ApprovedOrder) -> None:
+        """Never send an order the trading state no longer allows; journal why, so a restart
+        does not look for it on the venue."""
+        reason = DenyReason(self._gate.state.value)  # halted or reducing
+        assert self._journal is not None
+        await self._journal.record(OrderRejected(
+            approved.client_order_id, reason.value, "withdrawn before sending: trading is "
+            + self._gate.state.value, self._clock.now_ns()))
+        self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
+        self._metrics.risk_denials.labels(reason.value).inc()
+        self._metrics.order_outcomes["denied"].inc()
+        _log.warning("order.withdrawn", client_order_id=approved.client_order_id,
+                     reason=reason.value, symbol=approved.symbol, side=approved.side.value,
+                     qty=approved.qty)
+
+    async def cancel(self, order: Order) -> None:
+        """Ask the broker to cancel one working order; the outcome arrives as an event."""
+        self._inventory.order_pending_cancel(order.client_order_id)
+        try:
+            await self._broker.cancel(order.client_order_id, order.symbol)
+        except BrokerError as err:
+            _log.error("order.cancel_failed", client_order_id=order.client_order_id,
+                       reason=err.reason, error=str(err))

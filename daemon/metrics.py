@@ -70,6 +70,8 @@ class Metrics:
         self.risk_denials = c("risk_denials", "Intents denied by the risk gate", ["reason"])
         self.fills = c("fills", "Fills booked")
         self.fees = c("fees", "Fees paid (quote)")
+        # A counter cannot go down: maker rebates (negative fees) are counted on their own.
+        self.fee_rebates = c("fee_rebates", "Fee rebates received (quote)")
         self.md_messages = c("market_data_messages", "Market data messages", ["kind"])
         self.md_gaps = c("market_data_gaps", "Gaps detected in market data")
         self.md_dropped = c("market_data_dropped", "Bad market data records dropped", ["reason"])

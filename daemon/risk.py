@@ -60,6 +60,7 @@ class DenyReason(enum.Enum):
     DUPLICATE_INTENT = "duplicate_intent"
     THROTTLE_PER_SECOND = "throttle_per_second"
     THROTTLE_PER_MINUTE = "throttle_per_minute"
+    VENUE_BACKOFF = "venue_backoff"
 
 
 class Denied(msgspec.Struct, frozen=True):
@@ -73,12 +74,14 @@ _GATE_TOKEN = object()
 class ApprovedOrder:
     """An order the gate approved, with quantity and price already on the venue's grid."""
 
-    __slots__ = ("approved_ns", "bar_close_ns", "client_order_id", "limit_price", "order_type",
-                 "qty", "reduce_only", "ref_price", "side", "symbol", "tag")
+    __slots__ = ("adds_risk", "approved_ns", "bar_close_ns", "client_order_id", "flatten",
+                 "limit_price", "order_type", "qty", "reduce_only", "ref_price", "side", "symbol",
+                 "tag")
 
     def __init__(self, token: object, intent: OrderIntent, client_order_id: str, qty: Decimal,
                  limit_price: Decimal | None, approved_ns: int,
-                 ref_price: Decimal | None = None) -> None:
+                 ref_price: Decimal | None = None, adds_risk: bool = True,
+                 flatten: bool = False) -> None:
         if token is not _GATE_TOKEN:
             raise TypeError("only the risk gate approves orders")
         self.client_order_id = client_order_id
@@ -92,6 +95,8 @@ class ApprovedOrder:
         self.bar_close_ns = intent.bar_close_ns
         self.approved_ns = approved_ns
         self.ref_price = ref_price  # the reference the order was checked against (audit log)
+        self.adds_risk = adds_risk  # as judged at approval: what a later state change allows
+        self.flatten = flatten  # one of the daemon's own closing orders
 
     def __repr__(self) -> str:
         return (f"ApprovedOrder({self.client_order_id} {self.side.value} {self.qty} "
@@ -106,6 +111,7 @@ class RiskGate:
         self._throttle = OrderThrottle(config.max_orders_per_second,
                                        config.max_orders_per_minute, now_ns)
         self._stale_ns = int(config.stale_data_s * 1_000_000_000)
+        self._paused_until_ns = 0  # the venue asked us to slow down (429/418) until then
 
     def reconfigure(self, config: RiskConfig, now_ns: int) -> None:
         """New limits (SIGHUP). The trading state is not the config's to change while running."""
@@ -124,6 +130,20 @@ class RiskGate:
     def set_state(self, state: TradingState) -> None:
         self._state = state
 
+    def pause(self, until_ns: int) -> None:
+        """The venue refused us for rate (429/418, with its Retry-After): deny every order until
+        then rather than send what it would refuse — repeated 429s get an IP banned (418)."""
+        self._paused_until_ns = max(self._paused_until_ns, until_ns)
+
+    def may_send(self, order: ApprovedOrder) -> bool:
+        """Whether an approved order may still go out now: the state can change between the
+        approval and the request (a halt while the intent was being journaled)."""
+        if self._state is TradingState.HALTED:
+            return order.flatten and not order.adds_risk
+        if self._state is TradingState.REDUCING:
+            return not order.adds_risk
+        return True
+
     def check(self, intent: OrderIntent, client_order_id: str, now_ns: int,
               flatten: bool = False) -> ApprovedOrder | Denied:
         """Approve or deny one intent. `flatten` marks the daemon's own closing orders."""
@@ -141,6 +161,9 @@ class RiskGate:
         adds_risk = position * intent.side.sign + working_same + intent.qty > 0
         if denied := self._check_state(intent, position, adds_risk, flatten):
             return denied
+        if now_ns < self._paused_until_ns:
+            return Denied(DenyReason.VENUE_BACKOFF, f"the venue asked us to wait "
+                          f"{(self._paused_until_ns - now_ns) / 1e9:.1f}s more")
         if not inst.trading:
             return Denied(DenyReason.INSTRUMENT_NOT_TRADING, intent.symbol)
         if inst.kind is MarketKind.SPOT and intent.side is Side.SELL and (
@@ -194,7 +217,7 @@ class RiskGate:
             return Denied(DenyReason.THROTTLE_PER_MINUTE,
                           f"more than {self._config.max_orders_per_minute} orders/min")
         return ApprovedOrder(_GATE_TOKEN, intent, client_order_id, qty, limit_price, now_ns,
-                             ref)
+                             ref, adds_risk, flatten)
 
     def max_order_qty(self, symbol: str, side: Side) -> Decimal:
         """The largest quantity one order may have now (the flatten splits bigger closes)."""

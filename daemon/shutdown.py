@@ -22,6 +22,11 @@ from daemon.risk import RiskGate
 
 _log = log.get("shutdown")
 RECHECK_S = 0.25
+# A cancel that has not taken effect by then is asked again: a request can fail after the
+# broker's own retries, and an order left working would hold the flatten to its deadline.
+RECANCEL_S = 2.0
+RECANCEL_NS = int(RECANCEL_S * 1e9)
+FLATTEN_TAG = "flatten"
 
 
 async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManager,
@@ -30,21 +35,38 @@ async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManag
     if gate.state is not TradingState.HALTED:
         gate.set_state(TradingState.REDUCING)
     deadline = clock.monotonic_ns() + int(timeout_s * 1e9)
-    cancelled = await router.cancel_all()
+    asked: dict[str, int] = {}  # client id -> when its cancel was last requested
+    cancelled = await _cancel_others(router, inventory, clock, asked)
     _log.info("flatten.started", reason=reason, cancel_requests=cancelled, timeout_s=timeout_s,
               positions={p.symbol: p.qty for p in inventory.positions() if p.qty})
     while True:
         if inventory.is_flat():
             return True
+        await _cancel_others(router, inventory, clock, asked)
         for p in inventory.positions():
             # One closing order at a time per instrument; re-send only after it finished.
             qty = inventory.closable_qty(p.symbol)
             if qty and not inventory.working_orders(p.symbol):
                 side = Side.of(-p.qty)
                 qty = gate.close_piece(p.symbol, side, qty)
-                intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag="flatten")
+                intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag=FLATTEN_TAG)
                 await router.route(intent, flatten=True)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9
         if remaining_s <= 0:
             return inventory.is_flat()
         await inventory.wait_changed(min(remaining_s, RECHECK_S))
+
+
+async def _cancel_others(router: OrderRouter, inventory: InventoryManager, clock: Clock,
+                         asked: dict[str, int]) -> int:
+    """Ask to cancel every working order that is not one of the flatten's own closes, again
+    for any whose last request is RECANCEL_S old. Return how many requests went out."""
+    now = clock.monotonic_ns()
+    due = [o for o in inventory.working_orders() if o.tag != FLATTEN_TAG
+           and now - asked.get(o.client_order_id, now - RECANCEL_NS) >= RECANCEL_NS]
+    for order in due:
+        if order.client_order_id in asked:
+            _log.warning("flatten.recancel", client_order_id=order.client_order_id)
+        asked[order.client_order_id] = now
+        await router.cancel(order)
+    return len(due)

@@ -49,7 +49,10 @@ def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> 
                           client_order_id=fill.client_order_id)
                 return
             metrics.fills.inc()
-            metrics.fees.inc(float(fill.fee_quote))
+            if fill.fee_quote >= 0:
+                metrics.fees.inc(float(fill.fee_quote))
+            else:  # a maker rebate: prometheus counters refuse negative increments
+                metrics.fee_rebates.inc(float(-fill.fee_quote))
             _log.info("order.filled", client_order_id=fill.client_order_id,
                       trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side.value,
                       qty=fill.qty, price=fill.price, fee=fill.fee_quote,

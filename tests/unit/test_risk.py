@@ -330,3 +330,36 @@ def test_margin_instruments_keep_their_leverage() -> None:
     _, margin_gate = spot_setup(margin)
     assert reason(spot_gate.check(buy("20"), "c1", 0)) is DenyReason.SPOT_CAPITAL
     assert isinstance(margin_gate.check(buy("20"), "c2", 0), ApprovedOrder)
+
+
+def test_a_venue_backoff_denies_every_order_until_it_ends() -> None:
+    """After a 429/418 the venue would refuse anything: the gate denies instead of sending,
+    the daemon's own closes included (the flatten re-sends them once the pause is over)."""
+    inv, gate = setup()
+    inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(1), D(100), D(0), 0))
+    gate.pause(3 * SEC)
+    assert reason(gate.check(buy("1"), "c1", SEC)) is DenyReason.VENUE_BACKOFF
+    assert reason(gate.check(sell("1", reduce_only=True), "c2", SEC, flatten=True)) is (
+        DenyReason.VENUE_BACKOFF)
+    gate.pause(2 * SEC)  # an earlier end never shortens a longer pause
+    assert reason(gate.check(buy("1"), "c3", 2 * SEC + 1)) is DenyReason.VENUE_BACKOFF
+    inv.mark("BTC/USDT", 100.0, 3 * SEC)
+    assert isinstance(gate.check(buy("1"), "c4", 3 * SEC), ApprovedOrder)
+
+
+@pytest.mark.parametrize(("state", "flatten", "close", "may"), [
+    (TradingState.ACTIVE, False, False, True),
+    (TradingState.REDUCING, False, False, False),  # approved as new risk, now reducing
+    (TradingState.REDUCING, False, True, True),
+    (TradingState.HALTED, False, True, False),  # only the daemon's own closes when halted
+    (TradingState.HALTED, True, True, True),
+])
+def test_an_approved_order_goes_out_only_if_the_state_still_allows_it(
+        state: TradingState, flatten: bool, close: bool, may: bool) -> None:
+    inv, gate = setup()
+    inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(1), D(100), D(0), 0))
+    intent = sell("1", reduce_only=True) if close else buy("1")
+    approved = gate.check(intent, "c1", 0, flatten=flatten)
+    assert isinstance(approved, ApprovedOrder)
+    gate.set_state(state)
+    assert gate.may_send(approved) is may

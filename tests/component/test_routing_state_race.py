@@ -1,0 +1,89 @@
+"""Routing with its real neighbours (gate, books, SQLite journal, paper broker): an order
+approved before a halt is never sent after it.
+
+The intent is committed to the journal between the gate's approval and the request, and that
+write is the one await in between. A halt that lands during it must withdraw the order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from daemon.broker.paper import PaperBroker
+from daemon.clock import LiveClock
+from daemon.config import RiskConfig, TradingState
+from daemon.execution import ClientIds, OrderRouter
+from daemon.inventory import InventoryManager
+from daemon.journal import Journal
+from daemon.metrics import Metrics
+from daemon.model import Instrument, OrderIntent, Side, TickBatch
+from daemon.risk import ApprovedOrder, RiskGate
+
+SYMBOL = "BTC/USDT"
+BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
+
+
+@dataclass
+class Desk:
+    journal: Journal
+    inventory: InventoryManager
+    gate: RiskGate
+    router: OrderRouter
+    broker: PaperBroker
+    metrics: Metrics
+
+
+@pytest_asyncio.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+    clock = LiveClock()
+    journal = await Journal.open(tmp_path / "journal.sqlite3")
+    inventory = InventoryManager([BTC], D(10_000))
+    now = clock.now_ns()
+    inventory.mark(SYMBOL, 100.0, now)
+    inventory.quote(SYMBOL, 99.99, 100.01)
+    gate = RiskGate(RiskConfig(D(100_000), D(100_000), 10), inventory.view, now)
+    broker = PaperBroker({SYMBOL: BTC}, D(10_000), D("7.5"), D(1), clock)
+    await broker.on_market(TickBatch(SYMBOL, [now], [100.0], [1.0], 99.99, 100.01, now + 1))
+    metrics = Metrics([SYMBOL])
+    router = OrderRouter(gate, inventory, broker, clock, metrics, ClientIds("t"), journal)
+    yield Desk(journal, inventory, gate, router, broker, metrics)
+    await journal.close()
+
+
+async def route_and_halt_midway(desk: Desk, state: TradingState | None) -> ApprovedOrder:
+    task = asyncio.create_task(desk.router.route(OrderIntent(SYMBOL, Side.BUY, D("0.1"))))
+    await asyncio.sleep(0)  # one step: the route runs until it awaits the journal's write
+    (working,) = desk.inventory.working_orders()  # approved and in the books already
+    if state is not None:
+        desk.gate.set_state(state)  # as the supervisor does on a halt
+    decision = await task
+    assert isinstance(decision, ApprovedOrder)
+    assert decision.client_order_id == working.client_order_id
+    return decision
+
+
+@pytest.mark.asyncio
+async def test_without_a_halt_the_order_goes_out(desk: Desk) -> None:
+    await route_and_halt_midway(desk, None)
+    assert not desk.broker.events.empty()  # accepted and filled on paper
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("state", [TradingState.HALTED, TradingState.REDUCING])
+async def test_a_halt_during_the_journal_write_withdraws_the_order(
+        desk: Desk, state: TradingState) -> None:
+    order = await route_and_halt_midway(desk, state)
+    assert desk.broker.events.empty()  # nothing reached the broker
+    assert not desk.inventory.working_orders()
+    record = await desk.journal.order(order.client_order_id)
+    assert record is not None and record.state == "rejected"
+    denied = desk.metrics.registry.get_sample_value(
+        "tradingd_risk_denials_total", {"reason": state.value})
+    assert denied == 1

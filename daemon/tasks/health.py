@@ -2,7 +2,8 @@
 
 systemd hears READY=1 once startup is complete, a STATUS= line with every heartbeat, and
 WATCHDOG=1 only while this loop runs on time *and* market data is fresh: a wedged loop or a
-dead feed stops the pings, and systemd restarts the service.
+dead feed stops the pings, and systemd restarts the service. The loop ticks at least twice per
+ping interval, so a ping is never more than 3/4 of systemd's `WatchdogSec=` after the last one.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
     next_heartbeat = clock.monotonic_ns()
     stale: set[str] = set()
     notifier = Notifier(inventory, gate)
+    tick_s = notifier.tick_s()
     while True:
         before = clock.monotonic_ns()
-        await clock.sleep(TICK_S)
+        await clock.sleep(tick_s)
         now_mono = clock.monotonic_ns()
         # Lag is how much later than asked the loop woke us: a blocked loop shows up here.
-        lag_s = max(0.0, (now_mono - before) / 1e9 - TICK_S)
+        lag_s = max(0.0, (now_mono - before) / 1e9 - tick_s)
         metrics.loop_lag.set(lag_s)
         health.loop_alive_ns = now_mono
         update_gauges(inventory, gate, metrics)
@@ -55,6 +57,11 @@ class Notifier:
         interval = sdnotify.watchdog_interval_s()
         self._watchdog_ns = int(interval * 1e9) if interval else None
         self._next_ping = 0
+
+    def tick_s(self) -> float:
+        """How often the health loop must run: TICK_S, or twice per ping interval if that is
+        shorter (a small `WatchdogSec=`), so a ping is at most half an interval late."""
+        return TICK_S if self._watchdog_ns is None else min(TICK_S, self._watchdog_ns / 2e9)
 
     def tick(self, health: HealthState, lag_s: float, now_ns: int) -> None:
         if not self._ready_sent and health.started():

@@ -1,12 +1,11 @@
-"""Operations against the real daemon: metrics contract, health endpoints, sd_notify, a real
-Prometheus scraping it, and credentials that never reach any output."""
+"""Operations against the real daemon: metrics contract, health endpoints, a real Prometheus
+scraping it, and credentials that never reach any output. (sd_notify: test_systemd_notify.py.)"""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -82,41 +81,6 @@ def test_health_endpoints_say_which_condition_fails(
     assert doc["ready"] is True and all(doc["checks"].values())
     assert set(doc["checks"]) == {"trading", "connected", "reconciled", "market_data_fresh",
                                   "not_halted"}
-
-
-def test_sd_notify_ready_status_watchdog_and_stopping(tmp_path: Path) -> None:
-    """Steps: bind a datagram socket as $NOTIFY_SOCKET with a 2 s watchdog; the daemon sends
-    READY=1 once trading, STATUS= lines and WATCHDOG=1 pings; SIGTERM brings STOPPING=1."""
-    sock_path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.setblocking(False)
-    messages: list[str] = []
-
-    def received(prefix: str) -> bool:
-        while True:
-            try:
-                messages.extend(sock.recv(4096).decode().splitlines())
-            except BlockingIOError:
-                break
-        return any(m.startswith(prefix) for m in messages)
-
-    env = {"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"}
-    d = DaemonProcess(fast_config(tmp_path, BUY_ONCE), env=env)
-    try:
-        eventually(lambda: received("READY=1"), 30, what="READY=1")
-        eventually(lambda: received("WATCHDOG=1"), 10, what="a watchdog ping")
-        eventually(lambda: received("STATUS="), 10, what="a status line")
-        pings = sum(m == "WATCHDOG=1" for m in messages)
-        eventually(lambda: received("WATCHDOG=1") and sum(
-            m == "WATCHDOG=1" for m in messages) > pings, 5, what="pings keep coming")
-        d.send(signal.SIGTERM)
-        assert d.wait_exit(30) == 0
-        assert received("STOPPING=1")
-    finally:
-        d.kill()
-        sock.close()
-    assert messages.index("READY=1") < messages.index("STOPPING=1")
 
 
 def test_prometheus_scrapes_the_daemon_with_the_shipped_config(

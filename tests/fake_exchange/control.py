@@ -9,9 +9,10 @@ signature checks and the `unhandled` list. Bodies and answers are JSON.
     POST balances {asset, free, locked?} | clock_skew {ms}
     POST orders/fill {symbol, orderId | clientOrderId, qty?, price?}
     POST orders/cancel {symbol, orderId | clientOrderId}
-    POST faults/http {kind: rate_limit|ban|server_error|delay, path, count?, method?,
-                      status?, retry_after?, body?, seconds?, process?}
+    POST faults/http {kind: rate_limit|ban|server_error|delay|partition_after, path, count?,
+                      method?, status?, retry_after?, body?, seconds?, process?}
     POST faults/reject_orders {code?, msg?, count?} | faults/drop_ws | faults/clear
+    POST faults/partition {on} | faults/corrupt_user_trades {fields, count?}
 """
 
 from __future__ import annotations
@@ -90,6 +91,13 @@ class Control:
             return {"dropped": await fx.drop_websockets()}
         elif action == "faults/clear":
             faults.clear()
+        elif action == "faults/partition":
+            if b["on"]:
+                faults.partition()
+            else:
+                faults.heal()
+        elif action == "faults/corrupt_user_trades":
+            faults.corrupt_user_trades(dict(b["fields"]), int(b.get("count", 1)))
         else:
             raise KeyError(action)
         return {"ok": True}
@@ -105,5 +113,7 @@ class Control:
             faults.server_error(path, n, int(b.get("status", 500)), method, b.get("body"))
         elif kind == "delay":
             faults.delay(path, float(b["seconds"]), n, method, bool(b.get("process", True)))
+        elif kind == "partition_after":
+            faults.partition_after(path, n, method)
         else:
             raise KeyError(kind)

@@ -3,7 +3,8 @@
 User orders trade only against the public `Book` liquidity (never against each other). An
 incoming order first takes what crosses (taker fee), a GTC LIMIT rests with the rest, and a
 resting order fills at its own price (maker fee) whenever a book update crosses it. Fees are
-charged in the asset received, as on Binance spot: base for BUY, quote for SELL.
+charged in the asset received, as on Binance spot: base for BUY, quote for SELL — or, with
+`fee_asset` set, in that third asset (Binance's "pay fees with BNB").
 
 Every state change is reported to `user_listeners` as Binance user-data events
 (`executionReport`, then `outboundAccountPosition`), and every fill to `fill_listeners` so the
@@ -52,6 +53,8 @@ class Engine:
     ) -> None:
         self.specs, self.books, self.clock, self.trade_ids = specs, books, clock, trade_ids
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
+        # Pay fees in a third asset (Binance's "pay fees with BNB"): (asset, its quote price).
+        self.fee_asset: tuple[str, Decimal] | None = None
         self.balances: dict[str, Balance] = {}
         self.orders: dict[int, Order] = {}
         self.fills: list[Fill] = []
@@ -233,6 +236,17 @@ class Engine:
                 base_bal.locked -= qty
                 order.locked -= qty
             quote_bal.free += quote - fee
+        if self.fee_asset is not None:
+            # the fee comes out of the fee asset instead: the trade itself is whole
+            fee_asset, fee_price = self.fee_asset
+            if order.side == "BUY":
+                base_bal.free += fee
+                fee = (quote * rate / fee_price).quantize(EIGHT_DP, ROUND_HALF_UP)
+            else:
+                quote_bal.free += fee
+                fee = (quote * rate / fee_price).quantize(EIGHT_DP, ROUND_HALF_UP)
+            self.balance(fee_asset).free -= fee
+            self._changed.add(fee_asset)
         self._changed.update((spec.base, spec.quote))
         now = self.clock()
         fill = Fill(

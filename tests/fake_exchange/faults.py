@@ -1,4 +1,5 @@
-"""Fault injection for HTTP requests: scripted status codes, stalls, and forced order rejects.
+"""Fault injection: scripted HTTP status codes, stalls, forced order rejects, a network
+partition, and corrupted user-data trade reports.
 
 Tests arm rules ("the next N `POST /api/v3/order` get a 429"); the HTTP middleware consults
 `take()` on every non-control request and the first live rule for that method+path fires
@@ -6,12 +7,18 @@ once and counts down. Bodies and headers are Binance's, because ccxt's mapping d
 them: 418/429 become DDoSProtection whatever the body says, while a 5xx is mapped by status
 (ExchangeNotAvailable) only when the body is not a Binance JSON error.
 
+A partition (`partition()` until `heal()`, or `partition_after()`: this request takes effect,
+then the network goes) cuts the client off entirely: every HTTP connection is dropped before it
+is handled (ccxt: ExchangeNotAvailable), every websocket is severed with whatever it had queued,
+new websockets are refused, and user-data events meanwhile are lost, as they would be.
+
 Websocket drops and operator actions live on the server object; they act immediately.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BinanceError
@@ -30,6 +37,8 @@ class HttpFault:
     # only then stall - the "timed out but succeeded" case. False: stall, then handle.
     process: bool = True
     content_type: str = "application/json"
+    # handle the request (it takes effect), then partition the network: the answer is lost
+    partition: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (self.remaining > 0 and (self.path in ("*", path))
@@ -50,6 +59,10 @@ class Faults:
         self.fired: list[tuple[str, str, str]] = []  # (method, path, what) for assertions
         # the engine pops from this very deque (the server hands it over at construction)
         self.forced_rejects: deque[BinanceError] = deque()
+        self.partitioned = False
+        self.on_partition: list[Callable[[], None]] = []  # the server severs its websockets
+        # executionReport fields to overwrite in the next N TRADE reports: [remaining, fields]
+        self.corrupt_trades: list[tuple[list[int], dict[str, object]]] = []
 
     def add(self, fault: HttpFault) -> HttpFault:
         self.http.append(fault)
@@ -80,6 +93,37 @@ class Faults:
         """Answer only after `seconds` (set it above the client timeout)."""
         return self.add(HttpFault(path, method, n, delay_s=seconds, process=process))
 
+    def partition(self) -> None:
+        """Cut the client off (see the module docstring) until `heal()`."""
+        self.partitioned = True
+        for sever in self.on_partition:
+            sever()
+
+    def heal(self) -> None:
+        self.partitioned = False
+
+    def partition_after(self, path: str, n: int = 1, method: str | None = None) -> HttpFault:
+        """The next matching request takes effect, then the network partitions before its
+        answer (and the user-data events it caused) can reach the client."""
+        return self.add(HttpFault(path, method, n, partition=True))
+
+    def corrupt_user_trades(self, fields: dict[str, object], count: int = 1) -> None:
+        """Overwrite `fields` (executionReport keys, e.g. {"L": "0"} for the price, {"n":
+        "NaN"} for the commission) in the next `count` TRADE reports of the user-data stream;
+        REST is untouched."""
+        self.corrupt_trades.append(([count], dict(fields)))
+
+    def corrupted(self, event: dict[str, object]) -> dict[str, object]:
+        """The user-data event as it goes out: a TRADE report may be corrupted."""
+        if event.get("e") != "executionReport" or event.get("x") != "TRADE":
+            return event
+        for remaining, fields in self.corrupt_trades:
+            if remaining[0] > 0:
+                remaining[0] -= 1
+                self.fired.append(("WS", "executionReport", f"corrupt={sorted(fields)}"))
+                return {**event, **fields}
+        return event
+
     def reject_orders(self, code: int = -2010, msg: str | None = None, n: int = 1) -> None:
         """Reject the next `n` order placements that pass parameter checks."""
         default = {
@@ -93,11 +137,15 @@ class Faults:
         for fault in self.http:
             if fault.matches(method, path):
                 fault.remaining -= 1
-                what = f"status={fault.status}" if fault.status else f"delay={fault.delay_s}"
+                what = f"status={fault.status}" if fault.status else (
+                    "partition" if fault.partition else f"delay={fault.delay_s}")
                 self.fired.append((method, path, what))
                 return fault
         return None
 
     def clear(self) -> None:
+        """Disarm every rule and heal a partition."""
         self.http.clear()
         self.forced_rejects.clear()
+        self.corrupt_trades.clear()
+        self.partitioned = False

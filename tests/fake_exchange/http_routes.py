@@ -3,7 +3,9 @@
 One catch-all route dispatches on (method, path) through `ROUTES`, which is what makes
 "anything not implemented" easy to catch: it gets a Binance-shaped 404 and lands in
 `fx.unhandled`. Before dispatch the request passes fault injection (`faults.py`), and
-`POST /api/v3/order` arrivals are counted per clientOrderId whatever happens next.
+`POST /api/v3/order` arrivals are counted per clientOrderId whatever happens next (a request
+dropped by a partition never arrived and is not counted). Every request is logged with its
+monotonic arrival time in `fx.request_log`.
 Security follows Binance: NONE, USER_STREAM (API key only) or SIGNED (key + HMAC + timestamp).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
@@ -75,6 +78,10 @@ class RestApi:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         fx, path, method = self.fx, request.path, request.method
         fx.requests.append(f"{method} {path}")
+        fx.request_log.append((time.monotonic(), method, path))
+        if fx.faults.partitioned:
+            fx.faults.fired.append((method, path, "dropped"))
+            return _drop(request)  # never reached the venue
         if request.headers.get("Upgrade", "").lower() == "websocket":
             fx.record_unhandled(f"WS {path}")
             return _error_response(errors.unknown_endpoint(path))
@@ -93,6 +100,9 @@ class RestApi:
             return web.Response(status=fault.status, text=fault.body, headers=headers,
                                 content_type=fault.content_type)
         response = self._handle(request, method, path, params, raw_query, raw_body)
+        if fault is not None and fault.partition:
+            fx.faults.partition()  # it took effect; the network goes before the answer
+            return _drop(request)
         if fault is not None and fault.process:
             await asyncio.sleep(fault.delay_s)  # the request took effect; the answer is late
         return response
@@ -284,6 +294,13 @@ class RestApi:
     def close_listen_key(self, p: Params) -> object:
         self.fx.hub.listen_keys.discard(_req(p, "listenKey"))
         return {}
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer (ccxt sees ExchangeNotAvailable)."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=503)  # never sent: the connection is gone
 
 
 def _error_response(exc: BinanceError) -> web.Response:

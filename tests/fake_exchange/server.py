@@ -55,6 +55,7 @@ class FakeBinance:
         taker_fee: str = "0.001",
         api_key: str = FAKE_API_KEY,
         api_secret: str = FAKE_API_SECRET,
+        fee_asset: tuple[str, str] | None = None,
     ) -> None:
         """`replay`: True (the bundled capture slice) or a capture path drives BTCUSDT from
         real data; other symbols always follow the seeded random walk. `replay_speed` /
@@ -65,10 +66,13 @@ class FakeBinance:
         self.specs = {s.symbol: s for s in symbols}
         self.unhandled: list[str] = []
         self.requests: list[str] = []  # "METHOD /path" of every non-control HTTP request
+        # (time.monotonic(), method, path) of the same requests, for "nothing came while ..."
+        self.request_log: list[tuple[float, str, str]] = []
         self.order_posts: Counter[str] = Counter()
         self.clock_skew_ms = 0
         self.faults = Faults()
         self.hub = WsHub(self)
+        self.faults.on_partition.append(self.hub.sever_all)
         self.auth = Auth(api_key, api_secret, self.now_ms)
         # Binance numbers trades per symbol; a shared sequence would read as gaps.
         trade_ids = {s: IdSequence(1) for s in self.specs}
@@ -77,6 +81,8 @@ class FakeBinance:
         self.engine = Engine(self.specs, {s: m.book for s, m in self.markets.items()},
                              self.now_ms, trade_ids, Decimal(maker_fee), Decimal(taker_fee))
         self.engine.forced_rejects = self.faults.forced_rejects
+        if fee_asset is not None:  # (asset, its price in quote): fees paid in that asset
+            self.engine.fee_asset = (fee_asset[0], Decimal(fee_asset[1]))
         self.engine.user_listeners.append(self.hub.publish_user)
         self.replay: Replay | None = None
         if replay:

@@ -7,10 +7,14 @@ not a parent); a 5xx without a JSON body falls through to ExchangeNotAvailable.
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
+
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 import pytest
 
-from tests.fake_exchange import FakeBinance
+from tests.fake_exchange import FakeBinance, eventually
 from tests.fake_exchange.conftest import client_config
 
 SYM = "BTC/USDT"
@@ -150,3 +154,66 @@ async def test_server_clock_skew_is_invalid_nonce_too(fx: FakeBinance,
         await rest.create_order(SYM, "market", "buy", 0.001)
     rest.options["timeDifference"] = -fx.clock_skew_ms  # what load_time_difference() does
     await rest.create_order(SYM, "market", "buy", 0.001)
+
+
+@pytest.mark.asyncio
+async def test_partition_after_a_create_places_the_order_and_cuts_the_client_off(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    """The create takes effect, its answer is lost, and nothing gets through until heal()."""
+    await rest.load_markets()
+    pro = ccxt_pro.binance(client_config(fx))
+    try:
+        orders = asyncio.create_task(pro.watch_orders(SYM))
+        await eventually(lambda: fx.user_subscribers() == 1, what="user data subscription")
+        fx.faults.partition_after("/api/v3/order", method="POST")
+        with pytest.raises(ccxt_async.ExchangeNotAvailable):
+            await rest.create_order(SYM, "limit", "buy", 0.01, 60000, {"clientOrderId": "p-1"})
+        assert [o["clientOrderId"] for o in fx.orders()] == ["p-1"]  # it exists
+        with pytest.raises(ccxt_pro.NetworkError):
+            await asyncio.wait_for(orders, 5)  # the user stream died without its NEW report
+        with pytest.raises(ccxt_async.ExchangeNotAvailable):
+            await rest.fetch_order(None, SYM, {"origClientOrderId": "p-1"})
+        with pytest.raises(ccxt_pro.NetworkError):
+            await asyncio.wait_for(pro.watch_orders(SYM), 5)  # refused while partitioned
+        assert fx.order_post_count("p-1") == 1
+        assert ("GET", "/api/v3/order", "dropped") in fx.faults.fired
+        fx.faults.heal()
+        found = await rest.fetch_order(None, SYM, {"origClientOrderId": "p-1"})
+        assert found["status"] == "open"
+    finally:
+        await pro.close()
+
+
+@pytest.mark.asyncio
+async def test_corrupted_user_trade_reaches_the_socket_but_not_rest(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    await rest.load_markets()
+    pro = ccxt_pro.binance(client_config(fx))
+    try:
+        mine = asyncio.create_task(pro.watch_my_trades(SYM))
+        await eventually(lambda: fx.user_subscribers() == 1, what="user data subscription")
+        fx.faults.corrupt_user_trades({"L": "0.00000000", "n": "NaN"})
+        await rest.create_order(SYM, "market", "buy", 0.001, None, {"clientOrderId": "bad"})
+        trade = (await asyncio.wait_for(mine, 5))[-1]
+        assert trade["price"] == 0 and trade["fee"]["cost"] != trade["fee"]["cost"]  # NaN
+        good = (await rest.fetch_my_trades(SYM))[-1]
+        assert good["id"] == trade["id"] and good["price"] > 0
+    finally:
+        await pro.close()
+
+
+@pytest.mark.asyncio
+async def test_fees_can_be_paid_in_a_third_asset() -> None:
+    async with FakeBinance(seed=1, fee_asset=("BNB", "500"),
+                           balances={"USDT": "100000", "BTC": "1", "BNB": "1"}) as fx:
+        ex = ccxt_async.binance(client_config(fx))
+        try:
+            await ex.create_order(SYM, "market", "buy", 0.01)
+            trade = (await ex.fetch_my_trades(SYM))[-1]
+        finally:
+            await ex.close()
+        assert trade["fee"]["currency"] == "BNB" and trade["fee"]["cost"] > 0
+        assert fx.balances()["BTC"]["free"] == "1.01"  # the whole fill, no base fee
+        assert Decimal(fx.balances()["BNB"]["free"]) == 1 - Decimal(str(trade["fee"]["cost"]))

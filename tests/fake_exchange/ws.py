@@ -40,13 +40,17 @@ STREAM_KINDS = ("@trade", "@aggTrade", "@bookTicker", "@depth", "@depth@100ms", 
 class Conn:
     ws: web.WebSocketResponse
     kind: str  # "raw", "combined", "user" (listenKey) or "api" (ws-api)
+    transport: asyncio.BaseTransport | None = None
     streams: set[str] = field(default_factory=set)
     user_subs: set[int] = field(default_factory=set)
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     next_sub_id: int = 0
 
+    severed: bool = False
+
     def send(self, text: str) -> None:
-        self.queue.put_nowait(text)
+        if not self.severed:
+            self.queue.put_nowait(text)
 
 
 class WsHub:
@@ -72,7 +76,9 @@ class WsHub:
                 conn.send(raw)
 
     def publish_user(self, event: dict[str, object]) -> None:
-        raw = json.dumps(event, separators=(",", ":"))
+        if self.fx.faults.partitioned:
+            return  # the client is cut off: what happens meanwhile never reaches it
+        raw = json.dumps(self.fx.faults.corrupted(event), separators=(",", ":"))
         for conn in list(self.conns):
             if conn.kind == "user":
                 conn.send(raw)
@@ -92,12 +98,27 @@ class WsHub:
             await conn.ws.close(code=1001, message=b"dropped by fault injection")
         return len(conns)
 
+    def sever_all(self) -> None:
+        """A partition, synchronously: nothing queued goes out, every connection is aborted."""
+        for conn in list(self.conns):
+            conn.severed = True
+            while not conn.queue.empty():
+                conn.queue.get_nowait()
+            transport = conn.transport
+            if transport is not None:
+                transport.abort()
+
     # --- connection lifecycle ------------------------------------------------------------
     async def _serve(self, request: web.Request, conn_kind: str,
-                     on_text: Callable[[Conn, str], None]) -> web.WebSocketResponse:
+                     on_text: Callable[[Conn, str], None]) -> web.StreamResponse:
+        if self.fx.faults.partitioned:
+            self.fx.faults.fired.append(("WS", request.path, "dropped"))
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)  # never sent: the connection is gone
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        conn = Conn(ws, conn_kind)
+        conn = Conn(ws, conn_kind, transport=request.transport)
         self.conns.add(conn)
         writer = asyncio.create_task(self._writer(conn))
         try:

@@ -6,11 +6,22 @@ under `NetworkError`; `OperationFailed` is the parent of `NetworkError`; a NOTIO
 failure is `BadRequest`; `OrderNotFound` sits under `InvalidOrder`. For order creation every
 `OperationFailed` is *ambiguous* — the venue may have placed the order — and is answered by a
 lookup, never by resending.
+
+Retry-After is read from the response that raised, never from the client: ccxt keeps one
+`last_response_headers` per client, which any other request in flight (a fill poll, a lookup)
+overwrites, and its rate-limit exceptions carry only the body. `make_exchange` therefore builds
+the client from a thin subclass whose `handle_errors` (ccxt's per-response hook, which is given
+that response's headers) notes the delay on the exception it raises; `retry_after_s(err)`
+reads it back.
 """
 
 from __future__ import annotations
 
+import email.utils
 import enum
+import functools
+import re
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -59,16 +70,74 @@ def error_label(err: BaseException) -> str:
     return type(err).__name__
 
 
-def retry_after_s(exchange: Any) -> float | None:
-    """`Retry-After` of the last response, in seconds, when the venue sent one."""
-    headers = getattr(exchange, "last_response_headers", None) or {}
-    for key, value in dict(headers).items():
-        if str(key).lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
+_RETRY_AFTER_ATTR = "tradingd_retry_after_s"
+_RATE_LIMIT_STATUSES = frozenset({"418", "429"})
+_BANNED_UNTIL = re.compile(r"banned until (\d{13})")  # Binance's 418 body: epoch ms
+
+
+def retry_after_s(err: BaseException) -> float | None:
+    """How long the venue asked us to wait, in seconds: the `Retry-After` of the very response
+    that raised `err`, else the end of a Binance ban named in its message; None if neither."""
+    noted = getattr(err, _RETRY_AFTER_ATTR, None)
+    if isinstance(noted, float):
+        return noted
+    match = _BANNED_UNTIL.search(str(err))
+    if match:
+        return max(0.0, int(match.group(1)) / 1000 - time.time())
     return None
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """`Retry-After` in seconds: delta-seconds or an HTTP date; None if absent or unreadable."""
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() != "retry-after":
+            continue
+        text = str(value).strip()
+        try:
+            return max(0.0, float(text))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time()) if when.tzinfo else None
+    return None
+
+
+def _note_retry_after(err: BaseException, headers: Any) -> None:
+    delay = parse_retry_after(headers)
+    if delay is not None:
+        setattr(err, _RETRY_AFTER_ATTR, delay)
+
+
+@functools.cache
+def _client_class(cls: Any) -> Any:
+    """`cls`, with the Retry-After of a failed response noted on the exception it raises."""
+
+    class Client(cls):  # type: ignore[misc]
+        def handle_errors(self, code: int, reason: str, url: str, method: str, headers: Any,
+                          body: str, response: Any, request_headers: Any,
+                          request_body: Any) -> Any:
+            try:
+                handled = super().handle_errors(code, reason, url, method, headers, body,
+                                                response, request_headers, request_body)
+            except BaseError as err:
+                _note_retry_after(err, headers)
+                raise
+            status = str(code)
+            error_class = self.httpExceptions.get(status)
+            if status in _RATE_LIMIT_STATUSES and error_class is not None:
+                # What ccxt's handle_http_status_code raises next, which is not given headers.
+                limited = error_class(" ".join(str(part) for part in (
+                    self.id, method, url, status, reason, body)))
+                _note_retry_after(limited, headers)
+                raise limited
+            return handled
+
+    Client.__name__ = cls.__name__
+    Client.__qualname__ = cls.__qualname__
+    return Client
 
 
 def _plain(value: Any) -> Any:
@@ -103,7 +172,7 @@ def make_exchange(cfg: ExchangeConfig, creds: Credentials | None) -> Any:
                               "options": _plain(cfg.options)}
     if creds is not None and creds.complete:
         params.update(creds.ccxt_fields())
-    exchange = cls(params)
+    exchange = _client_class(cls)(params)
     if cfg.sandbox:
         exchange.set_sandbox_mode(True)
     if cfg.api_urls:

@@ -1,45 +1,55 @@
 """The exchange broker: approved orders to a venue through ccxt, fills back exactly once.
 
 Every order carries the client id the inventory recorded before the request. Creation is never
-retried blindly: when the outcome is ambiguous (timeout, 5xx, network error) the order is looked
-up by client id until it is found or `order_lookup_s` — longer than the venue's recvWindow,
-after which the venue itself refuses the request — has passed. Fills come from the user-data
-websocket (`watch_my_trades`, `watch_orders`) and from a REST poll that catches what a dropped
-socket missed; the inventory books each trade id once, so both paths may report the same fill.
-Only orders whose client id carries our prefix are ours: the operator's own trades on the same
-account are never booked or touched.
+retried. When its outcome is ambiguous (timeout, 5xx, network error) the order is looked up by
+client id, and a lookup has three outcomes (`ccxt_calls.Lookup`): found — booked as the venue
+reports it; not found — final only once `order_lookup_s` (longer than the venue's recvWindow,
+after which the venue itself refuses the request) has passed since the create failed, and then
+the order never arrived (`lost_in_transit`); unknown — the venue did not answer. `submit` looks
+for the length of that window. If the venue still has not answered by then, the order stays
+working in the books (the risk gate counts it, the strategy waits for it), `submit` returns, and
+`run()` keeps asking with bounded, jittered backoff until the venue answers.
+
+A cancel that fails transiently is retried with jittered backoff; "unknown order" means the
+order ended first, so it is looked up and booked as the venue says. An order's trades are
+always put on the queue before its end (cancelled, expired, rejected): a flatten never sizes a
+close from a position that lacks the order's last fills.
+
+Fills come from the user-data websocket (`watch_my_trades`, `watch_orders`) and from a REST poll
+that catches what a dropped socket missed; the inventory books each trade id once, so both paths
+may report the same fill. Each trade is validated first (`ccxt_fills`). Only orders whose client
+id carries our prefix are ours: the operator's own trades on the same account are never booked
+or touched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from decimal import Decimal
 from typing import Any
 
 from daemon import log
-from daemon.broker.base import EVENT_QUEUE_SIZE, BrokerError, FatalBrokerError, VenueOrder
-from daemon.ccxt_support import (
-    BaseError,
-    ErrorKind,
-    classify,
-    error_label,
-    retry_after_s,
-)
+from daemon.broker.base import EVENT_QUEUE_SIZE, BrokerError, VenueOrder
+from daemon.broker.ccxt_calls import TRANSIENT, Lookup, VenueCalls
+from daemon.broker.ccxt_fills import FillParser
+from daemon.broker.ccxt_orders import DONE, OrderTracker, Unconfirmed, our_client_id
+from daemon.ccxt_support import BaseError, ErrorKind, classify, error_label
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
-from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import BrokerEvent
 from daemon.metrics import Metrics
-from daemon.model import ZERO, Fill, Instrument, OrderType, Side
+from daemon.model import Fill, Instrument, OrderType, Side
 from daemon.retry import backoff_s
 from daemon.risk import ApprovedOrder
 
 _log = log.get("ccxt_broker")
-MS = 1_000_000
-DEFAULT_BACKOFF_S = 10.0
-_DONE = {"closed", "canceled", "cancelled", "rejected", "expired"}
 _STATUS = {"open": "open", "closed": "filled", "canceled": "cancelled", "cancelled": "cancelled",
            "expired": "cancelled", "rejected": "rejected"}
-Tracked = ApprovedOrder | VenueOrder
+# A cancel (or the lookup after "unknown order") is tried at most this often, and not again once
+# this long has passed since its first try: the flatten re-asks for what is still working.
+CANCEL_ATTEMPTS = 5
+CANCEL_BUDGET_S = 5.0
 
 
 class CcxtBroker:
@@ -50,14 +60,15 @@ class CcxtBroker:
         self._cfg = cfg
         self._metrics = metrics
         self._clock = clock
-        self._prefix = client_id_prefix + "-"
+        self._venue = VenueCalls(exchange, metrics, clock)
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
-        self._open: dict[str, Tracked] = {}  # client id -> order we still track
-        self._sides: dict[str, Side] = {}  # client id -> side, kept after the order is done
-        self._acked: set[str] = set()
-        self._venue_ids: dict[str, str] = {}  # venue order id -> client id
-        self._backoff_until_ns = 0
-        self._fee_warned: set[str] = set()
+        self._orders = OrderTracker(self._venue, FillParser(instruments, metrics, clock),
+                                    self._events, clock, client_id_prefix + "-")
+        # Shared with the tracker: the orders followed, and those whose create is unconfirmed.
+        self._open = self._orders.open
+        self._unconfirmed = self._orders.unconfirmed
+        self._creating: set[str] = set()  # creates in flight: no lookup is final meanwhile
+        self._window_ns = int(float(cfg.order_lookup_s) * 1e9)
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -79,123 +90,173 @@ class CcxtBroker:
         return {}
 
     def owns(self, client_order_id: str | None) -> bool:
-        return bool(client_order_id) and str(client_order_id).startswith(self._prefix)
+        return self._orders.owns(client_order_id)
 
-    # --- commands ---------------------------------------------------------------------------
+    # --- submit, and orders whose create had no clear outcome ---------------------------------
 
     async def submit(self, order: ApprovedOrder) -> None:
-        if self._clock.monotonic_ns() < self._backoff_until_ns:
-            raise BrokerError("rate_limited", "backing off after the venue's rate limit")
-        self._open[order.client_order_id] = order
-        self._sides[order.client_order_id] = order.side
+        remaining = self._venue.backoff_remaining_s()
+        if remaining > 0:
+            raise BrokerError("rate_limited", f"backing off for the venue's rate limit, "
+                              f"{remaining:.1f}s left", retry_after_s=remaining)
+        coid = order.client_order_id
+        self._orders.follow(order)
         sent_ns = self._clock.monotonic_ns()
+        self._creating.add(coid)
         try:
             response = await self._ex.create_order(
                 order.symbol, order.order_type.value, order.side.value, float(order.qty),
                 float(order.limit_price) if order.limit_price is not None else None,
-                {"clientOrderId": order.client_order_id})
+                {"clientOrderId": coid})
         except BaseError as err:
+            self._creating.discard(coid)
             await self._create_failed(order, err)
             return
+        finally:
+            self._creating.discard(coid)
         self._metrics.ack_latency.observe((self._clock.monotonic_ns() - sent_ns) / 1e9)
-        await self._on_order(response, order.client_order_id)
+        await self._orders.on_order(response, coid)
 
     async def _create_failed(self, order: ApprovedOrder, err: BaseException) -> None:
-        kind = classify(err)
-        self._metrics.exchange_errors.labels(error_label(err)).inc()
-        if kind is ErrorKind.AMBIGUOUS or kind is ErrorKind.UNKNOWN:
-            _log.warning("order.outcome_unknown", client_order_id=order.client_order_id,
+        coid = order.client_order_id
+        if classify(err) in (ErrorKind.AMBIGUOUS, ErrorKind.UNKNOWN):
+            self._metrics.exchange_errors.labels(error_label(err)).inc()
+            _log.warning("order.outcome_unknown", client_order_id=coid,
                          error=error_label(err), action="look up by client id, never resend")
-            await self._resolve(order)
+            if coid in self._orders.acked:  # the user stream reported it meanwhile
+                _log.info("order.found_after_ambiguous_create", client_order_id=coid,
+                          status="reported by the user stream")
+                return
+            self._start_window(coid)
+            await self._resolve_now(coid)
             return
-        self._open.pop(order.client_order_id, None)
-        if kind is ErrorKind.AUTH:
-            raise FatalBrokerError("auth", f"the exchange refused our credentials: {err}")
+        self._open.pop(coid, None)
+        kind = self._venue.failed(err)  # raises FatalBrokerError on refused credentials
         if kind is ErrorKind.RATE_LIMIT:
-            pause = retry_after_s(self._ex) or DEFAULT_BACKOFF_S
-            self._backoff_until_ns = self._clock.monotonic_ns() + int(pause * 1e9)
-            _log.warning("exchange.rate_limited", pause_s=pause, error=error_label(err))
-            raise BrokerError("rate_limited", str(err))
+            raise BrokerError("rate_limited", str(err),
+                              retry_after_s=self._venue.backoff_remaining_s())
         raise BrokerError(kind.value, str(err))
 
-    async def _resolve(self, order: Tracked) -> None:
-        """Find out whether an order whose request failed ambiguously exists."""
-        deadline = self._clock.monotonic_ns() + int(float(self._cfg.order_lookup_s) * 1e9)
+    def _start_window(self, coid: str) -> None:
+        """From now on, `order_lookup_s` decides. Called once the create has failed or been
+        cut off, so after its request was signed: never earlier than its intent + window."""
+        u = self._unconfirmed.setdefault(coid, Unconfirmed(0))
+        u.deadline_ns = max(u.deadline_ns, self._clock.monotonic_ns() + self._window_ns)
+
+    async def _resolve_now(self, coid: str) -> None:
+        """Look an unconfirmed order up until the venue answers or its window has passed;
+        then, if the venue still has not answered, leave it working for `run()` to resolve."""
+        u = self._unconfirmed.get(coid)
+        if u is None:
+            return
+        u.blocking += 1
         attempt = 0
-        while True:
-            found = await self._lookup(order.client_order_id, order.symbol)
-            if found is not None:
-                _log.info("order.found_after_ambiguous_create",
-                          client_order_id=order.client_order_id, status=found.get("status"))
-                await self._on_order(found, order.client_order_id)
-                return
-            if self._clock.monotonic_ns() >= deadline:
+        try:
+            while coid in self._unconfirmed:
+                left_s = (u.deadline_ns - self._clock.monotonic_ns()) / 1e9
+                if not await self._venue.wait_backoff(max(0.0, left_s)):
+                    break  # rate limited past the end of the window
+                if await self._resolve_step(coid, u):
+                    return
+                left_s = (u.deadline_ns - self._clock.monotonic_ns()) / 1e9
+                if left_s <= 0:
+                    break
+                attempt += 1
+                await self._clock.sleep(min(backoff_s(attempt, 0.25, 2.0, floor_s=0.1), left_s))
+        finally:
+            u.blocking -= 1
+        if coid in self._unconfirmed:
+            u.next_ns = self._clock.monotonic_ns()
+            _log.warning("order.unresolved", client_order_id=coid,
+                         window_s=float(self._cfg.order_lookup_s),
+                         action="the venue has not answered: left working, never resent; "
+                                "looked up in the background until it answers")
+
+    async def _resolve_step(self, coid: str, u: Unconfirmed) -> bool:
+        """One lookup of an unconfirmed order; True once it is settled either way."""
+        order = self._open.get(coid)
+        if order is None or coid in self._orders.acked:
+            self._unconfirmed.pop(coid, None)  # settled meanwhile, by another path
+            return True
+        asked_ns = self._clock.monotonic_ns()
+        outcome, found = await self._venue.lookup(coid, order.symbol)
+        if outcome is Lookup.FOUND and found is not None:
+            await self._orders.on_order(found, coid)  # acknowledges it: no longer unconfirmed
+            self._unconfirmed.pop(coid, None)
+            return True
+        if outcome is Lookup.NOT_FOUND and asked_ns >= u.deadline_ns \
+                and coid not in self._creating:
+            await self._orders.lost(coid)
+            return True
+        return False
+
+    # --- cancel -------------------------------------------------------------------------------
+
+    async def cancel(self, client_order_id: str, symbol: str, *, urgent: bool = True) -> None:
+        """Cancel an order; its end (and any last fills) arrive as events. Transient failures
+        are retried with jittered backoff, `CANCEL_ATTEMPTS` times at most. `urgent` (every
+        current caller: a flatten, or the reconciler removing an unknown order) is sent even
+        while backing off from a rate limit; otherwise the backoff is waited out first."""
+        coid = client_order_id
+        give_up_ns = self._clock.monotonic_ns() + int(CANCEL_BUDGET_S * 1e9)
+        for attempt in range(1, CANCEL_ATTEMPTS + 1):
+            if not urgent:
+                await self._venue.wait_backoff()
+            try:
+                response = await self._ex.cancel_order("", symbol, {"clientOrderId": coid})
+            except BaseError as err:
+                kind = self._venue.failed(err)
+                if kind is ErrorKind.ORDER_NOT_FOUND:
+                    if await self._after_unknown_cancel(coid, symbol, urgent, give_up_ns):
+                        return
+                    continue  # the venue still has it open: cancel again
+                if kind not in TRANSIENT or attempt == CANCEL_ATTEMPTS \
+                        or self._clock.monotonic_ns() >= give_up_ns:
+                    raise BrokerError(kind.value, f"cancel (attempt {attempt}): {err}") from None
+                pause = backoff_s(attempt, 0.25, 2.0, floor_s=0.05)
+                _log.warning("order.cancel_retry", client_order_id=coid, attempt=attempt,
+                             error=error_label(err), pause_s=round(pause, 3))
+                await self._clock.sleep(pause)
+                continue
+            await self._orders.on_order(response, coid, urgent=urgent)
+            return
+        raise BrokerError("cancel_failed", f"{coid} still open after {CANCEL_ATTEMPTS} cancels")
+
+    async def _after_unknown_cancel(self, coid: str, symbol: str, urgent: bool,
+                                    give_up_ns: int) -> bool:
+        """The venue knows no open order by that id: book what became of it. False when the
+        order turns out to be open after all (cancel it again)."""
+        for attempt in range(1, CANCEL_ATTEMPTS + 1):
+            if not urgent:
+                await self._venue.wait_backoff()
+            outcome, found = await self._venue.lookup(coid, symbol)
+            if outcome is Lookup.FOUND and found is not None:
+                await self._orders.on_order(found, coid, urgent=urgent)
+                return found.get("status") in DONE
+            if outcome is Lookup.NOT_FOUND:
+                if coid not in self._open or coid in self._orders.acked:
+                    raise BrokerError("order_not_found", f"the venue knows no order {coid}")
+                # Its create has not been confirmed (it failed ambiguously, or is still under
+                # way): the lookup window decides whether it exists, in the background; the
+                # caller asks again for a cancel if it turns up.
+                if coid not in self._unconfirmed:
+                    self._start_window(coid)
+                raise BrokerError("ambiguous", f"{coid} is not on the venue (yet): its create "
+                                  "is unconfirmed and looked up in the background")
+            if self._clock.monotonic_ns() >= give_up_ns:
                 break
-            attempt += 1
-            await asyncio.sleep(min(backoff_s(attempt, 0.25, 2.0) + 0.1,
-                                    max(0.0, (deadline - self._clock.monotonic_ns()) / 1e9)))
-        self._open.pop(order.client_order_id, None)
-        await self._events.put(OrderRejected(
-            order.client_order_id, "lost_in_transit",
-            "not on the venue after the lookup window: the request never arrived",
-            self._clock.now_ns()))
+            await self._clock.sleep(backoff_s(attempt, 0.25, 2.0, floor_s=0.05))
+        raise BrokerError("ambiguous", f"{coid}: the venue did not say what became of it")
 
-    async def _lookup(self, client_order_id: str, symbol: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await self._ex.fetch_order(
-                "", symbol, {"clientOrderId": client_order_id})
-            return found
-        except BaseError as err:
-            if classify(err) is not ErrorKind.ORDER_NOT_FOUND:
-                self._metrics.exchange_errors.labels(error_label(err)).inc()
-                if classify(err) is ErrorKind.AUTH:
-                    raise FatalBrokerError("auth", str(err)) from None
-            return None
-
-    async def cancel(self, client_order_id: str, symbol: str) -> None:
-        try:
-            response = await self._ex.cancel_order("", symbol,
-                                                   {"clientOrderId": client_order_id})
-        except BaseError as err:
-            kind = classify(err)
-            self._metrics.exchange_errors.labels(error_label(err)).inc()
-            if kind is ErrorKind.AUTH:
-                raise FatalBrokerError("auth", str(err)) from None
-            # Not found usually means it filled first: ask what became of it.
-            found = await self._lookup(client_order_id, symbol)
-            if found is not None:
-                await self._on_order(found, client_order_id)
-                return
-            pending = self._open.get(client_order_id)
-            if pending is not None and client_order_id not in self._acked:
-                # Its create never answered (cut off by a shutdown, say): the same lookup
-                # window as an ambiguous create decides whether it exists.
-                await self._resolve(pending)
-                return
-            raise BrokerError(kind.value, str(err)) from None
-        await self._on_order(response, client_order_id)
-
-    # --- reconciliation queries -------------------------------------------------------------
+    # --- reconciliation queries ---------------------------------------------------------------
 
     @property
     def lookup_window_s(self) -> float:
         return float(self._cfg.order_lookup_s)
 
-    async def _ask(self, what: str, call: Any) -> Any:
-        """A reconciliation query: auth failures are fatal, anything else a BrokerError."""
-        try:
-            return await call
-        except BaseError as err:
-            kind = classify(err)
-            if kind is not ErrorKind.ORDER_NOT_FOUND:
-                self._metrics.exchange_errors.labels(error_label(err)).inc()
-            if kind is ErrorKind.AUTH:
-                raise FatalBrokerError("auth", str(err)) from None
-            raise BrokerError(kind.value, f"{what}: {err}") from None
-
     async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
         try:
-            o = await self._ask("fetch_order", self._ex.fetch_order(
+            o = await self._venue.ask("fetch_order", lambda: self._ex.fetch_order(
                 "", symbol, {"clientOrderId": client_order_id}))
         except BrokerError as err:
             if err.reason == ErrorKind.ORDER_NOT_FOUND.value:
@@ -204,34 +265,30 @@ class CcxtBroker:
         return self._venue_order(o, client_order_id)
 
     async def query_fills(self, order: VenueOrder) -> list[Fill]:
-        self._sides[order.client_order_id] = order.side
-        trades = await self._ask("fetch_my_trades", self._ex.fetch_my_trades(
+        trades = await self._venue.ask("fetch_my_trades", lambda: self._ex.fetch_my_trades(
             order.symbol, None, 1000, {"orderId": order.venue_order_id}))
-        fills = (self._fill_from_trade(t, order.client_order_id) for t in trades
-                 if t.get("id") is not None)
+        fills = (self._orders.fill(t, order.client_order_id, order.side) for t in trades)
         return [f for f in fills if f is not None]
 
     async def query_open_orders(self, symbols: list[str]) -> list[VenueOrder]:
         out = []
         for symbol in symbols:
-            for o in await self._ask("fetch_open_orders", self._ex.fetch_open_orders(symbol)):
+            for o in await self._venue.ask("fetch_open_orders", functools.partial(
+                    self._ex.fetch_open_orders, symbol)):
                 order = self._venue_order(o, None)
                 if order is not None:
                     out.append(order)
         return out
 
     async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
-        balance = await self._ask("fetch_balance", self._ex.fetch_balance())
+        balance = await self._venue.ask("fetch_balance", self._ex.fetch_balance)
         return {a: Decimal(str((balance.get(a) or {}).get("total") or 0)) for a in assets}
 
     def track(self, order: VenueOrder) -> None:
-        self._open[order.client_order_id] = order
-        self._sides[order.client_order_id] = order.side
-        self._acked.add(order.client_order_id)
-        self._venue_ids[order.venue_order_id] = order.client_order_id
+        self._orders.follow(order, acked=True)
 
     def _venue_order(self, o: dict[str, Any], known: str | None) -> VenueOrder | None:
-        coid = _our_client_id(o, known, self.owns)
+        coid = our_client_id(o, known, self.owns)
         if coid is None or o.get("symbol") not in self._instruments:
             return None
         price = o.get("price")
@@ -243,7 +300,7 @@ class CcxtBroker:
             OrderType.LIMIT if o.get("type") == "limit" else OrderType.MARKET,
             Decimal(str(price)) if price and o.get("type") == "limit" else None)
 
-    # --- venue events -----------------------------------------------------------------------
+    # --- venue events -------------------------------------------------------------------------
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -258,112 +315,58 @@ class CcxtBroker:
                 items = await (self._ex.watch_orders() if what == "orders"
                                else self._ex.watch_my_trades())
             except BaseError as err:
-                if classify(err) is ErrorKind.AUTH:
-                    raise FatalBrokerError("auth", str(err)) from None
+                self._venue.failed(err)  # refused credentials stop the daemon
                 attempt += 1
                 self._metrics.ws_reconnects.inc()
-                self._metrics.exchange_errors.labels(error_label(err)).inc()
-                pause = backoff_s(attempt, 0.5, float(self._cfg.reconnect_max_s))
+                pause = backoff_s(attempt, 0.5, float(self._cfg.reconnect_max_s), floor_s=0.1)
                 _log.warning("user_stream.reconnect", stream=what, attempt=attempt,
                              pause_s=round(pause, 3), error=error_label(err))
-                await asyncio.sleep(pause)
+                await self._clock.sleep(pause)
                 continue
             attempt = 0
             for item in items:
                 if what == "orders":
-                    await self._on_order(item, item.get("clientOrderId"))
+                    await self._orders.on_order(item, item.get("clientOrderId"))
                 else:
-                    await self._on_trade(item)
+                    await self._orders.on_trade(item)
 
     async def _poll(self) -> None:
-        """REST safety net: fills and order states a dropped socket did not deliver."""
+        """REST safety net: order states and fills a dropped socket did not deliver, and the
+        orders whose create the venue has not confirmed. Waits out a rate-limit backoff."""
+        poll_ns = int(float(self._cfg.fill_poll_s) * 1e9)
+        next_poll_ns = self._clock.monotonic_ns() + poll_ns
         while True:
-            await asyncio.sleep(float(self._cfg.fill_poll_s))
-            for coid, order in list(self._open.items()):
-                found = await self._lookup(coid, order.symbol)
-                if found is not None:
-                    await self._on_order(found, coid)
+            due = [next_poll_ns, *(u.next_ns for u in self._unconfirmed.values()
+                                   if not u.blocking)]
+            pause_s = (min(due) - self._clock.monotonic_ns()) / 1e9
+            if pause_s > 0:
+                await self._clock.sleep(pause_s)
+                continue
+            await self._venue.wait_backoff()
+            if self._clock.monotonic_ns() >= next_poll_ns:
+                next_poll_ns = self._clock.monotonic_ns() + poll_ns
+                await self._poll_open()
+            await self._poll_unconfirmed()
+            await asyncio.sleep(0)  # never hold the loop, even if a lookup was skipped
 
-    async def _trades_of(self, order: dict[str, Any], symbol: str) -> None:
-        if not order.get("filled"):
-            return
-        try:
-            trades = await self._ex.fetch_my_trades(symbol, None, 100,
-                                                    {"orderId": order.get("id")})
-        except BaseError as err:
-            self._metrics.exchange_errors.labels(error_label(err)).inc()
-            return
-        for t in trades:
-            await self._on_trade(t)
+    async def _poll_open(self) -> None:
+        for coid, order in list(self._open.items()):
+            if coid in self._unconfirmed or self._venue.backoff_remaining_s() > 0:
+                continue
+            outcome, found = await self._venue.lookup(coid, order.symbol)
+            if outcome is Lookup.FOUND and found is not None:
+                await self._orders.on_order(found, coid)
 
-    async def _on_order(self, o: dict[str, Any], client_order_id: str | None) -> None:
-        coid = _our_client_id(o, client_order_id, self.owns)
-        if coid is None:
-            return
-        venue_id = str(o.get("id") or "")
-        if venue_id:
-            self._venue_ids[venue_id] = coid
-        now = self._clock.now_ns()
-        if coid not in self._acked and venue_id:
-            self._acked.add(coid)
-            await self._events.put(OrderAccepted(coid, venue_id, now))
-        for t in o.get("trades") or []:
-            await self._on_trade({**t, "order": t.get("order") or venue_id}, coid)
-        status = o.get("status")
-        if status in ("canceled", "cancelled", "expired"):
-            await self._events.put(OrderCancelled(coid, now))
-        elif status == "rejected":
-            await self._events.put(OrderRejected(coid, "venue_rejected", str(o.get("info")), now))
-        order = self._open.get(coid)
-        if status in _DONE and order is not None:
-            del self._open[coid]
-            # The socket may have missed a fill: read the finished order's trades once.
-            await self._trades_of(o, order.symbol)
-
-    async def _on_trade(self, t: dict[str, Any], coid: str | None = None) -> None:
-        info = t.get("info") or {}
-        coid = coid or (info.get("c") if isinstance(info, dict) else None) or self._venue_ids.get(
-            str(t.get("order") or ""))
-        if not self.owns(coid) or t.get("id") is None:
-            return
-        assert coid is not None
-        fill = self._fill_from_trade(t, coid)
-        if fill is not None:
-            await self._events.put(OrderFilled(fill))
-
-    def _fill_from_trade(self, t: dict[str, Any], coid: str) -> Fill | None:
-        inst = self._instruments.get(t.get("symbol") or "")
-        if inst is None:
-            return None
-        price, qty = Decimal(str(t["price"])), Decimal(str(t["amount"]))
-        fee_quote = fee_base = ZERO
-        fee = t.get("fee") or {}
-        if fee.get("cost") is not None:
-            cost = Decimal(str(fee["cost"]))
-            if fee.get("currency") == inst.quote:
-                fee_quote = cost
-            elif fee.get("currency") == inst.base:
-                fee_base, fee_quote = cost, cost * price
-            elif cost and fee.get("currency") not in self._fee_warned:
-                self._fee_warned.add(str(fee.get("currency")))
-                _log.warning("fee.unpriced_currency", currency=fee.get("currency"),
-                             note="fee not in base or quote: not booked in PnL")
-        # Our order says which side we traded; a venue's trade record may not (or may name
-        # the taker's side), so it is only the fallback for orders we no longer track.
-        side = self._sides.get(coid) or (Side.BUY if t.get("side") == "buy" else Side.SELL)
-        ts = int(t.get("timestamp") or 0) * MS or self._clock.now_ns()
-        return Fill(coid, str(t["id"]), inst.symbol, side, qty, price, fee_quote, ts,
-                    fee_base=fee_base)
-
-
-
-def _our_client_id(o: dict[str, Any], known: str | None, owns: Any) -> str | None:
-    """The order's client id. A cancel's reply (and its execution report) carries the cancel
-    request's own id in `clientOrderId` and the order's in `origClientOrderId` / `C`."""
-    raw = o.get("info")
-    info: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    for candidate in (known, o.get("clientOrderId"), info.get("origClientOrderId"),
-                      info.get("C"), info.get("c")):
-        if candidate and owns(candidate):
-            return str(candidate)
-    return None
+    async def _poll_unconfirmed(self) -> None:
+        max_s = max(1.0, float(self._cfg.reconnect_max_s))
+        for coid, u in list(self._unconfirmed.items()):
+            if u.blocking or u.next_ns > self._clock.monotonic_ns():
+                continue
+            if self._venue.backoff_remaining_s() > 0 or await self._resolve_step(coid, u):
+                continue
+            u.attempt += 1
+            pause = backoff_s(u.attempt, 0.5, max_s, floor_s=0.25)
+            u.next_ns = self._clock.monotonic_ns() + int(pause * 1e9)
+            if u.attempt in (1, 10) or u.attempt % 100 == 0:
+                _log.warning("order.still_unresolved", client_order_id=coid,
+                             attempt=u.attempt, next_lookup_s=round(pause, 3))

@@ -7,6 +7,15 @@ with jittered exponential backoff. Every trade passes `TradeFilter` before it be
 a non-positive or NaN price or size, a duplicate or out-of-order trade id, or a jump beyond
 `max_price_jump_bps` is dropped and counted, never given to a strategy. A jump in trade ids is a
 gap: it is logged, counted, and the batch says so, so the bar built across it is marked.
+
+The jump filter compares each trade with an anchor: the last accepted price. A trade beyond the
+bound is held back, not dropped at once. `CONFIRM_TRADES` consecutive held trades that agree with
+each other (each within the bound of the first), or one that agrees with a fresh best bid/ask,
+mean the market really moved: the held trades are released in order and the anchor moves to
+them. A trade back within the bound of the anchor means the held ones were bad prints: they are
+dropped (`price_jump`). With no anchor the fresh best bid/ask is the reference, else the first
+trade is taken. A reconnect, a gap and a switch to REST forget the anchor: the price may have
+moved while we could not see it.
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ def rest_trades_params(exchange_id: str) -> dict[str, Any]:
     return {"fetchTradesMethod": "publicGetTrades"} if exchange_id == "binance" else {}
 
 
+CONFIRM_TRADES = 3  # consecutive trades beyond the bound, agreeing with each other: a move
+
+
 class TradeFilter:
     """Validates one instrument's trades in arrival order; keeps the last good id and price."""
 
@@ -43,10 +55,22 @@ class TradeFilter:
         self._max_jump = max_jump_bps / 10_000
         self._metrics = metrics
         self.last_id: int | None = None
-        self.last_price: float | None = None
+        self.last_price: float | None = None  # the anchor
+        self._held: list[Tick] = []  # beyond the bound of the anchor, awaiting a verdict
 
-    def accept(self, trades: list[dict[str, Any]]) -> tuple[list[Tick], bool]:
-        """The good trades as ticks, and whether a gap preceded any of them."""
+    def reanchor(self, why: str) -> None:
+        """Forget the anchor: the next trade (checked against a fresh best bid/ask when there
+        is one) sets it again. Trades held against the old anchor are dropped."""
+        if self.last_price is not None:
+            _log.info("market_data.anchor_reset", symbol=self.symbol, why=why,
+                      anchor=self.last_price, held=len(self._held))
+        self._drop_held()
+        self.last_price = None
+
+    def accept(self, trades: list[dict[str, Any]],
+               mid: float | None = None) -> tuple[list[Tick], bool]:
+        """The good trades as ticks, and whether a gap preceded any of them. `mid`: the fresh
+        best bid/ask midpoint, when there is one."""
         ticks: list[Tick] = []
         gap = False
         for t in trades:
@@ -58,34 +82,62 @@ class TradeFilter:
                     self._metrics.md_gaps.inc()
                     _log.warning("market_data.gap", symbol=self.symbol, after_id=self.last_id,
                                  next_id=trade_id, missing=trade_id - self.last_id - 1)
+                    self.reanchor("gap")
                 # A trade dropped for its values was still sent: its id is used up.
                 self.last_id = trade_id
             reason = reason or self._value_reason(t)
             if reason is not None:
                 self._metrics.md_dropped.labels(reason).inc()
                 continue
-            price = float(t["price"])
-            self.last_price = price
-            ticks.append(Tick(int(t["timestamp"]) * MS, price, float(t["amount"]), trade_id or 0))
+            tick = Tick(int(t["timestamp"]) * MS, float(t["price"]), float(t["amount"]),
+                        trade_id or 0)
+            ticks.extend(self._judge(tick, mid))
         return ticks, gap
+
+    def _judge(self, tick: Tick, mid: float | None) -> list[Tick]:
+        """The ticks this one lets through: itself, none (held), or the held ones with it."""
+        ref = self.last_price if self.last_price is not None else mid
+        if ref is None or self._near(tick.price, ref):
+            self._drop_held()  # the market is where it was: what was held were bad prints
+            self.last_price = tick.price
+            return [tick]
+        if self._held and not self._near(tick.price, self._held[0].price):
+            self._drop_held()  # the held ones do not agree with this one either
+        self._held.append(tick)
+        by_quote = mid is not None and self._near(tick.price, mid)
+        if len(self._held) < CONFIRM_TRADES and not by_quote:
+            return []
+        released, self._held = self._held, []
+        _log.warning("market_data.reanchored", symbol=self.symbol, anchor=ref,
+                     price=tick.price, trades=len(released),
+                     by="best_bid_ask" if by_quote else "consecutive_trades")
+        self.last_price = tick.price
+        return released
+
+    def _near(self, price: float, ref: float) -> bool:
+        return abs(price / ref - 1) <= self._max_jump
+
+    def _drop_held(self) -> None:
+        if self._held:
+            self._metrics.md_dropped.labels("price_jump").inc(len(self._held))
+            self._held = []
 
     def _order_reason(self, trade_id: int | None) -> str | None:
         if trade_id is not None and self.last_id is not None and trade_id <= self.last_id:
             return "duplicate" if trade_id == self.last_id else "out_of_order"
         return None
 
-    def _value_reason(self, t: dict[str, Any]) -> str | None:
+    @staticmethod
+    def _value_reason(t: dict[str, Any]) -> str | None:
         try:
             price, amount = float(t["price"]), float(t["amount"])
             int(t["timestamp"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return "malformed"
         if not math.isfinite(price) or price <= 0:
             return "bad_price"
         if not math.isfinite(amount) or amount <= 0:
             return "bad_size"
-        if self.last_price is not None and abs(price / self.last_price - 1) > self._max_jump:
-            return "price_jump"
         return None
 
 
@@ -97,11 +149,12 @@ def _int_id(value: Any) -> int | None:
 
 
 class _Quote:
-    __slots__ = ("ask", "bid")
+    __slots__ = ("ask", "bid", "mono_ns")
 
     def __init__(self) -> None:
         self.bid = 0.0
         self.ask = 0.0
+        self.mono_ns = 0
 
 
 class CcxtFeed:
@@ -147,8 +200,16 @@ class CcxtFeed:
         except Exception as err:
             _log.warning("ccxt_feed.close_failed", error=repr(err))
 
+    def _fresh_mid(self, symbol: str) -> float | None:
+        """The best bid/ask midpoint, if the venue sent one within `ws_silence_s`."""
+        q = self._quotes[symbol]
+        age_ns = self._clock.monotonic_ns() - q.mono_ns
+        if q.mono_ns == 0 or age_ns > int(float(self._cfg.ws_silence_s) * 1e9):
+            return None
+        return (q.bid + q.ask) / 2
+
     async def _publish(self, symbol: str, trades: list[dict[str, Any]]) -> None:
-        ticks, gap = self._filters[symbol].accept(trades)
+        ticks, gap = self._filters[symbol].accept(trades, self._fresh_mid(symbol))
         if not ticks:
             return
         now = self._clock.now_ns()
@@ -165,6 +226,7 @@ class CcxtFeed:
                 trades = await self._ex.watch_trades(symbol)
             except BaseError as err:
                 attempt += 1
+                self._filters[symbol].reanchor("reconnect")
                 await self._reconnect_pause("trades", symbol, err, attempt)
                 continue
             attempt = 0
@@ -194,13 +256,13 @@ class CcxtFeed:
             self._metrics.md_dropped.labels("bad_quote").inc()
             return
         q = self._quotes[symbol]
-        q.bid, q.ask = bid, ask
+        q.bid, q.ask, q.mono_ns = bid, ask, self._clock.monotonic_ns()
 
     async def _reconnect_pause(self, what: str, symbol: str, err: BaseException,
                                attempt: int) -> None:
         self._metrics.ws_reconnects.inc()
         self._metrics.exchange_errors.labels(error_label(err)).inc()
-        pause = backoff_s(attempt, 0.5, float(self._cfg.reconnect_max_s))
+        pause = backoff_s(attempt, 0.5, float(self._cfg.reconnect_max_s), floor_s=0.1)
         _log.warning("market_data.reconnect", stream=what, symbol=symbol, attempt=attempt,
                      pause_s=round(pause, 3), error=error_label(err))
         await asyncio.sleep(pause)
@@ -220,6 +282,7 @@ class CcxtFeed:
                 polling = True
                 self._metrics.rest_fallbacks.inc()
                 self._set_path("rest")
+                self._filters[symbol].reanchor("rest_fallback")
             await self._poll_rest(symbol)
 
     async def _poll_rest(self, symbol: str) -> None:

@@ -51,7 +51,7 @@ class _Stdout:
 
 
 def capture_logs() -> None:
-    log.configure("debug", stream=_Stdout(), console=False)  # type: ignore[arg-type]
+    log.configure("info", stream=_Stdout(), console=False)  # type: ignore[arg-type]
 
 
 def log_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

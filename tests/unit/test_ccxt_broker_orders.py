@@ -169,3 +169,24 @@ async def test_a_create_reported_by_the_stream_before_it_timed_out_needs_no_look
             assert kinds[0] == "OrderAccepted" and set(kinds[1:]) == {"OrderFilled"}
             assert len({f.fill.trade_id for f in v.fills(order.client_order_id)}) == 1
         assert "GET /api/v3/order" not in v.fx.requests
+
+
+@pytest.mark.asyncio
+async def test_cancel_of_an_unconfirmed_order_does_not_wait_out_its_window() -> None:
+    """Steps: the create gets a 503 and never lands; while submit is still looking it up, a
+    flatten cancels it and the venue knows no such order. The cancel returns at once (an
+    error the flatten asks again after) instead of holding the flatten for the window; the
+    order then ends lost_in_transit, once."""
+    async with venue(order_lookup_s=Decimal("3")) as v:
+        order = v.approve()
+        coid = order.client_order_id
+        v.fx.faults.server_error("/api/v3/order", method="POST", status=503)
+        submit = asyncio.create_task(v.broker.submit(order))
+        await v.wait(lambda: "GET /api/v3/order" in v.fx.requests, "a first lookup")
+        started = time.monotonic()
+        with pytest.raises(BrokerError) as err:
+            await v.broker.cancel(coid, SYM)
+        assert err.value.reason == "ambiguous" and time.monotonic() - started < 1
+        await asyncio.wait_for(submit, 10)
+        await v.settled()
+        assert [e.reason for e in lost(v, coid)] == ["lost_in_transit"]

@@ -107,7 +107,8 @@ async def test_polls_wait_out_a_backoff_and_then_resume() -> None:
         await rate_limited_submit(v, retry_after=2)
         limited = rate_limit_time(v)
         await v.wait(lambda: arrivals(v, "GET", "/api/v3/order", limited + 2), "polls resume")
-        during = [(m, p) for t, m, p in v.fx.request_log if limited + 0.1 < t < limited + 1.9]
+        # (a poll already on its way when the 429 came back may land just after it)
+        during = [(m, p) for t, m, p in v.fx.request_log if limited + 0.3 < t < limited + 1.9]
         assert during == []  # nothing at all from the broker while backing off
 
 

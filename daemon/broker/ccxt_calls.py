@@ -116,5 +116,7 @@ class VenueCalls:
             return await call()
         except BaseError as err:
             kind = self.failed(err)
-            pause = self.backoff_remaining_s() if kind is ErrorKind.RATE_LIMIT else None
-            raise BrokerError(kind.value, f"{what}: {err}", retry_after_s=pause) from None
+            if kind is ErrorKind.RATE_LIMIT:
+                raise BrokerError("rate_limited", f"{what}: {err}",
+                                  retry_after_s=self.backoff_remaining_s()) from None
+            raise BrokerError(kind.value, f"{what}: {err}") from None

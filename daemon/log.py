@@ -3,45 +3,72 @@
 Every record has `event`, `level`, `ts` (UTC ISO) and, inside a task, `task`. A redaction
 processor replaces any registered secret wherever it appears in a record, so a credential that
 leaks into an exception message still never reaches the log.
+
+Every other way text leaves the process goes through the same redaction: the stdlib `logging`
+records of libraries (ccxt logs its requests' headers at debug, asyncio and aiohttp their
+errors) are turned into structlog records by `configure()`, and `install_process_hooks()`
+redacts uncaught tracebacks (main thread, threads, `__del__`) and warnings. For text the
+daemon prints itself (the CLI's stderr lines) there is `redact()`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
+import threading
+import traceback
+import warnings
 from collections.abc import MutableMapping
 from decimal import Decimal
+from types import TracebackType
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 import msgspec
 import structlog
 
 _secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
 REDACTED = "[REDACTED]"
 
 
 def register_secret(value: str) -> None:
-    """Never log this value. Short values are ignored: redacting "a" would shred every line."""
-    if len(value) >= 6:
-        _secrets.add(value)
+    """Never output this value, nor the forms it takes in a URL, a repr or a JSON body.
+
+    Every length counts: a short exchange passphrase is still a passphrase. (A one-character
+    secret will shred the log, which is the lesser harm; the control token has a minimum
+    length, and exchanges issue long keys.)"""
+    global _pattern
+    if not value:
+        return
+    forms = {value, quote(value, safe=""), quote_plus(value), repr(value)[1:-1],
+             json.dumps(value)[1:-1]}
+    _secrets.update(f for f in forms if f)
+    # Longest first: a form that contains another is replaced whole.
+    _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len,
+                                                                   reverse=True)))
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret replaced by REDACTED."""
+    return text if _pattern is None else _pattern.sub(REDACTED, text)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
+        return {_scrub(k) if isinstance(k, str) else k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     if isinstance(value, bool | int | float | Decimal) or value is None:
         return value
     # Anything else is rendered as text later; render it now so the text can be checked.
-    text = value if isinstance(value, str) else str(value)
-    for secret in _secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    return redact(value if isinstance(value, str) else str(value))
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    if not _secrets:
+    if _pattern is None:
         return event
     return {k: _scrub(v) for k, v in event.items()}
 
@@ -53,6 +80,25 @@ def _serialize(event: Any, **_: Any) -> str:
     return _encoder.encode(event).decode()
 
 
+class _StdlibToStructlog(logging.Handler):
+    """Hands every stdlib `logging` record to structlog: one format, one redactor."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {"logger": record.name}
+        if record.exc_info and record.exc_info[0] is not None:
+            fields["exc_info"] = record.exc_info
+        # The filtering logger knows the five standard levels only.
+        level = min(max(record.levelno // 10 * 10, logging.DEBUG), logging.CRITICAL)
+        try:
+            structlog.get_logger().log(level, record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # The default prints the record's message and arguments: unredacted.
+        sys.stderr.write(f"tradingd: a log record from {record.name} could not be written\n")
+
+
 def configure(level: str = "info", stream: TextIO | None = None,
               console: bool | None = None) -> None:
     out = stream or sys.stdout
@@ -60,6 +106,7 @@ def configure(level: str = "info", stream: TextIO | None = None,
         console = out.isatty()
     renderer: Any = (structlog.dev.ConsoleRenderer() if console
                      else structlog.processors.JSONRenderer(serializer=_serialize))
+    levelno = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -69,14 +116,64 @@ def configure(level: str = "info", stream: TextIO | None = None,
             redact_secrets,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(levelno),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         # Each module-level logger binds its processors once, on first use: unbound, every
         # call (even one filtered out by level) built a new bound logger, ~4 us per order log.
         # configure() is meant to run once per process, before anything logs.
         cache_logger_on_first_use=True,
     )
+    # Libraries' stdlib records: through structlog, at the same level; no other handler, so
+    # nothing reaches stderr unredacted (without a handler, logging's last resort prints
+    # warnings there).
+    root = logging.getLogger()
+    root.handlers[:] = [_StdlibToStructlog()]
+    root.setLevel(levelno)
+
+
+def _write_redacted(text: str) -> None:
+    try:
+        sys.stderr.write(redact(text))
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: nothing else to do
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException,
+                tb: TracebackType | None) -> None:
+    _write_redacted("".join(traceback.format_exception(exc_type, exc, tb)))
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    _write_redacted(f"Exception in thread {name}:\n" + "".join(traceback.format_exception(
+        args.exc_type, args.exc_value, args.exc_traceback)))
+
+
+def _unraisablehook(args: Any) -> None:
+    try:
+        where = f"{args.err_msg or 'Exception ignored in'}: {args.object!r}"
+    except Exception:
+        where = "Exception ignored"
+    _write_redacted(where + "\n" + "".join(traceback.format_exception(
+        args.exc_type, args.exc_value, args.exc_traceback)))
+
+
+def _showwarning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    _write_redacted(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def install_process_hooks() -> None:
+    """Redact what Python itself prints to stderr: uncaught exceptions in the main thread and
+    in other threads, exceptions ignored in `__del__` and callbacks, and warnings. For a
+    process entry point (the CLI); tests that configure logging do not need it."""
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+    sys.unraisablehook = _unraisablehook
+    warnings.showwarning = _showwarning
 
 
 def get(name: str | None = None) -> Any:

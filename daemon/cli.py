@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import sys
 from pathlib import Path
@@ -22,11 +23,20 @@ the kill switch (halt, cancel, flatten, stay up); SIGHUP reloads the [risk] sect
 
 exit codes: 0 stopped flat | 1 not flat at the flatten deadline | 69 the exchange could not
 be reached at startup (nothing started) | 70 a task crashed (books flattened) | 77 the exchange
-refused the credentials | 78 configuration or state error, or an unreadable journal (nothing
-started)"""
+refused the credentials | 78 configuration or state error, an unreadable journal, or a
+listener that cannot bind (nothing started)"""
 
+EXIT_UNKNOWN = 1  # an unexpected error: whether the books are flat is unknown, so "not flat"
 EXIT_UNAVAILABLE = 69
 EXIT_AUTH = 77
+# A raw bind failure (the metrics listener names its key itself; this catches the control
+# listener's): nothing else the daemon does raises these as a bare OSError.
+_LISTEN_ERRNOS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
+
+
+def fail(message: str) -> None:
+    """One line on stderr, secrets redacted (an exchange's error text may echo a key)."""
+    print(log.redact(f"tradingd: {message}"), file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,11 +113,20 @@ def cmd_run(path: Path) -> int:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(runtime.run(cfg, config_path=path, control_token=token))
     except runtime.VenueUnavailable as err:
-        print(f"tradingd: exchange unavailable: {err}", file=sys.stderr)
+        fail(f"exchange unavailable: {err}")
         return EXIT_UNAVAILABLE
     except FatalBrokerError as err:
-        print(f"tradingd: {err}", file=sys.stderr)
+        fail(str(err))
         return EXIT_AUTH
+
+
+def _unexpected(err: Exception) -> int:
+    """A failure nothing above expected: the traceback goes to the log (redacted), one line to
+    stderr, and the exit code says what we know: not that the books are flat."""
+    log.get("cli").error("daemon.failed", error=repr(err), exc_info=err, exit_code=EXIT_UNKNOWN)
+    fail(f"unexpected error: {err!r}; treat the books as not flat (traceback in the log: "
+         f"daemon.failed)")
+    return EXIT_UNKNOWN
 
 
 def cmd_clear_halt(path: Path, reason: str) -> int:
@@ -128,6 +147,7 @@ def cmd_clear_halt(path: Path, reason: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    log.install_process_hooks()
     args = build_parser().parse_args(argv)
     from daemon.journal import JournalError
 
@@ -143,15 +163,27 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_clear_halt(args.config, args.reason)
         return cmd_run(args.config)
     except ConfigError as err:
-        print(f"tradingd: config error: {err}", file=sys.stderr)
+        fail(f"config error: {err}")
         return EXIT_CONFIG
     except StateError as err:
-        print(f"tradingd: state error: {err}", file=sys.stderr)
+        fail(f"state error: {err}")
         return EXIT_CONFIG
     except JournalError as err:
         # Like a config error, a restart cannot fix it: 78 stops systemd's restart loop.
-        print(f"tradingd: journal error: {err}", file=sys.stderr)
+        fail(f"journal error: {err}")
         return EXIT_CONFIG
+    except OSError as err:
+        if args.command != "run":
+            raise
+        if err.errno not in _LISTEN_ERRNOS:
+            return _unexpected(err)
+        fail(f"config error: control: cannot listen: {os.strerror(err.errno or 0).lower()} "
+             f"(control.listen / control.unix)")
+        return EXIT_CONFIG
+    except Exception as err:
+        if args.command != "run":
+            raise  # printed, redacted, by the process hook
+        return _unexpected(err)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ able to flatten the account.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from daemon.config import ConfigError
 from daemon.metrics import CONTENT_TYPE, Metrics
 
 
@@ -65,15 +68,34 @@ def build_app(metrics: Metrics, health: HealthState) -> web.Application:
     return app
 
 
+def listen_error(key: str, where: str, err: OSError) -> ConfigError:
+    """A listener that cannot bind is a configuration problem (78, no restart loop), named by
+    its config key: `metrics.listen: cannot listen on 127.0.0.1:9464: address already in use`.
+    """
+    if isinstance(err, socket.gaierror) or not err.errno:
+        reason = err.strerror or str(err)
+    else:
+        reason = os.strerror(err.errno)
+    return ConfigError(f"{key}: cannot listen on {where}: {reason[:1].lower()}{reason[1:]}")
+
+
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @contextlib.asynccontextmanager
 async def serve(metrics: Metrics, health: HealthState, host: str,
                 port: int) -> AsyncIterator[int]:
-    """Serve until the block exits; yields the bound port (useful when `port` is 0)."""
+    """Serve until the block exits; yields the bound port (useful when `port` is 0).
+    `ConfigError` (`metrics.listen: ...`) if the address cannot be bound."""
     runner = web.AppRunner(build_app(metrics, health), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            raise listen_error("metrics.listen", host_port(host, port), err) from None
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         yield sockets[0].getsockname()[1] if sockets else port

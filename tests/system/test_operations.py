@@ -1,10 +1,9 @@
 """Operations against the real daemon: metrics contract, health endpoints, a real Prometheus
-scraping it, and credentials that never reach any output. (sd_notify: test_systemd_notify.py.)"""
+scraping it. (sd_notify: test_systemd_notify.py; credentials on every output: test_secrets.py.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import urllib.error
 import urllib.request
@@ -96,47 +95,3 @@ def test_prometheus_scrapes_the_daemon_with_the_shipped_config(
         fills = wait_for("fills", lambda: prom.query("tradingd_fills_total") or None)
         assert float(fills[0]["value"][1]) >= 1
         assert prom.query('tradingd_position{instrument="BTC/USDT"}')
-
-
-def test_credentials_never_reach_logs_metrics_or_files(tmp_path: Path) -> None:
-    """Steps: give the daemon distinctive credentials and provoke errors that carry request
-    details (a start the venue refuses, a live run with a rejected order); the
-    values appear nowhere in stdout, stderr (debug level), the state files or /metrics."""
-    from tests.fake_exchange import FakeBinanceThread
-    from tests.support.exchange_config import exchange_config
-
-    key, secret = "KEYabcdef0123456789leak", "SECRETzyxw9876543210leak"
-    outputs: list[str] = []
-    with FakeBinanceThread(seed=3, tick_interval=0.05, api_key=key, api_secret=secret) as fx:
-        # 1: wrong secret for a real key: ccxt's error texts include the request it signed.
-        (tmp_path / "a").mkdir()
-        bad = DaemonProcess(exchange_config(tmp_path / "a", fx.ccxt_config()),
-                            env={"TRADINGD_API_KEY": key, "TRADINGD_API_SECRET": secret[::-1]})
-        try:
-            assert bad.wait_exit(30) == 77
-            outputs += [*bad.raw_lines, bad.stderr_tail()]
-        finally:
-            bad.kill()
-        # 2: a full live run with faults, then a clean stop.
-        (tmp_path / "b").mkdir()
-        cfg = exchange_config(tmp_path / "b", fx.ccxt_config(), strategy=(
-            "tests.support.strategies:Alternate", 'symbol = "BTC/USDT"\nqty = "0.01"'))
-        d = DaemonProcess(cfg, env={"TRADINGD_API_KEY": key, "TRADINGD_API_SECRET": secret,
-                                    "LOG_LEVEL": "debug"})
-        try:
-            port = d.wait_for("daemon.started", 30)["metrics_port"]
-            d.wait_for("order.filled", 30)
-            fx.call(lambda f: f.faults.reject_orders(-2010))
-            d.wait_for("order.send_failed", 20)
-            outputs.append(get(port, "/metrics")[1].decode())
-            d.send(signal.SIGTERM)
-            assert d.wait_exit(40) == 0
-            outputs += [*d.raw_lines, d.stderr_tail()]
-        finally:
-            d.kill()
-    for root, _, files in os.walk(tmp_path):
-        outputs += [Path(root, f).read_text(errors="replace") for f in files
-                    if not f.endswith(".toml")]
-    text = "\n".join(outputs)
-    assert "order.filled" in text and "refused our credentials" in text
-    assert key not in text and secret not in text and secret[::-1] not in text

@@ -138,7 +138,11 @@ class RiskSupervisor:
         log.bind_task("supervisor")
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), SAVE_INTERVAL_S)
+                # Not wait_for: on 3.11 it returns the event's result instead of raising when
+                # the group's cancel and the wake (a halt with a stop or a crash) land in the
+                # same step, and the trading group would never exit.
+                async with asyncio.timeout(SAVE_INTERVAL_S):
+                    await self._wake.wait()
             except TimeoutError:
                 self._save(durable=False)
                 continue

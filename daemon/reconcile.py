@@ -19,7 +19,9 @@ daemon is not ready and trades nothing.
 Periodic (`run`, every `reconcile.interval_s` in the trading group): the same checks for
 ended-but-unsettled orders, unknown open orders and holdings; working orders are followed by
 the broker itself. Drift seen on two consecutive passes (a fill on its way can look like drift
-once) is logged, counted, and latches HALTED in the journal.
+once) is logged, counted, and halts through the supervisor (the latch every breaker uses).
+Once the gate is no longer HALTED (an operator resumed, or cleared it otherwise) the check is
+armed again: drift still there halts again, by the same seen-twice rule.
 """
 
 from __future__ import annotations
@@ -124,6 +126,11 @@ class Reconciler:
         tripped = False
         while True:
             await asyncio.sleep(CONFIRM_DELAY_S if suspect else float(self._cfg.interval_s))
+            if tripped and self._gate.state is not TradingState.HALTED:
+                # Resumed (or the halt cleared) while drift may persist: it must be able to
+                # halt again, after being seen twice like any drift.
+                suspect, tripped = 0, False
+                _log.info("reconcile.rearmed", state=self._gate.state.value)
             try:
                 drifts = await self._pass(startup=False)
             except FatalBrokerError:

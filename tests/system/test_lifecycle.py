@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.configs import BUY_ONCE, CRASH_AFTER_FILL, fast_config
 from tests.support.daemon_proc import DaemonProcess
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.system
 
@@ -98,6 +99,27 @@ def test_seed_strategy_trades_on_paper_with_metrics_and_json_logs(tmp_path: Path
     assert sample(text, "tradingd_fills_total") >= 1
     assert sample(text, 'tradingd_trading_state') == 0
     assert 'tradingd_position{instrument="BTC/USDT"}' in text
-    assert sample(text, "tradingd_equity") > 0 or "tradingd_equity 0.0" in text
+    books = eventually(lambda: books_add_up(metrics_text(started["metrics_port"])), 10,
+                       what="the books on /metrics after the fill")
+    assert books["fees"] > 0 and books["cash"] != STARTING_CASH
     d.send(signal.SIGTERM)
-    assert_flat_shutdown(d, d.wait_exit(30))
+    last = assert_flat_shutdown(d, d.wait_exit(30))
+    assert Decimal(last["equity"]) == Decimal(last["cash"]) == STARTING_CASH + Decimal(
+        last["realized_pnl"]) - Decimal(last["fees"])  # flat: equity is cash
+
+
+STARTING_CASH = Decimal(10000)  # [paper] starting_cash of the shipped config
+
+
+def books_add_up(text: str) -> dict[str, float] | None:
+    """The equity, cash, PnL and fee series of one exposition, if they are the books after a
+    fill: cash = capital + realized - fees and equity = cash + unrealized (the gauges are set
+    together; the fee counter moves at the fill, the gauges at the next health tick)."""
+    books = {k: sample(text, f"tradingd_{k}") for k in (
+        "equity", "cash", "realized_pnl", "unrealized_pnl", "fees_total")}
+    books["fees"] = books.pop("fees_total")
+    cash = float(STARTING_CASH) + books["realized_pnl"] - books["fees"]
+    if books["fees"] == 0 or books["cash"] != pytest.approx(cash, abs=1e-6):
+        return None
+    assert books["equity"] == pytest.approx(books["cash"] + books["unrealized_pnl"], abs=1e-6)
+    return books

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from tests.fake_exchange import FakeBinanceThread
-from tests.support.configs import BUY_ONCE, fast_config
+from tests.support.configs import BUY_ONCE, CONTROL_TCP, fast_config
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.exchange_config import exchange_config
+from tests.support.http import TOKEN_ENV, control
 from tests.support.venue import JournalFile, our_orders, our_trades, venue_base, venue_position
 from tests.support.wait import eventually
 
@@ -44,11 +45,12 @@ def fx() -> Iterator[FakeBinanceThread]:
 def start(fx: FakeBinanceThread, tmp_path: Path) -> Iterator[Any]:
     started: list[DaemonProcess] = []
 
-    def run(strategy: tuple[str, str], **kw: Any) -> DaemonProcess:
+    def run(strategy: tuple[str, str], env: dict[str, str] | None = None,
+            **kw: Any) -> DaemonProcess:
         kw.setdefault("sections", {"reconcile": "interval_s = 1"})
         cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=strategy, lookup_s="2", **kw)
         d = DaemonProcess(cfg, env={"TRADINGD_API_KEY": fx.api_key,
-                                    "TRADINGD_API_SECRET": fx.api_secret})
+                                    "TRADINGD_API_SECRET": fx.api_secret, **(env or {})})
         started.append(d)
         return d
 
@@ -219,6 +221,42 @@ def test_drift_halts_and_the_latched_halt_survives_a_restart(
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0
     assert_flat(fx, d, btc0)
+
+
+def test_drift_still_there_after_a_resume_halts_again(fx: FakeBinanceThread,
+                                                      start: Any) -> None:
+    """Steps: buy 0.01; the operator takes the account's BTC away; drift seen twice halts;
+    the flatten cannot sell BTC the account lacks and ends incomplete; the operator resumes
+    through the control API with the drift still there: the check is armed again, sees the
+    drift twice more (suspect, then drift) and halts again; both are counted."""
+    buy_once = ("tests.support.strategies:BuyOnce", 'symbol = "BTC/USDT"\nqty = "0.01"')
+    d = start(buy_once, env=TOKEN_ENV, flatten_timeout_s=3,
+              sections={"reconcile": "interval_s = 1", "control": CONTROL_TCP})
+    port = d.wait_for("control.listening", 30)["port"]
+    d.wait_for("order.filled", 30)
+    fx.call(lambda f: f.set_balance("BTC", "0.001"))
+    d.wait_for("reconcile.drift", 20)
+    d.wait_for("flatten.incomplete", 20)
+    code, body = control(port, "POST", "/resume")
+    assert (code, body) == (200, {"state": "active"}), body
+    resumed = d.wait_for("trading.resumed", 5)
+    after = d.records.index(resumed)
+
+    def after_resume(event: str) -> Any:
+        return lambda r: r.get("event") == event and d.records.index(r) > after
+
+    again = d.wait_for_match(30, after_resume("reconcile.drift"), "the drift halting again")
+    assert again["state"] == "halted" and "exceeds the venue's holding" in again["drifts"][0]
+    # ... by the usual rule: armed again, seen once (suspect), then confirmed.
+    order = [r["event"] for r in d.records[after:] if r.get("event") in (
+        "reconcile.rearmed", "reconcile.suspect", "reconcile.drift")]
+    assert order == ["reconcile.rearmed", "reconcile.suspect", "reconcile.drift"], order
+    halted = d.wait_for_match(5, after_resume("trading.halted"), "the second halt")
+    assert halted["breaker"] == "reconciliation"
+    metrics = http_get(d, "/metrics").decode()
+    assert "tradingd_reconciliation_drift_total 2.0" in metrics
+    assert 'tradingd_circuit_breaker_trips_total{breaker="reconciliation"} 2.0' in metrics
+    assert control(port, "GET", "/status")[1]["state"] == "halted"
 
 
 def test_a_paper_account_survives_sigkill(tmp_path: Path) -> None:

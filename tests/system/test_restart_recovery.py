@@ -288,7 +288,8 @@ def test_a_restart_with_the_capital_in_a_position_is_not_refused(
         fx: FakeBinanceThread, start: Any) -> None:
     """Steps: the account holds exactly the allotted 1000 USDT; buy 0.01 BTC (about 620 USDT)
     and SIGKILL; the restart's capital check counts what the journal says is in the position
-    instead of refusing with exit 78; it trades; SIGTERM sells the position back, exits 0."""
+    instead of refusing with exit 78; it trades (its second buy reaches the gate, which stops
+    it at the daemon's equity: spot_capital); SIGTERM sells the position back, exits 0."""
     fx.call(lambda f: f.set_balance("USDT", "1000"))
     btc0 = venue_base(fx)
     buy_once = ("tests.support.strategies:BuyOnce", 'symbol = "BTC/USDT"\nqty = "0.01"')
@@ -297,7 +298,7 @@ def test_a_restart_with_the_capital_in_a_position_is_not_refused(
     d.kill()
     d = start(buy_once, capital="1000")
     d.wait_for("reconcile.complete", 30)
-    d.wait_for("order.submitted", 20)  # trading (its buy finds too little USDT; no matter)
+    d.wait_for("order.denied", 20, tag="open", reason="spot_capital")  # trading
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0
     assert_flat(fx, d, btc0)

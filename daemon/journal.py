@@ -9,8 +9,9 @@ one twice is a no-op. The journal records; the exchange is the authority on what
 `reconcile` brings the two together.
 
 All SQLite work runs on one dedicated thread with one connection, so the event loop never
-blocks on a disk and writes keep their order. A journal that cannot be read is a `JournalError`
-naming the file: it is never replaced, because a fresh journal would forget live orders.
+blocks on a disk and writes keep their order. A journal that cannot be read, an empty one, or
+a missing one where the state directory shows an earlier run is a `JournalError` naming the
+file (`journal_file`): it is never replaced, because a fresh journal would forget live orders.
 
 An order is *settled* once nothing about it can still change: filled in full, rejected, or
 ended and checked against the venue's trades. Reconciliation re-checks every unsettled order.
@@ -29,49 +30,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from daemon import journal_file
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.journal_file import FILENAME
+from daemon.journal_file import JournalError as JournalError  # the journal's one error type
 from daemon.model import ZERO, Fill, Order, OrderState, OrderType, Side
 
 T = TypeVar("T")
-FILENAME = "journal.sqlite3"
 _OPEN = ("pending_new", "accepted", "partially_filled")
 _TERMINAL = ("filled", "cancelled", "rejected")
-
-# Migrations, oldest first. A fresh journal runs them all, so every step is exercised on every
-# new install, not only on upgrades. Append; never edit a released step.
-MIGRATIONS: tuple[str, ...] = (
-    # 1: orders and fills
-    """
-    CREATE TABLE orders (
-        client_order_id TEXT PRIMARY KEY,
-        symbol TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL, order_type TEXT NOT NULL,
-        limit_price TEXT, reduce_only INTEGER NOT NULL, tag TEXT NOT NULL,
-        created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
-        state TEXT NOT NULL, filled_qty TEXT NOT NULL DEFAULT '0',
-        venue_order_id TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '');
-    CREATE TABLE fills (
-        symbol TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
-        side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL, fee_quote TEXT NOT NULL,
-        fee_base TEXT NOT NULL, ts_ns INTEGER NOT NULL, booked_ns INTEGER NOT NULL,
-        PRIMARY KEY (symbol, trade_id));
-    CREATE INDEX fills_by_order ON fills (client_order_id);
-    """,
-    # 2: settled flag (what reconciliation still has to check), latched risk state, run ids
-    """
-    ALTER TABLE orders ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
-    UPDATE orders SET settled = 1 WHERE state IN ('filled', 'rejected');
-    CREATE INDEX orders_unsettled ON orders (settled) WHERE settled = 0;
-    CREATE TABLE risk_state (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        state TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL);
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class JournalError(Exception):
-    """The journal cannot be opened, read or written; the message names the file."""
 
 
 class OrderRecord(msgspec.Struct, frozen=True):
@@ -153,19 +120,7 @@ class Journal:
 
     def _open(self) -> None:
         try:
-            existed = self.path.exists() and self.path.stat().st_size > 0
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-            self._db = db
-            if existed:
-                # Catches a truncated or overwritten file before anything trusts it.
-                problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
-                if problems != ["ok"]:
-                    raise JournalError(f"journal {self.path} is corrupt: {problems[:3]}")
-            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
-                raise JournalError(f"journal {self.path}: cannot switch to WAL mode")
-            db.execute("PRAGMA synchronous=NORMAL")
-            migrate(db, self.path)
+            db = self._db = journal_file.connect(self.path)
             last = db.execute("SELECT value FROM meta WHERE key = 'last_run_ns'").fetchone()
             self.run_ns = max(time.time_ns(), int(last[0]) + 1_000_000 if last else 0)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_run_ns', ?)",
@@ -320,30 +275,6 @@ def _add_fill(db: sqlite3.Connection, f: Fill, now: int) -> bool:
     return True
 
 
-def migrate(db: sqlite3.Connection, path: Path | str) -> int:
-    """Bring the schema to `SCHEMA_VERSION`, one transaction per step; return the old version.
-
-    A journal written by a newer daemon is refused rather than guessed at."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version "
-               "(version INTEGER PRIMARY KEY, applied_ns INTEGER NOT NULL)")
-    current = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-    if current > SCHEMA_VERSION:
-        raise JournalError(f"journal {path} has schema version {current}, newer than this "
-                           f"daemon's {SCHEMA_VERSION}: run the newer daemon")
-    for version in range(current + 1, SCHEMA_VERSION + 1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time_ns()))
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    return int(current)
-
-
 def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:
     """Quote currency the journaled fills took out of the account (negative: brought in), per
     quote asset: buys cost qty x price, sells return it, fees charged in quote cost that."""
@@ -357,3 +288,4 @@ def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:
 
 def journal_path(state_dir: Path) -> Path:
     return state_dir / FILENAME
+

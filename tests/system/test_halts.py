@@ -3,6 +3,7 @@ up halted; the halt is latched on disk, survives a restart, and only the control
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from daemon.journal import Journal, journal_path
 from tests.support.configs import BUY_ONCE, CONTROL_TCP, ROOT, fast_config, risk
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.http import TOKEN, TOKEN_ENV, control, metric, status_code
@@ -41,6 +43,11 @@ def flat_and_still_running(d: DaemonProcess, state: str) -> dict[str, Any]:
 
 def latch(tmp_path: Path) -> dict[str, Any]:
     return dict(json.loads((tmp_path / "state" / "risk_state.json").read_text()))
+
+
+async def make_journal(state_dir: Path) -> None:
+    journal = await Journal.open(journal_path(state_dir))
+    await journal.close()
 
 
 def stop_flat(d: DaemonProcess) -> dict[str, Any]:
@@ -123,7 +130,7 @@ def test_sigusr1_kill_switch_halts_flattens_and_keeps_running(tmp_path: Path,
 
 def test_a_corrupt_latch_refuses_to_start_instead_of_forgetting_the_halt(tmp_path: Path) -> None:
     config = fast_config(tmp_path, BUY_ONCE)
-    (tmp_path / "state").mkdir()
+    asyncio.run(make_journal(tmp_path / "state"))  # an earlier run's: the latch is read next
     (tmp_path / "state" / "risk_state.json").write_text('{"halted": tru')
     proc = subprocess.run([sys.executable, "-m", "daemon", "run", "--config", str(config)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.journal import MIGRATIONS, SCHEMA_VERSION, Journal, JournalError, quote_spent
+from daemon.journal import Journal, JournalError, quote_spent
+from daemon.journal_file import MIGRATIONS, SCHEMA_VERSION
 from daemon.model import Fill, Order, OrderType, Side
 
 D = Decimal
@@ -166,3 +168,66 @@ def test_quote_spent_counts_cost_proceeds_and_only_quote_fees() -> None:
                fee_base=D("0.00001"))  # fee taken in BTC: no USDT paid for it
     sell = Fill("td-a-2", "2", "BTC/USDT", Side.SELL, D("0.004"), D("61000"), D("0.244"), 2)
     assert quote_spent([buy, sell]) == {"USDT": D("600") - D("244") + D("0.244")}
+
+
+# --- a journal that must not be (re)created ---------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_an_empty_journal_is_an_error_not_a_new_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    path.write_bytes(b"")
+    with pytest.raises(JournalError, match=f"journal {path} is empty \\(0 bytes\\)"):
+        await Journal.open(path)
+    assert path.read_bytes() == b""  # kept as it was, for the operator to look at
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("left", ["risk_state.json", "final_state.json", "journal.sqlite3-wal"])
+async def test_a_missing_journal_after_an_earlier_run_is_refused(tmp_path: Path,
+                                                                left: str) -> None:
+    (tmp_path / left).write_text("{}")
+    path = tmp_path / "journal.sqlite3"
+    with pytest.raises(JournalError) as err:
+        await Journal.open(path)
+    message = str(err.value)
+    assert f"journal {path} is missing" in message and left in message
+    assert "Restore the journal" in message and "move the state directory aside" in message
+    assert not path.exists()
+
+
+@pytest.mark.asyncio
+async def test_a_new_journal_appears_whole_even_after_an_interrupted_creation(
+        tmp_path: Path) -> None:
+    """A creation killed half way leaves only its temporary file: the next start builds the
+    journal again and renames it into place; nothing temporary is left."""
+    (tmp_path / "journal.sqlite3.new").write_bytes(b"half a database")
+    j = await Journal.open(tmp_path / "journal.sqlite3")
+    await j.record_intent(order("td-a-1"))
+    await j.close()
+    assert os.listdir(tmp_path) == ["journal.sqlite3"]
+    j = await Journal.open(tmp_path / "journal.sqlite3")
+    assert [o.client_order_id for o in await j.unsettled()] == ["td-a-1"]
+    await j.close()
+
+
+@pytest.mark.parametrize("case", ["empty", "lost"])
+def test_the_daemon_exits_78_instead_of_starting_a_fresh_journal(tmp_path: Path,
+                                                                 case: str) -> None:
+    """Steps: a state dir with a 0-byte journal, or with risk_state.json but no journal; `run`
+    exits 78 naming the journal and telling the operator what to do; nothing is created."""
+    from tests.support.configs import BUY_ONCE, fast_config
+
+    cfg = fast_config(tmp_path, BUY_ONCE)
+    state = tmp_path / "state"
+    state.mkdir()
+    journal = state / "journal.sqlite3"
+    if case == "empty":
+        journal.write_bytes(b"")
+    else:
+        (state / "risk_state.json").write_text("{}")
+    proc = subprocess.run([sys.executable, "-m", "daemon", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith(f"tradingd: journal error: journal {journal} is ")
+    assert "move the state directory" in proc.stderr and proc.stdout == ""
+    assert (journal.read_bytes() == b"") if case == "empty" else not journal.exists()

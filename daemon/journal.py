@@ -13,6 +13,9 @@ blocks on a disk and writes keep their order. A journal that cannot be read, an 
 a missing one where the state directory shows an earlier run is a `JournalError` naming the
 file (`journal_file`): it is never replaced, because a fresh journal would forget live orders.
 
+The journal also keeps a copy of the risk state (the halt latch and what the breakers carry),
+`JournalRiskStore`, so that losing `risk_state.json` cannot un-latch a halt.
+
 An order is *settled* once nothing about it can still change: filled in full, rejected, or
 ended and checked against the venue's trades. Reconciliation re-checks every unsettled order.
 """
@@ -30,13 +33,19 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from daemon import journal_file
+from daemon import journal_file, log
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.journal_file import FILENAME
 from daemon.journal_file import JournalError as JournalError  # the journal's one error type
 from daemon.model import ZERO, Fill, Order, OrderState, OrderType, Side
+from daemon.riskstate import VERSION as RISK_STATE_VERSION
+from daemon.riskstate import RiskState, StateError
 
 T = TypeVar("T")
+_log = log.get("journal")
+# The risk state is one JSON document in `meta`, replaced on each save. (Migration 2's
+# risk_state table was never written: it cannot hold the breakers' numbers.)
+_RISK_STATE_KEY = "risk_state"
 _OPEN = ("pending_new", "accepted", "partially_filled")
 _TERMINAL = ("filled", "cancelled", "rejected")
 
@@ -69,12 +78,6 @@ class OrderRecord(msgspec.Struct, frozen=True):
         return Order(self.client_order_id, self.symbol, self.side, self.qty, self.order_type,
                      self.limit_price, self.reduce_only, self.created_ns, state,
                      self.filled_qty, self.venue_order_id, self.tag)
-
-
-class RiskStateRecord(msgspec.Struct, frozen=True):
-    state: str
-    reason: str
-    ts_ns: int
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -196,18 +199,48 @@ class Journal:
             "UPDATE orders SET settled = 1, updated_ns = ? WHERE client_order_id = ?",
             (time.time_ns(), client_order_id)))
 
-    async def save_risk_state(self, state: str, reason: str) -> None:
-        """Latch a trading state (e.g. "halted") so that it survives a restart."""
-        await self._call(self._tx, lambda db: db.execute(
-            "INSERT INTO risk_state (state, reason, ts_ns) VALUES (?, ?, ?)",
-            (state, reason, time.time_ns())), True)
+    async def save_risk_state(self, state: RiskState, durable: bool = True) -> None:
+        """Keep this copy of the risk state (`durable`: on the disk before returning)."""
+        await asyncio.wrap_future(self.submit_risk_state(state, durable))
+
+    def submit_risk_state(self, state: RiskState, durable: bool
+                          ) -> concurrent.futures.Future[None]:
+        """Queue a copy of the risk state for the journal thread without waiting for it: for
+        callers that cannot await (a halt happens in a signal handler or on a fill). It is
+        written in order with everything queued before it; the future reports a failure."""
+        doc = msgspec.json.encode(state).decode()
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_RISK_STATE_KEY, doc))
+
+        def run() -> None:
+            try:
+                self._tx(write, durable)
+            except sqlite3.Error as err:
+                raise StateError(f"journal {self.path}: cannot save the risk state: {err}"
+                                 ) from None
+        try:
+            return self._pool.submit(run)
+        except RuntimeError:  # the pool is shut down: the journal is closed
+            raise StateError(f"journal {self.path} is closed: risk state not saved") from None
 
     # --- reads --------------------------------------------------------------------------------
 
-    async def load_risk_state(self) -> RiskStateRecord | None:
-        row = await self._call(self._query_one, "SELECT state, reason, ts_ns FROM risk_state "
-                               "ORDER BY seq DESC LIMIT 1", ())
-        return None if row is None else RiskStateRecord(row[0], row[1], row[2])
+    async def load_risk_state(self) -> RiskState | None:
+        """The journal's copy of the risk state; None if none was ever saved."""
+        row = await self._call(self._query_one, "SELECT value FROM meta WHERE key = ?",
+                               (_RISK_STATE_KEY,))
+        if row is None:
+            return None
+        try:
+            state = msgspec.json.decode(row[0], type=RiskState)
+        except msgspec.DecodeError as err:
+            raise JournalError(f"journal {self.path}: corrupt risk state ({err}); it may hold "
+                               f"a halt latch: inspect it before anything else") from None
+        if not 1 <= state.version <= RISK_STATE_VERSION:
+            raise JournalError(f"journal {self.path}: unknown risk state version "
+                               f"{state.version}")
+        return state
 
     async def load(self) -> Snapshot:
         fills = await self._call(self._query, "SELECT client_order_id, trade_id, symbol, side, "
@@ -273,6 +306,41 @@ def _add_fill(db: sqlite3.Connection, f: Fill, now: int) -> bool:
                    "updated_ns = ? WHERE client_order_id = ?",
                    (str(filled), state, settled, now, f.client_order_id))
     return True
+
+
+class JournalRiskStore:
+    """The journal's copy of the risk state, as a `riskstate.RiskStateStore`.
+
+    `load` answers with what the journal held when the books were restored (read then, before
+    trading). `save` does not wait for the disk: the supervisor saves synchronously (a halt
+    runs in a signal handler or on a fill) and the event loop must not stall on the journal
+    thread; the write is queued in order behind every earlier one, and a failure is logged
+    when it happens. `risk_state.json` is written synchronously beside it, so a halt is on
+    the disk before the next intent either way."""
+
+    def __init__(self, journal: Journal, saved: RiskState | None) -> None:
+        self.path = journal.path
+        self._journal = journal
+        self._saved = saved
+
+    def load(self) -> RiskState | None:
+        return self._saved
+
+    def save(self, state: RiskState, durable: bool = True) -> None:
+        future = self._journal.submit_risk_state(state, durable)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop to stall: wait, and fail here
+            future.result()
+            return
+        future.add_done_callback(
+            lambda done: loop.call_soon_threadsafe(self._report, done, state.halted))
+
+    def _report(self, done: concurrent.futures.Future[None], halted: bool) -> None:
+        err = done.exception()
+        if err is not None:
+            _log.error("risk_state.save_failed", error=str(err), latched=halted,
+                       store=str(self.path))
 
 
 def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:

@@ -32,7 +32,8 @@ class JournalError(Exception):
 
 
 # Migrations, oldest first. A fresh journal runs them all, so every step is exercised on every
-# new install, not only on upgrades. Append; never edit a released step.
+# new install, not only on upgrades. Append; never edit a released step. (Step 2's risk_state
+# table is unused: the journal keeps its copy of the risk state in `meta`.)
 MIGRATIONS: tuple[str, ...] = (
     # 1: orders and fills
     """

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.journal import Journal, JournalError, quote_spent
+from daemon.journal import Journal, JournalError, JournalRiskStore, quote_spent
 from daemon.journal_file import MIGRATIONS, SCHEMA_VERSION
 from daemon.model import Fill, Order, OrderType, Side
+from daemon.riskstate import RiskState
 
 D = Decimal
 
@@ -70,19 +71,51 @@ async def test_a_fill_is_journaled_once_and_an_end_never_undoes_filled(tmp_path:
     await j.close()
 
 
+HALTED = RiskState(halted=True, halt_reason="reconciliation", halt_detail="drift: BTC",
+                   halted_ns=5, day="2026-03-01", daily_pnl=D("-600.25"), drawdown=D("700.5"),
+                   updated_ns=7, total_pnl=D("-812.125"))
+
+
 @pytest.mark.asyncio
-async def test_a_latched_halt_survives_reopen(tmp_path: Path) -> None:
+async def test_the_risk_state_survives_reopen_exactly(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     j = await Journal.open(path)
     assert await j.load_risk_state() is None
-    await j.save_risk_state("halted", "reconciliation drift: BTC")
+    await j.save_risk_state(HALTED)
     await j.close()
     j = await Journal.open(path)
-    latched = await j.load_risk_state()
-    assert latched is not None and (latched.state, latched.reason) == (
-        "halted", "reconciliation drift: BTC")
-    await j.save_risk_state("active", "operator cleared the halt")
-    assert (await j.load_risk_state()).state == "active"  # type: ignore[union-attr]
+    assert await j.load_risk_state() == HALTED
+    await j.save_risk_state(RiskState(updated_ns=9), durable=False)  # the latest save wins
+    assert await j.load_risk_state() == RiskState(updated_ns=9)
+    await j.close()
+
+
+@pytest.mark.asyncio
+async def test_the_store_queues_saves_in_order_without_waiting(tmp_path: Path) -> None:
+    """The supervisor's synchronous saves reach the journal in order, behind what was queued
+    before them; closing the journal waits for them."""
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    store = JournalRiskStore(j, None)
+    assert store.load() is None
+    store.save(HALTED)
+    store.save(RiskState(updated_ns=8), durable=False)
+    await j.close()
+    j = await Journal.open(path)
+    assert await j.load_risk_state() == RiskState(updated_ns=8)
+    await j.close()
+
+
+@pytest.mark.asyncio
+async def test_a_corrupt_risk_state_in_the_journal_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = await Journal.open(path)
+    await j.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO meta VALUES ('risk_state', '{\"halted\": tru')")
+    j = await Journal.open(path)
+    with pytest.raises(JournalError, match=f"journal {path}: corrupt risk state"):
+        await j.load_risk_state()
     await j.close()
 
 
@@ -114,7 +147,7 @@ async def test_a_version_1_journal_migrates_and_keeps_its_rows(tmp_path: Path) -
                        (coid, state, "0.01" if state == "filled" else "0"))
     j = await Journal.open(path)
     assert [o.client_order_id for o in await j.unsettled()] == ["td-a-2"]
-    await j.save_risk_state("halted", "v2 table exists")
+    await j.save_risk_state(HALTED)  # `meta` exists
     await j.close()
     with sqlite3.connect(path) as db:
         versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]

@@ -6,10 +6,17 @@
 - rejections: more than `max_rejections_per_minute` venue rejections within 60 seconds.
 
 A breaker only reports a trip through `on_trip`; the supervisor halts, latches, cancels and
-flattens. It is the inventory's `BooksListener`, so it runs synchronously as each event is
-booked: the very next intent already meets a halted gate. What the breakers have measured
-(today's PnL, the distance below the peak) is carried over a restart through `RiskState`, so
-restarting — or a crash loop — cannot hand the daemon a fresh loss budget.
+flattens. The supervisor passes it every event the inventory books, synchronously: the very
+next intent already meets a halted gate.
+
+What the breakers have measured (today's PnL, the distance below the peak, and the books' PnL
+they were measured at) is carried over a restart through `RiskState`, so restarting — or a
+crash loop — cannot hand the daemon a fresh loss budget. Without a journal the books start
+empty and the carry applies at once. With one, the books are rebuilt from the journal without
+the breakers seeing the replay (it is history the carry already counts), and `restored` then
+measures from where the carry says the day began and the peak stood. Until every position the
+restore brought back has a price, equity is not known (the books value them at cost), so the
+equity breakers wait for the marks instead of judging a guess.
 """
 
 from __future__ import annotations
@@ -40,13 +47,16 @@ class Breaker(enum.Enum):
 
 class CircuitBreakers:
     def __init__(self, config: RiskConfig, view: InventoryView, clock: Clock, metrics: Metrics,
-                 on_trip: Callable[[Breaker, str], None], carry: RiskState | None) -> None:
+                 on_trip: Callable[[Breaker, str], None], carry: RiskState | None,
+                 starting_cash: Decimal) -> None:
         self._config = config
         self._view = view
         self._clock = clock
         self._metrics = metrics
         self._on_trip = on_trip
+        self._starting_cash = starting_cash  # equity - this = what the books have made
         self._rejections: deque[int] = deque()
+        self._unpriced = False  # restored positions are still waiting for their first mark
         now_ns = clock.now_ns()
         equity = view.equity()
         self._day = now_ns // DAY_NS
@@ -61,6 +71,27 @@ class CircuitBreakers:
 
     def configure(self, config: RiskConfig) -> None:
         self._config = config
+
+    def restored(self, carry: RiskState | None) -> None:
+        """The books were rebuilt from the journal: measure from where `carry` says today
+        began and the peak stood. Those are levels of the books' PnL (`total_pnl`), valid
+        whatever the restored positions are marked at, or the starting capital now is."""
+        now_ns = self._clock.now_ns()
+        equity = self._view.equity()
+        ref = equity  # without a measuring point: from the books as restored
+        if carry is not None and carry.total_pnl is not None:
+            ref = self._starting_cash + carry.total_pnl
+        same_day = carry is not None and carry.day == utc_day(now_ns)
+        daily_pnl = carry.daily_pnl if carry is not None and same_day else ZERO
+        drawdown = carry.drawdown if carry is not None else ZERO
+        self._day = now_ns // DAY_NS
+        self._day_start = ref - daily_pnl
+        self._peak = ref + drawdown
+        self._unpriced = True
+        _log.info("breakers.restored", daily_pnl=daily_pnl, drawdown=drawdown,
+                  day_start_equity=self._day_start, equity_peak=self._peak,
+                  restored_equity=equity, day=carry.day if carry else "")
+        self.evaluate()
 
     # --- BooksListener ----------------------------------------------------------------------
 
@@ -88,6 +119,8 @@ class CircuitBreakers:
     # --- evaluation -------------------------------------------------------------------------
 
     def evaluate(self) -> None:
+        if self._unpriced and not self._priced():
+            return  # equity values a restored position at cost: wait for its first mark
         now_ns = self._clock.now_ns()
         equity = self._view.equity()
         day = now_ns // DAY_NS
@@ -112,6 +145,13 @@ class CircuitBreakers:
                           f"equity {equity} is {drawdown * HUNDRED:.4f}% below its peak "
                           f"{self._peak} > {cfg.max_drawdown_pct}%")
 
+    def _priced(self) -> bool:
+        view = self._view
+        if any(view.position(s) and view.mark_price(s) is None for s in view.symbols):
+            return False
+        self._unpriced = False
+        return True
+
     def drawdown_ratio(self, equity: Decimal) -> Decimal:
         if self._peak <= 0:
             return Decimal(1)
@@ -132,9 +172,11 @@ class CircuitBreakers:
         return self._view.equity() - self._day_start
 
     def carry(self, base: RiskState, now_ns: int) -> RiskState:
-        """`base` (the latch) with today's PnL and the drawdown filled in, for saving."""
+        """`base` (the latch) with today's PnL, the drawdown and the books' PnL they were
+        measured at filled in, for saving."""
         equity = self._view.equity()
         return RiskState(
             halted=base.halted, halt_reason=base.halt_reason, halt_detail=base.halt_detail,
             halted_ns=base.halted_ns, day=utc_day(now_ns), daily_pnl=equity - self._day_start,
-            drawdown=max(ZERO, self._peak - equity), updated_ns=now_ns)
+            drawdown=max(ZERO, self._peak - equity), updated_ns=now_ns,
+            total_pnl=equity - self._starting_cash)

@@ -6,14 +6,17 @@ Positions are signed (long > 0) and kept as FIFO lots, so realized and unrealize
 `equity = cash + unrealized PnL`, which equals starting cash minus what was paid for the fills
 plus what the open position is worth at the mark — the identity the property tests check.
 
-Everyone else reads through `InventoryView`. One `BooksListener` (the circuit breakers) is told
-of every mark, fill and rejection as it is booked, so post-trade checks see each one.
+Everyone else reads through `InventoryView`. One `BooksListener` (the risk supervisor, for its
+circuit breakers) is told of every mark, fill and rejection as it is booked, so post-trade
+checks see each one. Rebuilding the books from the journal at startup (`restoring`) is not
+trading: the listener is told nothing of the replay, only once, at the end, that it happened.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Protocol
 
@@ -31,6 +34,7 @@ from daemon.model import (
     Side,
     to_decimal_price,
 )
+from daemon.riskstate import RiskStateStore
 
 _log = log.get("inventory")
 
@@ -51,6 +55,11 @@ class BooksListener(Protocol):
     def on_fill(self, fill: Fill) -> None: ...
 
     def on_rejected(self, order: Order) -> None: ...
+
+    def on_restored(self, durable: RiskStateStore) -> None:
+        """The books were just rebuilt from the journal, without a word to this listener: the
+        replayed fills are history that the carried risk state already counts. `durable` is
+        the journal's copy of the risk state, to read now and to keep up to date from now on."""
 
 
 class InventoryManager:
@@ -94,6 +103,20 @@ class InventoryManager:
 
     def set_listener(self, listener: BooksListener | None) -> None:
         self._listener = listener
+
+    @contextlib.contextmanager
+    def restoring(self, durable: RiskStateStore) -> Iterator[None]:
+        """Rebuild the books (replay fills, reopen orders) inside this block without telling the
+        listener of each step; once the block has succeeded it is told `on_restored(durable)`.
+        Replayed fills passed to the listener would count the journal's history as new PnL: a
+        restart would double the day's loss, or hand out yesterday's profit as budget."""
+        listener, self._listener = self._listener, None
+        try:
+            yield
+        finally:
+            self._listener = listener
+        if listener is not None:
+            listener.on_restored(durable)
 
     def open_order(self, order: Order) -> None:
         """Record an order before its request goes out, so a crash mid-send cannot hide it."""

@@ -36,7 +36,7 @@ from daemon.broker.base import Broker, BrokerError, FatalBrokerError, VenueOrder
 from daemon.config import ReconcileConfig, TradingState, UnknownOrders
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.inventory import InventoryManager, UnknownInstrument
-from daemon.journal import Journal, JournalError, OrderRecord
+from daemon.journal import Journal, JournalError, JournalRiskStore, OrderRecord
 from daemon.metrics import Metrics
 from daemon.model import ZERO, MarketKind, Order, OrderState
 from daemon.monitor import HealthState
@@ -71,14 +71,18 @@ class Reconciler:
     # --- startup ---------------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Rebuild the books from the journal: fills first, then the orders still open."""
+        """Rebuild the books from the journal: fills first, then the orders still open. The
+        inventory's listener (the risk supervisor) is not told of the replay, only handed the
+        journal's copy of the risk state once the books are whole."""
         snap = await self._journal.load()
+        durable = JournalRiskStore(self._journal, await self._journal.load_risk_state())
         try:
-            for fill in snap.fills:
-                self._inventory.apply_fill(fill)
-            for rec in snap.unsettled:
-                if rec.is_open:
-                    self._inventory.open_order(rec.to_order())
+            with self._inventory.restoring(durable):
+                for fill in snap.fills:
+                    self._inventory.apply_fill(fill)
+                for rec in snap.unsettled:
+                    if rec.is_open:
+                        self._inventory.open_order(rec.to_order())
         except UnknownInstrument as err:
             raise JournalError(f"journal {self._journal.path} holds orders or fills of "
                                f"{err.args[0]}, which is not in market.instruments: keep it "

@@ -11,6 +11,12 @@
 State changes are synchronous, so the next intent already meets the new state. The slow parts
 (cancel and flatten through `shutdown.flatten`, the reload, saving what the breakers carry) run
 in `run()`, a task of the trading TaskGroup: a signal or HTTP handler changes a flag and returns.
+
+It is the inventory's `BooksListener`: every mark, fill and rejection goes to the breakers, and
+the end of the journal replay (`on_restored`) brings the journal's copy of the risk state. The
+latch and the carried numbers are kept in `risk_state.json` and, with a journal, in the journal
+too; at startup the stricter of the two copies holds (`riskstate.stricter`), and from then on
+every save goes to both.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from daemon.config import Config, ConfigError, RiskConfig, TradingState
 from daemon.execution import OrderRouter
 from daemon.inventory import InventoryManager
 from daemon.metrics import Metrics
+from daemon.model import Fill, Order
 from daemon.monitor import HealthState
 from daemon.risk import RiskGate
-from daemon.riskstate import RiskState, RiskStateStore, StateError
+from daemon.riskstate import RiskState, RiskStateStore, StateError, stricter
 
 _log = log.get("supervisor")
 SAVE_INTERVAL_S = 5.0  # how stale the carried-over daily PnL may be after a hard kill
@@ -50,28 +57,60 @@ class RiskSupervisor:
         self._clock = clock
         self._metrics = metrics
         self._health = health
-        self._store = store
+        self._stores = [store]  # the journal's copy joins when the books are restored
         self._wake = asyncio.Event()
         self._reload_wanted = False
         self._flatten_reason: str | None = None
         self.flattening = False
         self.stopping = False  # the trading phase is over; the stop's own flatten runs
         saved = store.load()  # StateError: refuse to start rather than forget a latch
-        self._latch = saved or RiskState()
+        self._loaded = saved
+        self._latch = RiskState()
         self._saved: RiskState | None = None  # what is on disk, without its timestamp
         self.breakers = CircuitBreakers(config.risk, inventory.view, clock, metrics,
-                                        self._on_trip, saved)
-        inventory.set_listener(self.breakers)
-        if self._latch.halted:
-            gate.set_state(TradingState.HALTED)
-            _log.error("halt.latched", reason=self._latch.halt_reason,
-                       detail=self._latch.halt_detail, since_ns=self._latch.halted_ns,
-                       note="halted by a previous run; `tradingd ctl resume` (running) or "
-                       "`tradingd clear-halt` (stopped) clears it")
-            self._request_flatten("latched halt")
+                                        self._on_trip, saved, inventory.starting_cash)
+        inventory.set_listener(self)
+        self._apply_latch(saved, str(store.path))
         self._publish_state()
         self._publish_limits()
-        self.breakers.evaluate()
+        # No evaluation yet: with a journal the books are about to be restored, and equity
+        # before that is only the starting capital. `on_restored`, or else `run`, evaluates.
+
+    # --- BooksListener: the breakers see every booked event ---------------------------------
+
+    def on_mark(self, symbol: str) -> None:
+        self.breakers.on_mark(symbol)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.breakers.on_fill(fill)
+
+    def on_rejected(self, order: Order) -> None:
+        self.breakers.on_rejected(order)
+
+    def on_restored(self, durable: RiskStateStore) -> None:
+        """The books were rebuilt from the journal: merge its copy of the risk state with the
+        file's (the stricter holds), latch if either says halted, and let the breakers measure
+        from what was carried. Both copies are then rewritten, so they agree again."""
+        journal_copy = durable.load()
+        merged = stricter(self._loaded, journal_copy)
+        self._stores.append(durable)
+        self._apply_latch(merged, str(durable.path))
+        self._publish_state()
+        self.breakers.restored(merged)
+        self._saved = None
+        self._save()
+
+    def _apply_latch(self, saved: RiskState | None, source: str) -> None:
+        if saved is None or not saved.halted or self._latch.halted:
+            return
+        self._latch = RiskState(halted=True, halt_reason=saved.halt_reason,
+                                halt_detail=saved.halt_detail, halted_ns=saved.halted_ns)
+        self._gate.set_state(TradingState.HALTED)
+        _log.error("halt.latched", reason=saved.halt_reason, detail=saved.halt_detail,
+                   since_ns=saved.halted_ns, latched_in=source,
+                   note="halted by a previous run; `tradingd ctl resume` (running) or "
+                   "`tradingd clear-halt` (stopped) clears it")
+        self._request_flatten("latched halt")
 
     # --- transitions ------------------------------------------------------------------------
 
@@ -136,6 +175,7 @@ class RiskSupervisor:
 
     async def run(self) -> None:
         log.bind_task("supervisor")
+        self.breakers.evaluate()  # a carried loss beyond a (lowered) limit trips before trading
         while True:
             try:
                 # Not wait_for: on 3.11 it returns the event's result instead of raising when
@@ -253,12 +293,17 @@ class RiskSupervisor:
         unchanged = msgspec.structs.replace(state, updated_ns=0) == self._saved
         if unchanged and not durable:
             return  # routine save with nothing new: no disk write at all
-        try:
-            self._store.save(state, durable)
+        saved = True
+        for store in self._stores:
+            try:
+                store.save(state, durable)
+            except StateError as err:
+                # The halt holds in memory whatever the disk says; the operator must know.
+                _log.error("risk_state.save_failed", error=str(err), latched=self._latch.halted,
+                           store=str(store.path))
+                saved = False
+        if saved:
             self._saved = msgspec.structs.replace(state, updated_ns=0)
-        except StateError as err:
-            # The halt holds in memory whatever the disk says; the operator must know.
-            _log.error("risk_state.save_failed", error=str(err), latched=self._latch.halted)
 
     def _publish_state(self) -> None:
         self._metrics.set_state(self._gate.state.value)

@@ -137,3 +137,69 @@ def test_a_corrupt_latch_refuses_to_start_instead_of_forgetting_the_halt(tmp_pat
     assert proc.returncode == 78 and proc.stdout == ""
     assert proc.stderr.startswith("tradingd: state error: ")
     assert "corrupt risk state" in proc.stderr and "risk_state.json" in proc.stderr
+
+
+def test_a_deleted_latch_file_does_not_unlatch_the_halt(tmp_path: Path,
+                                                        daemons: Daemons) -> None:
+    """Steps: buy-and-hold on paper; SIGUSR1 halts and flattens; SIGTERM. risk_state.json is
+    deleted. The restart is still halted (the journal kept the latch): `halt.latched` names
+    the journal, the strategy's buy is denied `halted`, and the file is written again."""
+    config = fast_config(tmp_path, BUY_ONCE)
+    d = daemons(config)
+    d.wait_for_match(30, has_position, "an open position")
+    d.send(signal.SIGUSR1)
+    d.wait_for("flatten.done", 20)
+    assert stop_flat(d)["halt_latched"] is True
+    (tmp_path / "state" / "risk_state.json").unlink()
+
+    again = daemons(config)
+    latched = again.wait_for("halt.latched", 30)
+    assert latched["reason"] == "kill_switch"
+    assert latched["latched_in"] == str(tmp_path / "state" / "journal.sqlite3")
+    again.wait_for("order.denied", 30, reason="halted")
+    assert latch(tmp_path)["halted"] is True and latch(tmp_path)["halt_reason"] == "kill_switch"
+    assert stop_flat(again)["halt_latched"] is True
+
+
+NO_TRADES = ("tests.support.strategies:RestingBuys", 'symbol = "BTC/USDT"\nqty = "0.1"\ncount = 0')
+
+
+def test_a_restart_measures_the_days_loss_once_and_trips_only_beyond_the_limit(
+        tmp_path: Path, daemons: Daemons) -> None:
+    """Steps: on paper, buy 0.1 BTC and SIGTERM: the flatten sells it back; the day's loss L
+    (fees and spread) is in risk_state.json. Restart (a strategy that never trades) with
+    max_daily_loss just above L: /status shows today's PnL and the distance below the peak
+    exactly as saved, nothing trips, and they are saved unchanged. Restart with the limit just
+    below L: the daily-loss breaker trips at startup."""
+    buy = (BUY_ONCE[0], 'symbol = "BTC/USDT"\nqty = "0.1"')
+    first = daemons(fast_config(tmp_path, buy), env=TOKEN_ENV)
+    first.wait_for_match(30, has_position, "an open position")
+    stop_flat(first)
+    saved = latch(tmp_path)
+    loss, drawdown = -Decimal(saved["daily_pnl"]), Decimal(saved["drawdown"])
+    assert loss > 0 and drawdown > 0 and saved["halted"] is False
+
+    def restart(limit: Decimal) -> DaemonProcess:
+        extra = {"risk": risk(max_daily_loss=f'"{limit}"'), "control": CONTROL_TCP}
+        return daemons(fast_config(tmp_path, NO_TRADES, extra=extra), env=TOKEN_ENV)
+
+    d = restart(loss * Decimal("1.02"))
+    port = d.wait_for("control.listening", 30)["port"]
+    d.wait_for("reconcile.complete", 30)
+    d.wait_for("heartbeat", 15)  # trading has started: the supervisor has evaluated too
+    code, status = control(port, "GET", "/status")
+    assert code == 200 and status["state"] == "active"
+    assert Decimal(status["daily_pnl"]) == -loss
+    assert Decimal(status["equity_peak"]) - Decimal(status["equity"]) == drawdown
+    assert d.find("circuit_breaker.tripped") is None
+    stop_flat(d)
+    assert (Decimal(latch(tmp_path)["daily_pnl"]), Decimal(latch(tmp_path)["drawdown"])) == (
+        -loss, drawdown)
+
+    d = restart(loss * Decimal("0.98"))
+    tripped = d.wait_for("circuit_breaker.tripped", 30)
+    assert tripped["breaker"] == "daily_loss"
+    ready = d.wait_for("reconcile.complete", 30)
+    assert d.records.index(tripped) < d.records.index(ready)  # before any trading
+    d.wait_for("trading.halted", 10, breaker="daily_loss")
+    stop_flat(d)

@@ -26,7 +26,7 @@ def make(carry: RiskState | None = None, **limits: object) -> tuple[
     inv = InventoryManager([BTC], D(1000))
     trips: list[tuple[Breaker, str]] = []
     breakers = CircuitBreakers(cfg, inv.view, clock, Metrics(["BTC/USDT"]),
-                               lambda b, detail: trips.append((b, detail)), carry)
+                               lambda b, detail: trips.append((b, detail)), carry, D(1000))
     inv.set_listener(breakers)
     return inv, breakers, clock, trips
 

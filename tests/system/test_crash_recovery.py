@@ -1,7 +1,7 @@
 """Crash trials: the live daemon SIGKILLed at seeded random moments, restarted, again and again.
 
 A chain is one fake exchange and one state dir. The daemon (Alternate: a market order every
-1 s bar) is started and SIGKILLed KILLS_PER_CHAIN times, then stopped with SIGTERM. Kill
+1 s bar) is started and SIGKILLed TRIALS_PER_CHAIN times, then stopped with SIGTERM. Kill
 moments are seeded: uniform over the first seconds after the process starts (so some land in
 startup and reconciliation, some between an intent and its request, some mid-fill), and every
 third trial while an order request is stalled at the venue (between "order sent" and "ack
@@ -15,8 +15,11 @@ no client id was posted twice, the journal holds exactly the exchange's trades o
 (each once), no trade was booked twice in any run's log, every order on the exchange is in the
 journal, nothing is left open, and the account is back to its start plus the reported dust.
 
-`make test` runs CRASH_TRIALS=20 (4 chains); `make soak-crash TRIALS=200` runs more. The kill
-moments come from CRASH_SEED (printed on failure), and the assertions hold for any moment.
+CRASH_TRIALS is how many SIGKILLs must land on a live daemon: a kill counts only when the
+process died of it (the mid-flatten trial may end in a clean stop first and does not count).
+`make test` runs CRASH_TRIALS=20: 4 chains of 6 trials, at least 5 real kills each, checked per
+chain and in total; `make soak-crash TRIALS=200` runs more. The kill moments come from
+CRASH_SEED (printed on failure), and the assertions hold for any moment.
 """
 
 from __future__ import annotations
@@ -45,9 +48,12 @@ from tests.support.venue import (
 
 pytestmark = pytest.mark.system
 ALTERNATE = ("tests.support.strategies:Alternate", 'symbol = "BTC/USDT"\nqty = "0.01"')
-TRIALS = int(os.environ.get("CRASH_TRIALS", "20"))
-KILLS_PER_CHAIN = 5
-CHAINS = max(1, -(-TRIALS // KILLS_PER_CHAIN))
+MIN_KILLS = int(os.environ.get("CRASH_TRIALS", "20"))  # SIGKILLs that must hit a live daemon
+TRIALS_PER_CHAIN = 6
+MID_FLATTEN_TRIALS = frozenset({4})  # SIGTERM first: the flatten may beat the SIGKILL
+KILLS_PER_CHAIN = TRIALS_PER_CHAIN - len(MID_FLATTEN_TRIALS)  # the kills a chain guarantees
+CHAINS = max(1, -(-MIN_KILLS // KILLS_PER_CHAIN))
+KILLED: dict[int, int] = {}  # chain -> SIGKILLs that killed a live daemon
 SEED = int(os.environ.get("CRASH_SEED", "20261121"))
 # After the process starts: imports and startup take about 2.5 s, reconciliation ends near
 # 2.8 s and Alternate sends an order a second from then, so about a third of the kills land in
@@ -68,11 +74,11 @@ def check_restart(d: DaemonProcess, fx: FakeBinanceThread) -> dict[str, Any] | N
 
 
 def run_until_killed(d: DaemonProcess, fx: FakeBinanceThread, kill_at: float,
-                     in_flight: bool = False, term_s: float | None = None) -> bool:
+                     in_flight: bool = False, term_s: float | None = None) -> tuple[bool, bool]:
     """Watch the run, checking its reconciliation, and SIGKILL it at `kill_at` (monotonic) —
     or, `in_flight`, as soon as an order request is stalled at the venue; with `term_s`, send
     SIGTERM at `kill_at` and SIGKILL that much later, mid-flatten. Return whether the run's
-    reconciliation was checked."""
+    reconciliation was checked, and whether the SIGKILL is what ended the process."""
     checked = False
     termed = False
     while True:
@@ -98,7 +104,7 @@ def run_until_killed(d: DaemonProcess, fx: FakeBinanceThread, kill_at: float,
             continue
         time.sleep(0.01)
     d.kill()
-    return checked
+    return checked, d.proc.returncode == -signal.SIGKILL
 
 
 def assert_clean_stop(d: DaemonProcess, code: int) -> None:
@@ -119,10 +125,10 @@ def filled_trade_ids(d: DaemonProcess) -> list[str]:
 
 @pytest.mark.parametrize("chain", range(CHAINS))
 def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: Path) -> None:
-    """Steps: KILLS_PER_CHAIN times start the live daemon and SIGKILL it at a seeded moment
-    (every third time while an order's ack is stalled at the venue, every fifth mid-flatten
-    after a SIGTERM), checking each reconciled
-    restart's position against the exchange; then start it once more, check, SIGTERM; the
+    """Steps: TRIALS_PER_CHAIN times start the live daemon and SIGKILL it at a seeded moment
+    (every third time while an order's ack is stalled at the venue, the fifth mid-flatten
+    after a SIGTERM), checking each reconciled restart's position against the exchange and
+    counting the kills that ended a live process; then start it once more, check, SIGTERM; the
     exchange, the journal and the logs agree exactly and the account is flat."""
     rng = random.Random(SEED * 1000 + chain)
     booked: Counter[str] = Counter()
@@ -132,11 +138,11 @@ def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: 
         cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=ALTERNATE, lookup_s="2",
                               sections={"reconcile": "interval_s = 1"})
         env = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret}
-        checks = 0
+        checks = kills = 0
         placed = chain % 2 == 0  # in-flight: the venue places the order, then stalls; or never
-        for trial in range(KILLS_PER_CHAIN):
+        for trial in range(TRIALS_PER_CHAIN):
             in_flight = trial % 3 == 2
-            mid_flatten = trial % 5 == 4
+            mid_flatten = trial in MID_FLATTEN_TRIALS
             term_s = rng.uniform(0.0, 0.8) if mid_flatten else None
             if in_flight:
                 fx.call(lambda f: f.faults.delay("/api/v3/order", STALL_S, method="POST",
@@ -145,7 +151,11 @@ def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: 
                 *(TRADING_WINDOW_S if mid_flatten else KILL_WINDOW_S))
             d = DaemonProcess(cfg, env=env)
             try:
-                checks += run_until_killed(d, fx, time.monotonic() + delay_s, in_flight, term_s)
+                checked, killed = run_until_killed(d, fx, time.monotonic() + delay_s,
+                                                   in_flight, term_s)
+                checks += checked
+                kills += killed
+                assert killed or mid_flatten, f"trial {trial}: not ended by its SIGKILL"
             finally:
                 d.kill()
                 fx.call(lambda f: (f.faults.clear(), f.faults.fired.clear()))
@@ -167,12 +177,16 @@ def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: 
             d.kill()
         booked.update(filled_trade_ids(d))
         lost += len([r for r in d.records if r.get("event") == "reconcile.order_lost"])
-        if chain % 2 and KILLS_PER_CHAIN > 2:
+        if chain % 2 and TRIALS_PER_CHAIN > 2:
             assert lost >= 1  # the stalled, never processed request was seen as lost
         assert_nothing_lost_or_doubled(fx, JournalFile(tmp_path / "state"), booked, btc0,
                                        d.last_record)
-        print(f"chain {chain}: {checks} restarts checked mid-chain, "
+        print(f"chain {chain}: {kills} SIGKILLs landed, {checks} restarts checked mid-chain, "
               f"{len(our_orders(fx))} orders, {len(our_trades(fx))} trades")
+    assert kills >= KILLS_PER_CHAIN
+    KILLED[chain] = kills
+    if len(KILLED) == CHAINS:  # every chain ran in this session: the total the run promises
+        assert sum(KILLED.values()) >= MIN_KILLS, KILLED
 
 
 def assert_nothing_lost_or_doubled(fx: FakeBinanceThread, journal: JournalFile,

@@ -132,15 +132,13 @@ def _unexpected(err: Exception) -> int:
 def cmd_clear_halt(path: Path, reason: str) -> int:
     """Clear a latched halt with the daemon stopped: what `ctl resume` does to the latch, so
     the breakers start again from the equity the next start sees (the losses are accepted)."""
-    from daemon.riskstate import FILE_NAME, JsonFileStore, RiskState
+    from daemon.riskstate import clear_halt
 
     cfg = config_mod.load(path)
-    store = JsonFileStore(config_mod.resolve_path(cfg, cfg.daemon.state_dir) / FILE_NAME)
-    latched = store.load()
-    if latched is None or not latched.halted:
+    latched = clear_halt(config_mod.resolve_path(cfg, cfg.daemon.state_dir))
+    if latched is None:
         print("no halt was latched")
         return 0
-    store.save(RiskState())
     print(f"halt cleared (was: {latched.halt_detail or latched.halt_reason}); "
           f"operator's reason: {reason}")
     return 0

@@ -136,7 +136,8 @@ class Daemon:
             instruments, starting_cash, config.paper.fee_bps,
             config.paper.slippage_bps, self.clock)
         self.source = source or SimMarket(config.market.instruments, config.market.sim,
-                                          config.market.batch_interval_ms, self.clock)
+                                          config.market.batch_interval_ms, self.clock,
+                                          strategy.book_depth)
         self.journal = journal
         ids = ClientIds(config.daemon.client_id_prefix,
                         journal.run_ns if journal else self.clock.now_ns())

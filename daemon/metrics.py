@@ -20,14 +20,16 @@ BREAKERS = ("daily_loss", "drawdown", "rejections", "reconciliation", "kill_swit
 DATA_PATHS = ("sim", "replay", "websocket", "rest")
 STATE_VALUES = {"active": 0, "reducing": 1, "halted": 2}
 # Label values known up front, created at zero so alerts see a series before the first event.
-MD_KINDS = ("trade", "quote")
+MD_KINDS = ("trade", "quote", "book")
 MD_DROP_REASONS = ("malformed", "bad_price", "bad_size", "duplicate", "out_of_order",
-                   "price_jump", "bad_quote")
+                   "price_jump", "bad_quote", "bad_book")
 REJECTION_REASONS = ("insufficient_funds", "invalid_order", "rate_limited", "rejected",
                      "lost_in_transit", "venue_rejected", "no_market", "unknown")
 EXCHANGE_ERRORS = ("RequestTimeout", "ExchangeNotAvailable", "NetworkError", "DDoSProtection",
                    "RateLimitExceeded", "InsufficientFunds", "InvalidOrder", "BadRequest",
-                   "AuthenticationError", "OperationFailed", "ExchangeError")
+                   "AuthenticationError", "OperationFailed", "ExchangeError",
+                   # not ccxt classes: trades the broker could not book as they came
+                   "MalformedFill", "FeeInOtherCurrency")
 
 # Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
 _FAST_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1, 1.0)

@@ -97,6 +97,16 @@ class Tick(msgspec.Struct, frozen=True, array_like=True):
     trade_id: int = 0
 
 
+class BookSnapshot(msgspec.Struct, frozen=True):
+    """The top of one instrument's order book as the venue last reported it: (price, size)
+    levels, best first on each side. Floats: a book feeds a strategy's decisions, not the
+    accounts. Only strategies that ask for one (`Strategy.book_depth`) get books."""
+
+    ts_ns: int
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+
+
 class TickBatch(msgspec.Struct, frozen=True):
     """Trades of one instrument that arrived together, as parallel columns, plus the latest top of
     book (`bid`/`ask`, as of the last trade).
@@ -116,6 +126,7 @@ class TickBatch(msgspec.Struct, frozen=True):
     ask: float
     recv_ns: int
     gap_before: bool = False  # the source knows data is missing before these ticks
+    book: BookSnapshot | None = None  # the latest order book, for strategies that ask for it
 
     def __post_init__(self) -> None:
         if not len(self.ts_ns) == len(self.price) == len(self.size):
@@ -123,11 +134,11 @@ class TickBatch(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, symbol: str, ticks: Iterable[Tick], bid: float, ask: float, recv_ns: int,
-           gap_before: bool = False) -> TickBatch:
+           gap_before: bool = False, book: BookSnapshot | None = None) -> TickBatch:
         """A batch from trades collected one by one (a websocket feed, a test)."""
         rows = list(ticks)
         return cls(symbol, [t.ts_ns for t in rows], [t.price for t in rows],
-                   [t.size for t in rows], bid, ask, recv_ns, gap_before)
+                   [t.size for t in rows], bid, ask, recv_ns, gap_before, book)
 
     def ticks(self) -> list[Tick]:
         """The trades as rows (tests, debugging); the hot path reads the columns."""

@@ -111,7 +111,6 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
             opened.append(feed_ex)
             instruments = await _instruments(feed_ex, cfg)
             metrics = Metrics(list(instruments))
-            source = CcxtFeed(feed_ex, list(instruments), cfg.exchange, metrics, clock)
         capital = cfg.paper.starting_cash
         if live:
             spent = quote_spent((await journal.load()).fills)
@@ -119,6 +118,11 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
                                                  spent)
         strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params,
                                  StrategyContext(instruments, Path(cfg.config_dir)))
+        if cfg.market.source is MarketSource.EXCHANGE:
+            assert metrics is not None
+            # After the strategy: the feed subscribes to books only if it asks for them.
+            source = CcxtFeed(feed_ex, list(instruments), cfg.exchange, metrics, clock,
+                              strategy.book_depth)
         # Reads the halt latch: a state error must stop us before anything is logged as started.
         daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
                         instruments=instruments, metrics=metrics, starting_cash=capital,

@@ -58,6 +58,12 @@ class Strategy(ABC, Generic[P]):
     def symbols(self) -> Sequence[str]:
         """The instruments this strategy trades."""
 
+    @property
+    def book_depth(self) -> int:
+        """Levels per side of the order book this strategy wants in its tick batches
+        (`batch.book` in `on_ticks`). 0, the default: no books, and none is subscribed to."""
+        return 0
+
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         return ()
 

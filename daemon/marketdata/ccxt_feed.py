@@ -1,7 +1,9 @@
 """Market data from an exchange through ccxt.pro, with a REST fallback and a bad-data filter.
 
-Per instrument, `run()` keeps three loops: trades over the websocket, best bid/ask over the
-websocket, and a REST poller that takes over trades while the socket has been silent for
+Per instrument, `run()` keeps three loops — four when the strategy asks for an order book
+(`book_depth`): trades over the websocket, best bid/ask over the websocket, the book's top
+levels (each update published as a batch without trades, and the latest book carried on every
+batch), and a REST poller that takes over trades while the socket has been silent for
 `ws_silence_s` (and hands back once the socket delivers again). A failing socket is re-watched
 with jittered exponential backoff. Every trade passes `TradeFilter` before it becomes a tick:
 a non-positive or NaN price or size, a duplicate or out-of-order trade id, or a jump beyond
@@ -30,7 +32,7 @@ from daemon.ccxt_support import BaseError, error_label
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
 from daemon.metrics import Metrics
-from daemon.model import Tick, TickBatch
+from daemon.model import BookSnapshot, Tick, TickBatch
 from daemon.retry import backoff_s
 
 _log = log.get("ccxt_feed")
@@ -45,6 +47,10 @@ def rest_trades_params(exchange_id: str) -> dict[str, Any]:
 
 
 CONFIRM_TRADES = 3  # consecutive trades beyond the bound, agreeing with each other: a move
+# Depths a venue's REST snapshot accepts (Binance's); the book is synced from the smallest one
+# that covers at least 100 levels, so levels below the top stay known as the top is traded.
+SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+MIN_SNAPSHOT = 100
 
 
 class TradeFilter:
@@ -159,7 +165,7 @@ class _Quote:
 
 class CcxtFeed:
     def __init__(self, exchange: Any, symbols: list[str], cfg: ExchangeConfig, metrics: Metrics,
-                 clock: Clock) -> None:
+                 clock: Clock, book_depth: int = 0) -> None:
         self._ex = exchange
         self._symbols = symbols
         self._cfg = cfg
@@ -172,6 +178,8 @@ class CcxtFeed:
         self._last_ws_ns = {s: clock.monotonic_ns() for s in symbols}
         self._path = "websocket"
         self._rest_params = rest_trades_params(cfg.id)
+        self._book_depth = book_depth
+        self._books: dict[str, BookSnapshot] = {}
 
     @property
     def path(self) -> str:
@@ -189,6 +197,8 @@ class CcxtFeed:
                 tg.create_task(self._watch_trades(s), name=f"ws_trades:{s}")
                 tg.create_task(self._watch_quotes(s), name=f"ws_quotes:{s}")
                 tg.create_task(self._rest_fallback(s), name=f"rest_trades:{s}")
+                if self._book_depth:
+                    tg.create_task(self._watch_book(s), name=f"ws_book:{s}")
 
     async def stream(self) -> AsyncIterator[TickBatch]:
         while True:
@@ -217,7 +227,30 @@ class CcxtFeed:
         for tick in ticks:
             lag.observe(max(0.0, (now - tick.ts_ns) / 1e9))
         q = self._quotes[symbol]
-        await self._queue.put(TickBatch.of(symbol, ticks, q.bid, q.ask, now, gap_before=gap))
+        await self._queue.put(TickBatch.of(symbol, ticks, q.bid, q.ask, now, gap_before=gap,
+                                           book=self._books.get(symbol)))
+
+    async def _watch_book(self, symbol: str) -> None:
+        limit = next((n for n in SNAPSHOT_LIMITS if n >= max(self._book_depth, MIN_SNAPSHOT)),
+                     SNAPSHOT_LIMITS[-1])
+        attempt = 0
+        while True:
+            try:
+                book = await self._ex.watch_order_book(symbol, limit)
+            except BaseError as err:
+                attempt += 1
+                await self._reconnect_pause("book", symbol, err, attempt)
+                continue
+            attempt = 0
+            now = self._clock.now_ns()
+            snapshot = book_snapshot(book, self._book_depth, now)
+            if snapshot is None:
+                self._metrics.md_dropped.labels("bad_book").inc()
+                continue
+            self._metrics.md_messages.labels("book").inc()
+            self._books[symbol] = snapshot
+            q = self._quotes[symbol]
+            await self._queue.put(TickBatch(symbol, [], [], [], q.bid, q.ask, now, book=snapshot))
 
     async def _watch_trades(self, symbol: str) -> None:
         attempt = 0
@@ -297,3 +330,26 @@ class CcxtFeed:
         last = self._filters[symbol].last_id
         fresh = [t for t in trades if last is None or (_int_id(t.get("id")) or 0) > last]
         await self._publish(symbol, fresh)
+
+
+def book_snapshot(book: Any, depth: int, now_ns: int) -> BookSnapshot | None:
+    """The top `depth` levels of a ccxt order book, or None if the venue's book is unusable: a
+    level that is not a positive finite (price, size), sides out of order, or a crossed top."""
+    sides: list[list[tuple[float, float]]] = []
+    for key, sign in (("bids", -1), ("asks", 1)):
+        levels: list[tuple[float, float]] = []
+        for level in list((book or {}).get(key) or [])[:depth]:
+            try:
+                price, size = float(level[0]), float(level[1])
+            except (TypeError, ValueError, IndexError):
+                return None
+            if not (math.isfinite(price) and math.isfinite(size)) or price <= 0 or size <= 0:
+                return None
+            if levels and (price - levels[-1][0]) * sign <= 0:
+                return None  # bids must fall and asks rise, level by level
+            levels.append((price, size))
+        sides.append(levels)
+    bids, asks = sides
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        return None
+    return BookSnapshot(now_ns, bids, asks)

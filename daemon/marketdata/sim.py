@@ -2,7 +2,9 @@
 
 Log price follows a Gaussian walk whose volatility per sqrt(hour) defaults to that of real
 BTCUSDT 1h returns; each batch interval emits `ticks_per_s * interval` trades spread across the
-interval, and a bid/ask `spread_bps` wide around the last trade. Same seed, same prices.
+interval, and a bid/ask `spread_bps` wide around the last trade. Same seed, same prices. For a
+strategy that asks for an order book (`book_depth`), each batch carries one: levels a tick apart
+outward from the bid and ask, with seeded sizes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from decimal import Decimal
 
 from daemon.clock import Clock
 from daemon.config import InstrumentConfig, SimConfig
-from daemon.model import TickBatch
+from daemon.model import BookSnapshot, TickBatch
 
 NS = 1_000_000_000
 
@@ -31,8 +33,9 @@ class _Walk:
 
 class SimMarket:
     def __init__(self, instruments: list[InstrumentConfig], config: SimConfig,
-                 batch_interval_ms: int, clock: Clock) -> None:
+                 batch_interval_ms: int, clock: Clock, book_depth: int = 0) -> None:
         self._instruments = instruments
+        self._book_depth = book_depth
         self._clock = clock
         self._rng = random.Random(config.seed)
         self._interval_ns = batch_interval_ms * 1_000_000
@@ -85,4 +88,13 @@ class SimMarket:
         half = max(price * self._half_spread, walk.price_step)
         bid = round(math.floor((price - half) / walk.price_step) * walk.price_step, 10)
         ask = round(math.ceil((price + half) / walk.price_step) * walk.price_step, 10)
-        return TickBatch(symbol, ts, prices, sizes, bid, ask, now_ns)
+        book = self._book(bid, ask, walk.price_step, now_ns) if self._book_depth else None
+        return TickBatch(symbol, ts, prices, sizes, bid, ask, now_ns, book=book)
+
+    def _book(self, bid: float, ask: float, step: float, now_ns: int) -> BookSnapshot:
+        uniform = self._rng.random
+        levels = range(self._book_depth)
+        return BookSnapshot(
+            now_ns,
+            [(round(bid - k * step, 10), round(0.01 + uniform() * 0.5, 5)) for k in levels],
+            [(round(ask + k * step, 10), round(0.01 + uniform() * 0.5, 5)) for k in levels])

@@ -7,9 +7,12 @@ from decimal import Decimal
 
 import msgspec
 
+from daemon import log
 from daemon.inventory import InventoryView
-from daemon.model import Bar, OrderIntent, OrderType, Side
+from daemon.model import Bar, BookSnapshot, OrderIntent, OrderType, Side, TickBatch
 from strategies.base import SingleInstrumentStrategy, StrategyContext
+
+_log = log.get("strategy")
 
 
 class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -95,3 +98,34 @@ class RestingBuys(SingleInstrumentStrategy[RestingBuysParams]):
                         Decimal(repr(bar.close)) * (1 - Decimal(p.below_bps + 75 * n) / 10_000),
                         tag="rest")
             for n in range(p.count))
+
+
+class BookWatcherParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    depth: int = 5
+    bar_interval_s: int = 1
+
+
+class BookWatcher(SingleInstrumentStrategy[BookWatcherParams]):
+    """Asks for `depth` levels of the order book and logs each new one it is shown
+    (`book.seen`, levels as strings); never trades."""
+
+    Params = BookWatcherParams
+
+    def __init__(self, params: BookWatcherParams, ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self._last: BookSnapshot | None = None
+
+    @property
+    def book_depth(self) -> int:
+        return self.params.depth
+
+    def on_ticks(self, batch: TickBatch, view: InventoryView) -> Sequence[OrderIntent]:
+        book = batch.book
+        if book is not None and (self._last is None or (book.bids, book.asks) != (
+                self._last.bids, self._last.asks)):
+            self._last = book
+            _log.info("book.seen", symbol=batch.symbol,
+                      bids=[[repr(p), repr(q)] for p, q in book.bids],
+                      asks=[[repr(p), repr(q)] for p, q in book.asks])
+        return ()

@@ -185,27 +185,31 @@ class Daemon:
     async def run(self) -> int:
         self.install_signal_handlers()
         cfg = self.config
-        async with (serve(self.metrics, self.health, cfg.metrics.host, cfg.metrics.port) as port,
-                    control.serve(self.supervisor, cfg, self._control_token)):
-            _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
-                      instruments=list(self.inventory.instruments), pid=os.getpid(),
-                      strategy=cfg.strategy.class_path, state=self.gate.state.value)
-            await self.broker.start()
-            try:
+        # Everything inside the try: a listener that cannot bind, or a broker that cannot
+        # start, still closes the venue connections the runtime opened.
+        try:
+            async with (serve(self.metrics, self.health, cfg.metrics.host,
+                              cfg.metrics.port) as port,
+                        control.serve(self.supervisor, cfg, self._control_token)):
+                _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
+                          instruments=list(self.inventory.instruments), pid=os.getpid(),
+                          strategy=cfg.strategy.class_path, state=self.gate.state.value)
+                await self.broker.start()
                 if self.reconciler is None:
                     self.health.reconciled = True  # no journal: nothing to reconcile
                 else:
                     await self.reconciler.restore()
                     if not await self.reconciler.startup(self.stop):
+                        sdnotify.stopping("stopped before reconciliation: no flatten")
                         return self._finish(self.inventory.is_flat(), None)
                 _freeze_startup_heap()
                 crash = await self._trade()
                 self.supervisor.stopping = True
                 flat = await self._flatten()
-            finally:
-                await self.broker.close()
-                await self.source.close()
-            return self._finish(flat, crash)
+        finally:
+            await self.broker.close()
+            await self.source.close()
+        return self._finish(flat, crash)
 
     async def _trade(self) -> BaseException | None:
         ticks: asyncio.Queue[TickBatch] = asyncio.Queue(QUEUE_SIZE)

@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from daemon import control_token, log
+from daemon import control_token, log, monitor
 from daemon.config import Config, ConfigError, resolve_path
 from daemon.supervisor import RiskSupervisor
 
@@ -98,18 +98,25 @@ async def serve(supervisor: RiskSupervisor, config: Config,
     try:
         site: web.BaseSite
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                if stat.S_ISSOCK(path.lstat().st_mode):
-                    path.unlink()  # left behind by a run that did not exit cleanly
-            site = web.UnixSite(runner, str(path))
-            await site.start()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    if stat.S_ISSOCK(path.lstat().st_mode):
+                        path.unlink()  # left behind by a run that did not exit cleanly
+                site = web.UnixSite(runner, str(path))
+                await site.start()
+            except OSError as err:
+                raise monitor.listen_error("control.unix", str(path), err) from None
             path.chmod(0o600)
             where = f"unix:{path}"
         else:
             site = web.TCPSite(runner, config.control.host, config.control.port,
                                reuse_address=True)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as err:
+                raise monitor.listen_error("control.listen", monitor.host_port(
+                    config.control.host, config.control.port), err) from None
             sockets = getattr(site._server, "sockets", None) or []
             port = sockets[0].getsockname()[1] if sockets else config.control.port
             where = f"http://{config.control.host}:{port}"

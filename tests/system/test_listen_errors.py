@@ -30,8 +30,8 @@ def busy_port() -> Iterator[int]:
      "tradingd: config error: metrics.listen: cannot listen on 127.0.0.1:{port}: "
      "address already in use"),
     ("control", 'enabled = true\nlisten = "127.0.0.1:{port}"',
-     "tradingd: config error: control: cannot listen: address already in use "
-     "(control.listen / control.unix)"),
+     "tradingd: config error: control.listen: cannot listen on 127.0.0.1:{port}: "
+     "address already in use"),
 ])
 def test_a_busy_listen_address_exits_78_with_one_line(
         tmp_path: Path, busy_port: int, daemons: Callable[..., DaemonProcess], section: str,

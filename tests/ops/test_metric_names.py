@@ -69,7 +69,7 @@ def test_promql_extraction_ignores_label_values() -> None:
 def test_rule_scanner_reads_inline_and_block_exprs() -> None:
     text = ALERTS.read_text()
     exprs = rule_exprs(text)
-    assert len(exprs) == len(re.findall(r"^\s*- alert:", text, re.MULTILINE)) == 15
+    assert len(exprs) == len(re.findall(r"^\s*- alert:", text, re.MULTILINE)) == 16
     assert 'up{job="tradingd"} == 0' in exprs
     drawdown = next(e for e in exprs if "drawdown" in e)
     assert "tradingd_drawdown_ratio" in drawdown and "/ 100" in drawdown

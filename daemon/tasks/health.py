@@ -8,6 +8,8 @@ ping interval, so a ping is never more than 3/4 of systemd's `WatchdogSec=` afte
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from daemon import log, sdnotify
 from daemon.clock import Clock
 from daemon.inventory import InventoryManager
@@ -20,7 +22,9 @@ TICK_S = 0.5
 
 
 async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clock: Clock,
-              health: HealthState, heartbeat_s: float, stale_data_s: float) -> None:
+              health: HealthState, heartbeat_s: float, stale_data_s: float,
+              data_path: Callable[[], str] = lambda: "unknown") -> None:
+    """`data_path` says where market data comes from now (websocket, rest, sim, replay)."""
     log.bind_task("health")
     next_heartbeat = clock.monotonic_ns()
     stale: set[str] = set()
@@ -40,8 +44,10 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
         notifier.tick(health, lag_s, now_mono)
         if now_mono >= next_heartbeat:
             next_heartbeat = now_mono + int(heartbeat_s * 1e9)
-            sdnotify.status(notifier.status_line())
-            _log.info("heartbeat", equity=inventory.equity(), cash=inventory.cash,
+            path = data_path()
+            sdnotify.status(f"{notifier.status_line()} data={path}")
+            _log.info("heartbeat", market_data_path=path,
+                      equity=inventory.equity(), cash=inventory.cash,
                       positions={p.symbol: p.qty for p in inventory.positions()},
                       working_orders=len(inventory.working_orders()), fills=inventory.fill_count,
                       state=gate.state.value, loop_lag_s=round(lag_s, 6))

@@ -63,6 +63,9 @@ class Faults:
         self.on_partition: list[Callable[[], None]] = []  # the server severs its websockets
         # executionReport fields to overwrite in the next N TRADE reports: [remaining, fields]
         self.corrupt_trades: list[tuple[list[int], dict[str, object]]] = []
+        # public stream suffixes ("@trade") whose messages are not sent: a socket that stays
+        # connected but goes quiet, while REST still answers
+        self.muted_streams: set[str] = set()
 
     def add(self, fault: HttpFault) -> HttpFault:
         self.http.append(fault)
@@ -148,4 +151,5 @@ class Faults:
         self.http.clear()
         self.forced_rejects.clear()
         self.corrupt_trades.clear()
+        self.muted_streams.clear()
         self.partitioned = False

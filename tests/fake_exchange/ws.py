@@ -62,6 +62,8 @@ class WsHub:
 
     # --- fan-out -------------------------------------------------------------------------
     def publish(self, stream: str, raw: str) -> None:
+        if any(stream.endswith(muted) for muted in self.fx.faults.muted_streams):
+            return
         names = {stream}
         if stream.endswith("@depth@100ms"):  # "<s>@depth" (1000ms) gets the same diffs
             names.add(stream.removesuffix("@100ms"))

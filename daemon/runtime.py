@@ -138,6 +138,16 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
     return await daemon.run()
 
 
+def check_live_markets(instruments: dict[str, Instrument]) -> None:
+    """Live trading is spot only. A linear swap's signed position is booked, but never checked
+    against the venue's positions (reconciliation compares spot balances) and has not been
+    proven against a venue: real money waits for both. Paper mode may use swap markets."""
+    for symbol, inst in instruments.items():
+        if inst.kind is not MarketKind.SPOT:
+            raise ConfigError(f"market.instruments: {symbol} is a {inst.kind.value} market; "
+                              "live mode trades spot markets only (use daemon.mode = \"paper\")")
+
+
 async def _live_broker(cfg: Config, creds: credentials.Credentials,
                        instruments: dict[str, Instrument], metrics: Metrics | None,
                        clock: LiveClock, opened: list[Any],
@@ -145,6 +155,7 @@ async def _live_broker(cfg: Config, creds: credentials.Credentials,
     from daemon.broker.ccxt_broker import CcxtBroker
 
     assert cfg.exchange.allotted_capital is not None and metrics is not None
+    check_live_markets(instruments)
     ex = make_exchange(cfg.exchange, creds)
     opened.append(ex)
     await _with_retry("load_markets", ex.load_markets)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
+from typing import Any
 
 import ccxt
+import msgspec
 import pytest
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
-from daemon.ccxt_support import ErrorKind, classify, error_label, instrument_from_market
+from daemon.ccxt_support import (
+    ErrorKind,
+    classify,
+    error_label,
+    instrument_from_market,
+    make_exchange,
+)
+from daemon.config import ConfigError, ExchangeConfig
 from daemon.marketdata.ccxt_feed import TradeFilter
 from daemon.metrics import Metrics
 from daemon.model import MarketKind
+from daemon.runtime import check_live_markets
 
 
 @pytest.mark.parametrize(("err", "kind"), [
@@ -37,10 +48,13 @@ def test_error_label_is_the_ccxt_class_name() -> None:
     assert error_label(ccxt.DDoSProtection("x")) == "DDoSProtection"
 
 
+MARKET = {"symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "spot": True,
+          "active": True, "precision": {"price": 0.01, "amount": 1e-05},
+          "limits": {"amount": {"min": 1e-05, "max": 9000.0}, "cost": {"min": 5.0}}}
+
+
 def test_spot_market_becomes_a_long_only_instrument_on_the_venue_grid() -> None:
-    market = {"symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "spot": True,
-              "active": True, "precision": {"price": 0.01, "amount": 1e-05},
-              "limits": {"amount": {"min": 1e-05, "max": 9000.0}, "cost": {"min": 5.0}}}
+    market = MARKET
     inst = instrument_from_market(market, TICK_SIZE)
     assert inst.kind is MarketKind.SPOT
     assert (inst.price_increment, inst.size_increment) == (D("0.01"), D("0.00001"))
@@ -67,3 +81,30 @@ def test_bad_trades_are_dropped_and_counted_and_gaps_reported() -> None:
                if s.name.endswith("_total") and s.value}
     assert dropped == {"bad_price": 2, "bad_size": 1, "out_of_order": 2, "duplicate": 1,
                        "price_jump": 1, "malformed": 1}
+
+
+def test_sandbox_points_ccxt_at_the_venues_testnet() -> None:
+    """`exchange.sandbox = true` is ccxt's own sandbox mode: Binance's testnet URLs, not a
+    copy of them here. No request is made."""
+    live = make_exchange(ExchangeConfig(), None)
+    test = make_exchange(ExchangeConfig(sandbox=True), None)
+    try:
+        assert "testnet.binance.vision" not in str(live.urls["api"])
+        assert test.urls["api"]["public"].startswith("https://testnet.binance.vision/")
+        assert test.urls["api"]["private"].startswith("https://testnet.binance.vision/")
+    finally:
+        asyncio.run(_close(live, test))
+
+
+async def _close(*exchanges: Any) -> None:
+    for ex in exchanges:
+        await ex.close()
+
+
+def test_live_mode_refuses_swap_markets() -> None:
+    spot = instrument_from_market(MARKET, TICK_SIZE)
+    swap = msgspec.structs.replace(spot, symbol="BTC/USDT:USDT", kind=MarketKind.MARGIN)
+    check_live_markets({spot.symbol: spot})  # spot is fine
+    with pytest.raises(ConfigError, match=r"^market\.instruments: BTC/USDT:USDT is a margin "
+                                          r"market; live mode trades spot markets only"):
+        check_live_markets({spot.symbol: spot, swap.symbol: swap})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import urllib.request
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 from tests.support.configs import BUY_ONCE, CRASH_AFTER_FILL, fast_config
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.wait import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.system
 
@@ -123,3 +126,28 @@ def books_add_up(text: str) -> dict[str, float] | None:
         return None
     assert books["equity"] == pytest.approx(books["cash"] + books["unrealized_pnl"], abs=1e-6)
     return books
+
+
+def test_the_shipped_config_fills_on_paper_within_a_minute_and_stops_flat(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    """What `make run` promises. Steps: config.toml exactly as shipped (the seed AR(3) model,
+    the simulated market, the paper broker), but in a scratch directory and on a free metrics
+    port; a paper fill within 60 s of `daemon.started`; SIGTERM; exit 0, flat."""
+    shipped = (ROOT / "config.toml").read_text()
+    assert 'listen = "127.0.0.1:9464"' in shipped and 'state_dir = "state"' in shipped
+    path = tmp_path / "config.toml"  # state_dir resolves next to it: tmp_path/state
+    path.write_text(shipped.replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"'))
+    d = daemon_factory(path)
+    started = d.wait_for("daemon.started", 60)
+    fill = d.wait_for("order.filled", 90)
+    seconds = (_ts(fill["ts"]) - _ts(started["ts"]))
+    assert seconds < 60, f"first paper fill {seconds:.1f}s after start"
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
+    last = d.last_record
+    assert last["event"] == "shutdown.complete" and last["flat"] is True
+    assert (tmp_path / "state" / "final_state.json").exists()
+
+
+def _ts(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -32,6 +32,7 @@ from daemon.marketdata.replay import ReplaySource
 from daemon.model import Fill, Side
 from strategies.ar_forecast import load_model, save_weights
 from strategies.base import StrategyContext, load
+from tests.support.configs import IN_PROCESS_HEAD
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "replay"
 TRADES = DATA / "binance_spot_BTCUSDT_trades_2024-08-08T2354Z_3000.csv"
@@ -39,19 +40,7 @@ CANDLES = DATA / "binance_spot_BTCUSDT_1h_1000.csv"
 SEED = Path(__file__).resolve().parents[2] / "strategies" / "weights" / "ar3_seed_12h.pt"
 QTY, FEE_BPS, SLIP_BPS, TICK = Decimal("0.01"), Decimal("7.5"), Decimal(1), Decimal("0.01")
 
-CONFIG = """
-[daemon]
-state_dir = "state"
-log_level = "warning"
-[market]
-[[market.instruments]]
-symbol = "BTC/USDT"
-price_increment = "0.01"
-size_increment = "0.00001"
-min_qty = "0.00001"
-max_qty = "9000"
-min_notional = "5"
-[paper]
+CONFIG = IN_PROCESS_HEAD + """[paper]
 starting_cash = "100000"
 fee_bps = 7.5
 slippage_bps = 1.0
@@ -67,8 +56,6 @@ weights = "{weights}"
 max_order_notional = "100000"
 max_position_notional = "100000"
 max_orders_per_second = 10
-[metrics]
-listen = "127.0.0.1:0"
 """
 
 Row = tuple[Side, Decimal, Decimal, Decimal, int]  # side, qty, price, fee, ts_ns

@@ -26,25 +26,14 @@ from daemon.model import Fill, Side
 from daemon.tasks.fills import book
 from strategies.base import StrategyContext, load
 from tests.support.clock import ManualClock
+from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.wait import eventually_async
 
 SEC = 1_000_000_000
 HOUR = 3600 * SEC
 T0 = int(datetime.datetime(2026, 3, 2, 12, tzinfo=datetime.UTC).timestamp()) * SEC  # noon UTC
 SYMBOL = "BTC/USDT"
-CONFIG = """
-[daemon]
-state_dir = "state"
-log_level = "warning"
-[market]
-[[market.instruments]]
-symbol = "BTC/USDT"
-price_increment = "0.01"
-size_increment = "0.00001"
-min_qty = "0.00001"
-max_qty = "9000"
-min_notional = "5"
-[paper]
+CONFIG = IN_PROCESS_HEAD + """[paper]
 starting_cash = "10000"
 [strategy]
 class = "tests.support.strategies:BuyOnce"
@@ -56,8 +45,6 @@ max_order_notional = "100000"
 max_position_notional = "100000"
 max_daily_loss = "{daily}"
 max_drawdown_pct = "{drawdown}"
-[metrics]
-listen = "127.0.0.1:0"
 """
 _trade_ids = itertools.count(1)
 

@@ -15,20 +15,9 @@ from daemon import config
 from daemon.app import Daemon, instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.clock import ManualClock
+from tests.support.configs import IN_PROCESS_HEAD
 
-CONFIG = """
-[daemon]
-state_dir = "state"
-log_level = "warning"
-[market]
-[[market.instruments]]
-symbol = "BTC/USDT"
-price_increment = "0.01"
-size_increment = "0.00001"
-min_qty = "0.00001"
-max_qty = "9000"
-min_notional = "5"
-[strategy]
+CONFIG = IN_PROCESS_HEAD + """[strategy]
 class = "tests.support.strategies:BuyOnce"
 [strategy.params]
 symbol = "BTC/USDT"
@@ -36,8 +25,6 @@ qty = "0.01"
 [risk]
 max_order_notional = "100000"
 max_position_notional = "100000"
-[metrics]
-listen = "127.0.0.1:0"
 """
 
 

@@ -68,3 +68,23 @@ start_price = "3000"
 def risk(**overrides: object) -> str:
     """A whole [risk] body: the shipped limits with some replaced (values as TOML text)."""
     return "\n".join(f"{k} = {v}" for k, v in {**RISK, **overrides}.items())
+
+
+# The head of every in-process daemon config (tests/component): the sim's BTC/USDT on Binance's
+# grid, quiet logs, a state dir relative to the test's tmp dir, a free metrics port. A test adds
+# its own [paper], [strategy] and [risk] sections.
+IN_PROCESS_HEAD = """
+[daemon]
+state_dir = "state"
+log_level = "warning"
+[metrics]
+listen = "127.0.0.1:0"
+[market]
+[[market.instruments]]
+symbol = "BTC/USDT"
+price_increment = "0.01"
+size_increment = "0.00001"
+min_qty = "0.00001"
+max_qty = "9000"
+min_notional = "5"
+"""

@@ -305,12 +305,15 @@ class RiskGate:
                           f"{intent.symbol} would reach {same_side * price} > "
                           f"{cfg.max_position_notional}")
         gross = max(long_qty, short_qty) * price
+        spot_held = ZERO  # the other spot instruments' exposure: what their buys cost
         for symbol in self._view.symbols:
             if symbol != intent.symbol:
                 exposure = self._exposure_of(symbol)
                 if exposure is None:
                     return Denied(DenyReason.NO_MARKET_DATA, f"cannot value {symbol} exposure")
                 gross += exposure
+                if self._view.instrument(symbol).kind is MarketKind.SPOT:
+                    spot_held += exposure
         if gross > cfg.max_gross_exposure:
             return Denied(DenyReason.MAX_GROSS_EXPOSURE,
                           f"gross exposure would reach {gross} > {cfg.max_gross_exposure}")
@@ -319,25 +322,13 @@ class RiskGate:
             return Denied(DenyReason.MAX_LEVERAGE,
                           f"gross {gross} on equity {equity} > {cfg.max_leverage}x")
         if intent.side is Side.BUY and self._view.instrument(intent.symbol).kind is MarketKind.SPOT:
-            return self._check_spot_capital(intent.symbol, long_qty * price, equity)
-        return None
-
-    def _check_spot_capital(self, symbol: str, holding: Decimal, equity: Decimal) -> Denied | None:
-        """Spot cannot borrow: what this daemon holds and is buying on spot, at the worse price,
-        must fit in its equity (the allotted capital and its own PnL), whatever the leverage
-        limit says — past it, a buy would spend the operator's other quote balance."""
-        for other in self._view.symbols:
-            if other != symbol and self._view.instrument(other).kind is MarketKind.SPOT:
-                buys, _ = self._view.working_qtys(other)
-                qty = max(ZERO, self._view.position(other) + buys)
-                if qty:
-                    mark = self._view.mark_price(other)
-                    if mark is None:
-                        return Denied(DenyReason.NO_MARKET_DATA, f"cannot value {other}")
-                    holding += qty * mark
-        if holding > equity:
-            return Denied(DenyReason.SPOT_CAPITAL,
-                          f"spot holdings and buys would reach {holding} > equity {equity}")
+            # Spot cannot borrow: what this daemon holds and is buying on spot, at the worse
+            # price, must fit in its equity (the allotted capital and its own PnL), whatever
+            # max_leverage says — past it, a buy would spend the operator's other quote balance.
+            holding = spot_held + long_qty * price
+            if holding > equity:
+                return Denied(DenyReason.SPOT_CAPITAL, f"spot holdings and buys would reach "
+                              f"{holding} > equity {equity}")
         return None
 
     def _exposure_of(self, symbol: str) -> Decimal | None:

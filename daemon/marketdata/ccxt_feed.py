@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from daemon import log
@@ -230,55 +230,61 @@ class CcxtFeed:
         await self._queue.put(TickBatch.of(symbol, ticks, q.bid, q.ask, now, gap_before=gap,
                                            book=self._books.get(symbol)))
 
-    async def _watch_book(self, symbol: str) -> None:
-        limit = next((n for n in SNAPSHOT_LIMITS if n >= max(self._book_depth, MIN_SNAPSHOT)),
-                     SNAPSHOT_LIMITS[-1])
+
+    async def _watch(self, stream: str, symbol: str, receive: Callable[[], Awaitable[Any]],
+                     handle: Callable[[Any], Awaitable[None]],
+                     on_drop: Callable[[], None] | None = None) -> None:
+        """One websocket stream, for good: each message to `handle`; a failing socket is
+        re-watched after a jittered exponential pause (reset by the next message), `on_drop`
+        told first."""
         attempt = 0
         while True:
             try:
-                book = await self._ex.watch_order_book(symbol, limit)
+                message = await receive()
             except BaseError as err:
                 attempt += 1
-                await self._reconnect_pause("book", symbol, err, attempt)
+                if on_drop is not None:
+                    on_drop()
+                await self._reconnect_pause(stream, symbol, err, attempt)
                 continue
             attempt = 0
-            now = self._clock.now_ns()
-            snapshot = book_snapshot(book, self._book_depth, now)
-            if snapshot is None:
-                self._metrics.md_dropped.labels("bad_book").inc()
-                continue
-            self._metrics.md_messages.labels("book").inc()
-            self._books[symbol] = snapshot
-            q = self._quotes[symbol]
-            await self._queue.put(TickBatch(symbol, [], [], [], q.bid, q.ask, now, book=snapshot))
+            await handle(message)
 
     async def _watch_trades(self, symbol: str) -> None:
-        attempt = 0
-        while True:
-            try:
-                trades = await self._ex.watch_trades(symbol)
-            except BaseError as err:
-                attempt += 1
-                self._filters[symbol].reanchor("reconnect")
-                await self._reconnect_pause("trades", symbol, err, attempt)
-                continue
-            attempt = 0
+        async def handle(trades: Any) -> None:
             self._last_ws_ns[symbol] = self._clock.monotonic_ns()
             self._set_path("websocket")
             await self._publish(symbol, list(trades))
 
+        # The price may move while the socket is down: the jump filter forgets its anchor.
+        await self._watch("trades", symbol, lambda: self._ex.watch_trades(symbol), handle,
+                          lambda: self._filters[symbol].reanchor("reconnect"))
+
     async def _watch_quotes(self, symbol: str) -> None:
-        attempt = 0
-        while True:
-            try:
-                quotes = await self._ex.watch_bids_asks([symbol])
-            except BaseError as err:
-                attempt += 1
-                await self._reconnect_pause("quotes", symbol, err, attempt)
-                continue
-            attempt = 0
+        async def handle(quotes: Any) -> None:
             self._metrics.md_messages.labels("quote").inc()
             self._apply_quote(symbol, quotes.get(symbol) or {})
+
+        await self._watch("quotes", symbol, lambda: self._ex.watch_bids_asks([symbol]), handle)
+
+    async def _watch_book(self, symbol: str) -> None:
+        limit = next((n for n in SNAPSHOT_LIMITS if n >= max(self._book_depth, MIN_SNAPSHOT)),
+                     SNAPSHOT_LIMITS[-1])
+
+        async def handle(book: Any) -> None:
+            now = self._clock.now_ns()
+            snapshot = book_snapshot(book, self._book_depth, now)
+            if snapshot is None:
+                self._metrics.md_dropped.labels("bad_book").inc()
+                return
+            self._metrics.md_messages.labels("book").inc()
+            self._books[symbol] = snapshot
+            q = self._quotes[symbol]
+            await self._queue.put(TickBatch(symbol, [], [], [], q.bid, q.ask, now,
+                                            book=snapshot))
+
+        await self._watch("book", symbol, lambda: self._ex.watch_order_book(symbol, limit),
+                          handle)
 
     def _apply_quote(self, symbol: str, ticker: dict[str, Any]) -> None:
         try:

@@ -16,6 +16,7 @@ from daemon.marketdata.ccxt_feed import CONFIRM_TRADES, CcxtFeed, TradeFilter
 from daemon.metrics import Metrics
 from tests.fake_exchange import FakeBinance
 from tests.support.wait import eventually_async
+from tests.unit.test_ccxt_broker_harness import capture_logs, log_records
 
 SYM = "BTC/USDT"
 
@@ -108,6 +109,42 @@ async def test_feed_follows_a_genuine_jump_on_the_exchange() -> None:
                 fx.set_mid("BTCUSDT", (mid * Decimal("1.1")).quantize(Decimal("0.01")))
                 await eventually_async(lambda: any(p > before * 1.07 for p in prices), 10,
                                        what="ticks after the jump")
+                for task in tasks:
+                    task.cancel()
+        finally:
+            await feed.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dropped_trade_socket_forgets_the_anchor(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Steps: the feed streams the fake's trades; the exchange drops every websocket (as on
+    maintenance); ccxt's trade watch fails, the feed re-watches it, and the jump filter's
+    anchor is forgotten on the way (the price may have moved while the socket was down)."""
+    capture_logs()
+    async with FakeBinance(seed=6, tick_interval=0.05) as fx:
+        urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
+        cfg = ExchangeConfig(api_urls=urls, options=options)
+        metrics = Metrics([SYM])
+        feed = CcxtFeed(make_exchange(cfg, None), [SYM], cfg, metrics, LiveClock())
+        prices: list[float] = []
+
+        async def collect() -> None:
+            async for batch in feed.stream():
+                prices.extend(batch.price)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(feed.run()), tg.create_task(collect())]
+                await eventually_async(lambda: prices, 10, what="ticks before the drop")
+                assert await fx.drop_websockets() > 0
+                await eventually_async(
+                    lambda: [r for r in log_records(capsys)
+                             if r.get("event") == "market_data.anchor_reset"
+                             and r.get("why") == "reconnect"], 10, what="the anchor reset")
+                count = len(prices)
+                await eventually_async(lambda: len(prices) > count, 10,
+                                       what="ticks after the reconnect")
                 for task in tasks:
                     task.cancel()
         finally:

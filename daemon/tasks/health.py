@@ -28,7 +28,7 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
     log.bind_task("health")
     next_heartbeat = clock.monotonic_ns()
     stale: set[str] = set()
-    notifier = Notifier(inventory, gate)
+    notifier = Notifier(inventory, gate, data_path)
     tick_s = notifier.tick_s()
     while True:
         before = clock.monotonic_ns()
@@ -44,9 +44,8 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
         notifier.tick(health, lag_s, now_mono)
         if now_mono >= next_heartbeat:
             next_heartbeat = now_mono + int(heartbeat_s * 1e9)
-            path = data_path()
-            sdnotify.status(f"{notifier.status_line()} data={path}")
-            _log.info("heartbeat", market_data_path=path,
+            sdnotify.status(notifier.status_line())
+            _log.info("heartbeat", market_data_path=data_path(),
                       equity=inventory.equity(), cash=inventory.cash,
                       positions={p.symbol: p.qty for p in inventory.positions()},
                       working_orders=len(inventory.working_orders()), fills=inventory.fill_count,
@@ -56,9 +55,11 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
 class Notifier:
     """What systemd is told, and when (sd_notify is a no-op without $NOTIFY_SOCKET)."""
 
-    def __init__(self, inventory: InventoryManager, gate: RiskGate) -> None:
+    def __init__(self, inventory: InventoryManager, gate: RiskGate,
+                 data_path: Callable[[], str] = lambda: "unknown") -> None:
         self._inventory = inventory
         self._gate = gate
+        self._data_path = data_path
         self._ready_sent = False
         interval = sdnotify.watchdog_interval_s()
         self._watchdog_ns = int(interval * 1e9) if interval else None
@@ -85,7 +86,8 @@ class Notifier:
     def status_line(self) -> str:
         positions = " ".join(f"{p.symbol}={p.qty}" for p in self._inventory.positions())
         return (f"{self._gate.state.value}; equity {self._inventory.equity():.2f}; "
-                f"{positions}; {len(self._inventory.working_orders())} working")
+                f"{positions}; {len(self._inventory.working_orders())} working; "
+                f"data {self._data_path()}")
 
 
 def update_gauges(inventory: InventoryManager, gate: RiskGate, metrics: Metrics) -> None:

@@ -219,8 +219,8 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
-                tg.create_task(signal_task.run(self.signals, ticks, intents, self.clock),
-                               name="signal")
+                tg.create_task(signal_task.run(self.signals, ticks, intents, self.clock,
+                                               self.settled), name="signal")
                 tg.create_task(routing.run(self.router, intents), name="routing")
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
                                          self.journal), name="fills")
@@ -239,6 +239,12 @@ class Daemon:
         if not intents.empty():
             _log.info("intents.discarded", count=intents.qsize(), reason="shutting down")
         return crash
+
+    async def settled(self) -> None:
+        """Every order handed to the broker has been acted on and every event it has produced
+        so far is booked: what a strategy's next decision must see."""
+        await self.broker.settled()
+        await self.broker.events.join()
 
     async def _market_data(self, out: asyncio.Queue[TickBatch]) -> None:
         await market_data.run(self.source, self.inventory, self.broker, self.metrics, out)

@@ -69,15 +69,45 @@ class OrderRouter:
         self._journal = journal
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
+        return (await self.route_all([intent], flatten))[0]
+
+    async def route_all(self, intents: list[OrderIntent],
+                        flatten: bool = False) -> list[ApprovedOrder | Denied]:
+        """One decision's intents, in order, each through the gate and into the books. Each
+        check counts the orders approved before it as working, and none waits for an earlier
+        one's request: the open leg of a flip goes out right behind the close. With a journal
+        the decision's orders are committed together (one fsync), then handed over; without
+        one each goes to the broker as soon as it is approved. The bookkeeping of a hand-over
+        (metrics, the log line) waits until every order of the decision is out."""
         now = self._clock.now_ns()
-        decision = self._gate.check(intent, self._ids.next(), now, flatten=flatten)
-        if isinstance(decision, Denied):
-            self._metrics.risk_denials.labels(decision.reason.value).inc()
-            self._metrics.order_outcomes["denied"].inc()
-            self._log_denial(decision, intent, now)
-            return decision
-        await self.send(decision, intent.closed_mono_ns)
-        return decision
+        decisions: list[ApprovedOrder | Denied] = []
+        to_commit: list[tuple[ApprovedOrder, Order, int]] = []
+        handed: list[tuple[ApprovedOrder, float | None]] = []
+        try:
+            for intent in intents:
+                decision = self._gate.check(intent, self._ids.next(), now, flatten=flatten)
+                decisions.append(decision)
+                if isinstance(decision, Denied):
+                    self._count_denial(decision, intent, now)
+                    continue
+                # Into the books in the same step as the approval (no await between), so the
+                # next check, here or concurrent, sees it working.
+                order = _order_of(decision)
+                self._inventory.open_order(order)
+                if self._journal is None:
+                    await self._hand_over(decision, intent.closed_mono_ns, handed)
+                else:
+                    to_commit.append((decision, order, intent.closed_mono_ns))
+            if to_commit:
+                await self._commit_and_send(to_commit, handed)
+        finally:
+            self._account(handed)
+        return decisions
+
+    def _count_denial(self, decision: Denied, intent: OrderIntent, now_ns: int) -> None:
+        self._metrics.risk_denials.labels(decision.reason.value).inc()
+        self._metrics.order_outcomes["denied"].inc()
+        self._log_denial(decision, intent, now_ns)
 
     def _log_denial(self, decision: Denied, intent: OrderIntent, now_ns: int) -> None:
         second = now_ns // 1_000_000_000
@@ -98,52 +128,64 @@ class OrderRouter:
                      order_type=intent.order_type.value, limit_price=intent.limit_price,
                      tag=intent.tag)
 
-    async def send(self, approved: ApprovedOrder, closed_mono_ns: int = 0) -> None:
-        """Record the order, then hand it to the broker. `closed_mono_ns`: when the bar behind
-        it closed (the intent's stamp), for the bar-to-order latency; 0 when no bar was."""
-        order = Order(
-            client_order_id=approved.client_order_id, symbol=approved.symbol,
-            side=approved.side, qty=approved.qty, order_type=approved.order_type,
-            limit_price=approved.limit_price, reduce_only=approved.reduce_only,
-            created_ns=approved.approved_ns, tag=approved.tag)
-        # Into the books in the same step as the gate's approval (no await between), so a
-        # concurrent check sees it working; then on disk before the request starts. A journal
-        # that cannot write stops the daemon (JournalError takes the crash path) rather than
-        # send an order a restart could forget.
-        self._inventory.open_order(order)
-        if self._journal is not None:
-            try:
-                await self._journal.record_intent(order)
-            except BaseException:
+    async def _commit_and_send(self, approved: list[tuple[ApprovedOrder, Order, int]],
+                               handed: list[tuple[ApprovedOrder, float | None]]) -> None:
+        """Journal the orders, then hand each over unless the trading state changed during the
+        write. A journal that cannot write stops the daemon (JournalError takes the crash
+        path) rather than send an order a restart could forget."""
+        assert self._journal is not None
+        try:
+            await self._journal.record_intents([order for _, order, _ in approved])
+        except BaseException:
+            for _, order, _ in approved:
                 self._inventory.order_done(order.client_order_id, OrderState.REJECTED)
-                raise
-            if not self._gate.may_send(approved):
-                await self._withdraw(approved)  # halted while the intent was being written
-                return
-        _log.info("order.submitted", client_order_id=approved.client_order_id,
-                  symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
-                  type=approved.order_type.value, limit_price=approved.limit_price,
-                  ref_price=approved.ref_price, reduce_only=approved.reduce_only,
-                  tag=approved.tag)
-        self._metrics.order_outcomes["submitted"].inc()
+            raise
+        for decision, _, closed_mono_ns in approved:
+            if self._gate.may_send(decision):
+                await self._hand_over(decision, closed_mono_ns, handed)
+            else:
+                await self._withdraw(decision)  # halted while the intent was being written
+
+    async def _hand_over(self, approved: ApprovedOrder, closed_mono_ns: int,
+                         handed: list[tuple[ApprovedOrder, float | None]]) -> None:
+        """Give one order to the broker; `handed` collects it for `_account`. The bar-to-order
+        latency is taken here, from `closed_mono_ns` (when the bar behind it closed; 0 when no
+        bar was) to the hand-over."""
+        latency_s = None
         if closed_mono_ns:
-            latency_s = (self._clock.monotonic_ns() - closed_mono_ns) / 1e9
-            self._metrics.bar_to_order.observe(max(latency_s, 0.0))
+            latency_s = max((self._clock.monotonic_ns() - closed_mono_ns) / 1e9, 0.0)
+        handed.append((approved, latency_s))
         try:
             await self._broker.submit(approved)
         except FatalBrokerError:
             raise  # refused credentials: not this order's fault; the daemon must stop (77)
         except BrokerError as err:
-            if err.retry_after_s is not None:
-                self._gate.pause(self._clock.now_ns() + int(err.retry_after_s * 1e9))
-            if self._journal is not None:  # a definite refusal: nothing left to reconcile
-                await self._journal.record(OrderRejected(
-                    approved.client_order_id, err.reason, str(err), self._clock.now_ns()))
-            self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
-            self._metrics.order_outcomes["rejected"].inc()
-            self._metrics.exchange_rejections.labels(err.reason).inc()
-            _log.error("order.send_failed", client_order_id=approved.client_order_id,
-                       reason=err.reason, error=str(err))
+            self._account([handed.pop()])  # its "submitted" line before the failure's
+            await self._send_failed(approved, err)
+
+    def _account(self, handed: list[tuple[ApprovedOrder, float | None]]) -> None:
+        for approved, latency_s in handed:
+            self._metrics.order_outcomes["submitted"].inc()
+            if latency_s is not None:
+                self._metrics.bar_to_order.observe(latency_s)
+            _log.info("order.submitted", client_order_id=approved.client_order_id,
+                      symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
+                      type=approved.order_type.value, limit_price=approved.limit_price,
+                      ref_price=approved.ref_price, reduce_only=approved.reduce_only,
+                      tag=approved.tag)
+        handed.clear()
+
+    async def _send_failed(self, approved: ApprovedOrder, err: BrokerError) -> None:
+        if err.retry_after_s is not None:
+            self._gate.pause(self._clock.now_ns() + int(err.retry_after_s * 1e9))
+        if self._journal is not None:  # a definite refusal: nothing left to reconcile
+            await self._journal.record(OrderRejected(
+                approved.client_order_id, err.reason, str(err), self._clock.now_ns()))
+        self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
+        self._metrics.order_outcomes["rejected"].inc()
+        self._metrics.exchange_rejections.labels(err.reason).inc()
+        _log.error("order.send_failed", client_order_id=approved.client_order_id,
+                   reason=err.reason, error=str(err))
 
     async def _withdraw(self, approved: ApprovedOrder) -> None:
         """Never send an order the trading state no longer allows; journal why, so a restart
@@ -168,3 +210,10 @@ class OrderRouter:
         except BrokerError as err:
             _log.error("order.cancel_failed", client_order_id=order.client_order_id,
                        reason=err.reason, error=str(err))
+
+
+def _order_of(approved: ApprovedOrder) -> Order:
+    return Order(
+        client_order_id=approved.client_order_id, symbol=approved.symbol, side=approved.side,
+        qty=approved.qty, order_type=approved.order_type, limit_price=approved.limit_price,
+        reduce_only=approved.reduce_only, created_ns=approved.approved_ns, tag=approved.tag)

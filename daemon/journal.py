@@ -156,18 +156,21 @@ class Journal:
     # --- writes -------------------------------------------------------------------------------
 
     async def record_intent(self, order: Order) -> None:
-        """Commit an order to disk before its request goes out (fsync'd: `synchronous=FULL`)."""
-        row = (order.client_order_id, order.symbol, order.side.value, str(order.qty),
-               order.order_type.value,
-               None if order.limit_price is None else str(order.limit_price),
-               int(order.reduce_only), order.tag, order.created_ns, time.time_ns(),
-               "accepted" if order.venue_order_id else "pending_new", str(order.filled_qty),
-               order.venue_order_id)
+        await self.record_intents([order])
+
+    async def record_intents(self, orders: list[Order]) -> None:
+        """Commit orders to disk before their requests go out, in one transaction: one fsync
+        (`synchronous=FULL`: on the disk, not only in the page cache) for a decision's orders."""
+        now = time.time_ns()
+        rows = [(o.client_order_id, o.symbol, o.side.value, str(o.qty), o.order_type.value,
+                 None if o.limit_price is None else str(o.limit_price), int(o.reduce_only),
+                 o.tag, o.created_ns, now, "accepted" if o.venue_order_id else "pending_new",
+                 str(o.filled_qty), o.venue_order_id) for o in orders]
 
         def write(db: sqlite3.Connection) -> None:
-            db.execute("INSERT INTO orders (client_order_id, symbol, side, qty, order_type, "
-                       "limit_price, reduce_only, tag, created_ns, updated_ns, state, "
-                       "filled_qty, venue_order_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            db.executemany("INSERT INTO orders (client_order_id, symbol, side, qty, order_type, "
+                           "limit_price, reduce_only, tag, created_ns, updated_ns, state, "
+                           "filled_qty, venue_order_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         await self._call(self._tx, write, True)
 
     async def record(self, event: BrokerEvent) -> bool:

@@ -66,6 +66,10 @@ class Broker(Protocol):
     async def submit(self, order: ApprovedOrder) -> None:
         """Send an order. Acks, rejections and fills arrive later as events."""
 
+    async def settled(self) -> None:
+        """Return once every order and cancel handed over has been acted on: sent to the venue,
+        or on paper worked, its events on the queue."""
+
     async def cancel(self, client_order_id: str, symbol: str) -> None:
         """Ask for a cancel; the outcome arrives as an event."""
 

@@ -192,6 +192,9 @@ class CcxtBroker:
 
     # --- cancel -------------------------------------------------------------------------------
 
+    async def settled(self) -> None:
+        return None  # `submit` and `cancel` return only once the venue answered
+
     async def cancel(self, client_order_id: str, symbol: str, *, urgent: bool = True) -> None:
         """Cancel an order; its end (and any last fills) arrive as events. Transient failures
         are retried with jittered backoff, `CANCEL_ATTEMPTS` times at most. `urgent` (every

@@ -1,5 +1,9 @@
 """The paper broker: a simulated account that fills against the market data the daemon sees.
 
+Orders and cancels are handed over (`submit` and `cancel` return at once) and worked in the
+order they came, by the broker's own loop (`run`, which the fill task runs), as a venue's gateway
+takes requests: the router does not wait for one order's fill before it hands over the next.
+
 Market orders fill at once at the best ask (buys) or bid (sells) moved against us by
 `slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
 touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
@@ -37,6 +41,9 @@ class PaperBroker:
         self._sell_factor = 1 - slippage_bps / BPS
         self._clock = clock
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        # Orders and cancels (by client id) handed over, worked in order by `run`. Unbounded:
+        # the risk gate's throttle bounds what can come in.
+        self._requests: asyncio.Queue[ApprovedOrder | str] = asyncio.Queue()
         self._touch: dict[str, tuple[Decimal, Decimal]] = {}
         self._touch_before: dict[str, tuple[Decimal, Decimal]] = {}  # before the last batch
         self._last_batch: dict[str, TickBatch] = {}
@@ -57,7 +64,20 @@ class PaperBroker:
         return None
 
     async def run(self) -> None:
-        return None  # fills are produced inline by submit and on_market
+        """Work the requests in the order they were handed over (the fill task runs this)."""
+        requests = self._requests
+        while True:
+            request = await requests.get()
+            try:
+                if isinstance(request, str):
+                    await self._cancel(request)
+                else:
+                    await self._execute(request)
+            finally:
+                requests.task_done()
+
+    async def settled(self) -> None:
+        await self._requests.join()
 
     @property
     def lookup_window_s(self) -> float:
@@ -84,6 +104,14 @@ class PaperBroker:
         return out
 
     async def submit(self, order: ApprovedOrder) -> None:
+        # Handed over, not worked here: the router goes on to the decision's next order while
+        # this one is filled, as a venue's gateway would take it.
+        self._requests.put_nowait(order)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> None:
+        self._requests.put_nowait(client_order_id)  # behind any submit of the same order
+
+    async def _execute(self, order: ApprovedOrder) -> None:
         now = self._clock.now_ns()
         touch = self._touch_at(order.symbol, now)
         if touch is None:
@@ -96,7 +124,7 @@ class PaperBroker:
         elif not await self._try_fill_limit(order, touch, now):
             self._resting[order.client_order_id] = order
 
-    async def cancel(self, client_order_id: str, symbol: str) -> None:
+    async def _cancel(self, client_order_id: str) -> None:
         if self._resting.pop(client_order_id, None) is not None:
             await self._events.put(OrderCancelled(client_order_id, self._clock.now_ns()))
 

@@ -26,8 +26,13 @@ async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
     # The broker's venue streams (user-data websocket, REST polls) live with this task.
     async with asyncio.TaskGroup() as tg:
         tg.create_task(broker.run(), name="broker_io")
+        events = broker.events
         while True:
-            await book(await broker.events.get(), inventory, metrics, journal)
+            event = await events.get()
+            try:
+                await book(event, inventory, metrics, journal)
+            finally:
+                events.task_done()  # `Daemon.settled` waits for this
 
 
 async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics,

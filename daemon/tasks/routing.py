@@ -1,4 +1,8 @@
-"""Order routing task: every intent through the risk gate to the broker, in arrival order."""
+"""Order routing task: every intent through the risk gate to the broker, in arrival order.
+
+The intents one decision queued are routed together (`OrderRouter.route_all`): each is checked
+against the ones before it, and none waits for an earlier one's request before its own check.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ from daemon.model import OrderIntent
 async def run(router: OrderRouter, inbox: asyncio.Queue[OrderIntent]) -> None:
     log.bind_task("routing")
     while True:
-        intent = await inbox.get()
+        intents = [await inbox.get()]
+        while not inbox.empty():
+            intents.append(inbox.get_nowait())
         try:
-            await router.route(intent)
+            await router.route_all(intents)
         finally:
-            inbox.task_done()  # the signal task waits for this before it reads on
+            for _ in intents:
+                inbox.task_done()  # the signal task waits for this before it reads on

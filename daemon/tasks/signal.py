@@ -1,23 +1,26 @@
 """Signal task: tick batches -> bars -> strategy -> intents onto the routing queue.
 
 Intents are handed on at the tick whose bar produced them, and the task waits until routing has
-taken them before it reads on: the strategy's next decision sees those orders (on paper, their
-fills too), and on a replay clock the orders go out at that tick's time, not the batch's end.
+taken them and the broker has acted on them (`settle`) before it reads on: the strategy's next
+decision sees those orders and every event they caused so far (on paper, their fills), and on a
+replay clock the orders go out at that tick's time, not the batch's end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from daemon import log
 from daemon.clock import Clock, SteppedClock
 from daemon.model import OrderIntent, TickBatch
 from daemon.signals import SignalEngine
 
+Settle = Callable[[], Awaitable[None]]
+
 
 async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
-              outbox: asyncio.Queue[OrderIntent], clock: Clock) -> None:
+              outbox: asyncio.Queue[OrderIntent], clock: Clock, settle: Settle) -> None:
     log.bind_task("signal")
     # Wake at least a few times per bar so bars close on time even when no trade arrives.
     idle_s = min(1.0, engine.interval_ns / 4e9)
@@ -30,16 +33,16 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
                 async with asyncio.timeout(idle_s):
                     batch = await inbox.get()
             except TimeoutError:
-                await _hand_on_all(engine, engine.on_time(clock.now_ns()), outbox)
+                await _hand_on_all(engine, engine.on_time(clock.now_ns()), outbox, settle)
                 continue
         else:
             batch = inbox.get_nowait()
-        await _process(engine, batch, outbox, advance)
+        await _process(engine, batch, outbox, settle, advance)
         inbox.task_done()
 
 
 async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue[OrderIntent],
-                   advance: Callable[[int, bool], None] | None) -> None:
+                   settle: Settle, advance: Callable[[int, bool], None] | None) -> None:
     n = len(batch.ts_ns)
     pos = 0
     while pos < n or engine.pending:  # bars closed by the last tick may still wait
@@ -47,21 +50,27 @@ async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue
         if intents:
             if advance is not None and pos:
                 advance(batch.ts_ns[pos - 1], False)  # the tick that closed the acting bar
-            await hand_on(intents, outbox)
+            await hand_on(intents, outbox, settle)
     if advance is not None:
+        advance(batch.recv_ns, False)
+    await _hand_on_all(engine, engine.after_batch(batch), outbox, settle)
+    if advance is not None:
+        # Only now wake the timers (and the replay source's next batch): orders decided on
+        # this batch must not meet the next one's prices.
         advance(batch.recv_ns, True)
-    await _hand_on_all(engine, engine.after_batch(batch), outbox)
 
 
 async def _hand_on_all(engine: SignalEngine, intents: list[OrderIntent],
-                       outbox: asyncio.Queue[OrderIntent]) -> None:
-    await hand_on(intents, outbox)
+                       outbox: asyncio.Queue[OrderIntent], settle: Settle) -> None:
+    await hand_on(intents, outbox, settle)
     while engine.pending:
-        await hand_on(engine.drain(), outbox)
+        await hand_on(engine.drain(), outbox, settle)
 
 
-async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent]) -> None:
-    """Queue the intents and wait until routing has taken every one of them."""
+async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent],
+                  settle: Settle) -> None:
+    """Queue the intents, wait until routing has taken every one of them, then until the
+    broker has acted on them."""
     if not intents:
         return
     for intent in intents:
@@ -70,3 +79,4 @@ async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent]
         else:
             outbox.put_nowait(intent)
     await outbox.join()
+    await settle()

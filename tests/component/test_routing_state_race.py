@@ -19,11 +19,12 @@ import pytest_asyncio
 from daemon.broker.paper import PaperBroker
 from daemon.clock import LiveClock
 from daemon.config import RiskConfig, TradingState
+from daemon.events import OrderFilled
 from daemon.execution import ClientIds, OrderRouter
 from daemon.inventory import InventoryManager
 from daemon.journal import Journal
 from daemon.metrics import Metrics
-from daemon.model import Instrument, OrderIntent, Side, TickBatch
+from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch
 from daemon.risk import ApprovedOrder, RiskGate
 
 SYMBOL = "BTC/USDT"
@@ -53,7 +54,9 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     await broker.on_market(TickBatch(SYMBOL, [now], [100.0], [1.0], 99.99, 100.01, now + 1))
     metrics = Metrics([SYMBOL])
     router = OrderRouter(gate, inventory, broker, clock, metrics, ClientIds("t"), journal)
+    worker = asyncio.create_task(broker.run())  # as the fill task runs it
     yield Desk(journal, inventory, gate, router, broker, metrics)
+    worker.cancel()
     await journal.close()
 
 
@@ -72,6 +75,7 @@ async def route_and_halt_midway(desk: Desk, state: TradingState | None) -> Appro
 @pytest.mark.asyncio
 async def test_without_a_halt_the_order_goes_out(desk: Desk) -> None:
     await route_and_halt_midway(desk, None)
+    await desk.broker.settled()
     assert not desk.broker.events.empty()  # accepted and filled on paper
 
 
@@ -80,6 +84,7 @@ async def test_without_a_halt_the_order_goes_out(desk: Desk) -> None:
 async def test_a_halt_during_the_journal_write_withdraws_the_order(
         desk: Desk, state: TradingState) -> None:
     order = await route_and_halt_midway(desk, state)
+    await desk.broker.settled()
     assert desk.broker.events.empty()  # nothing reached the broker
     assert not desk.inventory.working_orders()
     record = await desk.journal.order(order.client_order_id)
@@ -87,3 +92,42 @@ async def test_a_halt_during_the_journal_write_withdraws_the_order(
     denied = desk.metrics.registry.get_sample_value(
         "tradingd_risk_denials_total", {"reason": state.value})
     assert denied == 1
+
+
+@pytest.mark.asyncio
+async def test_a_decisions_orders_are_committed_together_and_a_halt_withdraws_both(
+        desk: Desk) -> None:
+    """A flip's close and open: both checked (the open against the close as working), both
+    journaled in one write, and a halt during that write stops both."""
+    desk.inventory.apply_fill(Fill("x-0", "t-0", SYMBOL, Side.BUY, D("0.1"), D(100), D(0), 0))
+    close = OrderIntent(SYMBOL, Side.SELL, D("0.1"), reduce_only=True, tag="close")
+    opening = OrderIntent(SYMBOL, Side.SELL, D("0.1"), tag="open")
+    task = asyncio.create_task(desk.router.route_all([close, opening]))
+    await asyncio.sleep(0)  # both approved and in the books; the one write is under way
+    assert [o.tag for o in desk.inventory.working_orders()] == ["close", "open"]
+    desk.gate.set_state(TradingState.HALTED)
+    decisions = await task
+    assert all(isinstance(d, ApprovedOrder) for d in decisions)
+    await desk.broker.settled()
+    assert desk.broker.events.empty()
+    assert not desk.inventory.working_orders()
+    for d in decisions:
+        assert isinstance(d, ApprovedOrder)
+        record = await desk.journal.order(d.client_order_id)
+        assert record is not None and record.state == "rejected"
+
+
+@pytest.mark.asyncio
+async def test_a_decisions_orders_all_go_out_once_committed(desk: Desk) -> None:
+    desk.inventory.apply_fill(Fill("x-0", "t-0", SYMBOL, Side.BUY, D("0.1"), D(100), D(0), 0))
+    close = OrderIntent(SYMBOL, Side.SELL, D("0.1"), reduce_only=True, tag="close")
+    opening = OrderIntent(SYMBOL, Side.SELL, D("0.1"), tag="open")
+    decisions = await desk.router.route_all([close, opening])
+    await desk.broker.settled()
+    filled = []
+    while not desk.broker.events.empty():
+        event = desk.broker.events.get_nowait()
+        if isinstance(event, OrderFilled):
+            filled.append(event.fill.client_order_id)
+    assert filled == [d.client_order_id for d in decisions if isinstance(d, ApprovedOrder)]
+    assert len(filled) == 2

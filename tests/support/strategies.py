@@ -129,3 +129,28 @@ class BookWatcher(SingleInstrumentStrategy[BookWatcherParams]):
                       bids=[[repr(p), repr(q)] for p, q in book.bids],
                       asks=[[repr(p), repr(q)] for p, q in book.asks])
         return ()
+
+
+class BuyOnTicksParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    qty: Decimal
+    bar_interval_s: int = 3600
+
+
+class BuyOnTicks(SingleInstrumentStrategy[BuyOnTicksParams]):
+    """Buys `qty` once, from `on_ticks` (its look at a whole batch), never from a bar."""
+
+    Params = BuyOnTicksParams
+
+    def __init__(self, params: BuyOnTicksParams, ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self._sent = False
+
+    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+        return ()
+
+    def on_ticks(self, batch: TickBatch, view: InventoryView) -> Sequence[OrderIntent]:
+        if self._sent:
+            return ()
+        self._sent = True
+        return (OrderIntent(self.params.symbol, Side.BUY, self.params.qty, tag="open"),)

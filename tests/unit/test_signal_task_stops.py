@@ -41,9 +41,12 @@ async def test_cancel_stops_the_signal_task_with_a_busy_inbox() -> None:
                                           60001.0, now))
             await asyncio.sleep(0)
 
+    async def settled() -> None:  # no broker here: nothing is ever handed over
+        return None
+
     feeder = asyncio.create_task(feed())
     task = asyncio.create_task(signal_task.run(SignalEngine(strategy, inventory.view, clock), inbox,
-                                               outbox, clock))
+                                               outbox, clock, settled))
     try:
         for _ in range(20):
             await asyncio.sleep(0)

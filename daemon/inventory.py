@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Protocol
 
@@ -329,25 +329,21 @@ class InventoryManager:
 class InventoryView:
     """Read-only access to the books, for strategies, the risk gate and reporting."""
 
-    __slots__ = ("_inv",)
+    __slots__ = ("_inv", "closable_qty", "equity", "mark_price", "mark_ts_ns", "position",
+                 "touch", "working_qty", "working_qtys")
 
     def __init__(self, inventory: InventoryManager) -> None:
         self._inv = inventory
-
-    def position(self, symbol: str) -> Decimal:
-        return self._inv.position(symbol)
-
-    def mark_price(self, symbol: str) -> Decimal | None:
-        return self._inv.mark_price(symbol)
-
-    def mark_ts_ns(self, symbol: str) -> int | None:
-        return self._inv.mark_ts_ns(symbol)
-
-    def touch(self, symbol: str) -> tuple[Decimal, Decimal] | None:
-        return self._inv.touch(symbol)
-
-    def equity(self) -> Decimal:
-        return self._inv.equity()
+        # The manager's own read methods, bound: the gate asks a dozen of these per order,
+        # and a forwarding call each would be a second Python frame.
+        self.position: Callable[[str], Decimal] = inventory.position
+        self.mark_price: Callable[[str], Decimal | None] = inventory.mark_price
+        self.mark_ts_ns: Callable[[str], int | None] = inventory.mark_ts_ns
+        self.touch: Callable[[str], tuple[Decimal, Decimal] | None] = inventory.touch
+        self.equity: Callable[[], Decimal] = inventory.equity
+        self.working_qty: Callable[[str, Side], Decimal] = inventory.working_qty
+        self.closable_qty: Callable[[str], Decimal] = inventory.closable_qty
+        self.working_qtys: Callable[[str], tuple[Decimal, Decimal]] = inventory.working_qtys
 
     @property
     def cash(self) -> Decimal:
@@ -363,15 +359,6 @@ class InventoryView:
         # Copies: a reader must not be able to change an order's state.
         return [Order(**{f: getattr(o, f) for f in o.__struct_fields__})
                 for o in self._inv.working_orders(symbol)]
-
-    def working_qty(self, symbol: str, side: Side) -> Decimal:
-        return self._inv.working_qty(symbol, side)
-
-    def closable_qty(self, symbol: str) -> Decimal:
-        return self._inv.closable_qty(symbol)
-
-    def working_qtys(self, symbol: str) -> tuple[Decimal, Decimal]:
-        return self._inv.working_qtys(symbol)
 
     def find_working(self, symbol: str, side: Side, qty: Decimal, order_type: OrderType,
                      limit_price: Decimal | None, reduce_only: bool) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import MutableSequence
+from collections.abc import MutableSequence, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from daemon.model import Bar
@@ -199,7 +199,7 @@ class BarAggregator:
         self._n = 1
         return closed
 
-    def on_columns(self, ts_ns: list[int], price: list[float], size: list[float],
+    def on_columns(self, ts_ns: Sequence[int], price: Sequence[float], size: Sequence[float],
                    start: int) -> tuple[list[Bar] | None, int]:
         """Consume a batch's columns from `start` up to the first tick that closes a bar.
 

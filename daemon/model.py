@@ -8,7 +8,7 @@ and they never reach the books without passing through `to_decimal_price`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import msgspec
@@ -111,17 +111,18 @@ class TickBatch(msgspec.Struct, frozen=True):
     """Trades of one instrument that arrived together, as parallel columns, plus the latest top of
     book (`bid`/`ask`, as of the last trade).
 
-    Columns, not a list of `Tick`s: the signal path walks them as plain lists of ints and floats
-    and aggregates whole runs of a bar with C builtins (`bisect`, `max`, `min`, `sum`), and a
-    replay slices them straight out of arrays. `ts_ns[i]`, `price[i]`, `size[i]` are trade `i`;
-    `ts_ns` is non-decreasing (producers sort), and the three lists have the same length.
+    Columns, not a list of `Tick`s: the signal path walks them as sequences of ints and floats
+    and aggregates whole runs of a bar with C builtins (`bisect`, `max`, `min`, `sum`). Feeds
+    make lists; a replay makes flat `array`s straight from its numpy columns. `ts_ns[i]`,
+    `price[i]`, `size[i]` are trade `i`; `ts_ns` is non-decreasing (producers sort), and the
+    three columns have the same length.
     Batching is what keeps the hot path cheap: one queue hop per batch, not per tick.
     """
 
     symbol: str
-    ts_ns: list[int]
-    price: list[float]
-    size: list[float]
+    ts_ns: Sequence[int]
+    price: Sequence[float]
+    size: Sequence[float]
     bid: float
     ask: float
     recv_ns: int

@@ -15,7 +15,8 @@ When the data runs out `stream()` returns, and the daemon treats that as a stop:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from array import array
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from daemon.clock import ReplayClock
@@ -27,9 +28,15 @@ Columns = tuple[Any, Any, Any]
 DEFAULT_BATCH_TICKS = 5000
 
 
-def _as_list(column: Any) -> list[Any]:
-    tolist = getattr(column, "tolist", None)  # numpy: one C call, plain Python ints/floats
-    return list(tolist() if tolist is not None else column)
+def _as_column(column: Any) -> Sequence[Any]:
+    """A numpy column as a flat `array` (one memcpy); anything else as a list. Not a list of
+    5,000 Python floats: making those at every batch flushed the CPU caches the next bar's
+    decision needed (+10 us on the first order of each batch)."""
+    dtype = getattr(column, "dtype", None)
+    if dtype is not None and dtype.kind in "iuf":
+        return array("q" if dtype.kind in "iu" else "d", column.astype(
+            "int64" if dtype.kind in "iu" else "float64", copy=False).tobytes())
+    return list(column)
 
 
 class ReplaySource:
@@ -85,11 +92,11 @@ class ReplaySource:
                 raise ValueError("replay chunk columns must have the same length")
             for lo in range(0, n, size):
                 hi = min(lo + size, n)
-                ts = _as_list(ts_col[lo:hi])
-                price = _as_list(price_col[lo:hi])
+                ts = _as_column(ts_col[lo:hi])
+                price = _as_column(price_col[lo:hi])
                 last = price[-1]
                 # Received 1 ns after its last trade, as a live batch is received after its
                 # trades: an order at a trade's own time (a bar closing on it) and one at the
                 # batch's end then never share a timestamp.
-                yield TickBatch(self.symbol, ts, price, _as_list(size_col[lo:hi]), last, last,
+                yield TickBatch(self.symbol, ts, price, _as_column(size_col[lo:hi]), last, last,
                                 ts[-1] + 1)

@@ -70,7 +70,7 @@ def test_source_slices_chunks_into_batches_and_waits_until_each_was_processed() 
             if batch is None:
                 break
             assert batch.recv_ns == batch.ts_ns[-1] + 1 and batch.bid == batch.ask
-            seen.append(batch.ts_ns)
+            seen.append(list(batch.ts_ns))
         assert done == [2, 4, 5, 6]
         assert [b async for b in source.stream()] == []  # a second stream (the flatten's) ends
         return seen

@@ -112,6 +112,8 @@ class RiskGate:
                                        config.max_orders_per_minute, now_ns)
         self._stale_ns = int(config.stale_data_s * 1_000_000_000)
         self._paused_until_ns = 0  # the venue asked us to slow down (429/418) until then
+        # Per instrument, the others: the gross-exposure loop runs on every risk-adding order.
+        self._others = {s: tuple(o for o in view.symbols if o != s) for s in view.symbols}
 
     def reconfigure(self, config: RiskConfig, now_ns: int) -> None:
         """New limits (SIGHUP). The trading state is not the config's to change while running."""
@@ -153,12 +155,13 @@ class RiskGate:
             return Denied(DenyReason.UNKNOWN_INSTRUMENT, intent.symbol)
         if not _sane(intent.qty):
             return Denied(DenyReason.QTY_INVALID, f"qty {intent.qty}")
-        if intent.qty <= 0:
+        if intent.qty <= ZERO:
             return Denied(DenyReason.QTY_NOT_POSITIVE, f"qty {intent.qty}")
         position = self._view.position(intent.symbol)
         working_buy, working_sell = self._view.working_qtys(intent.symbol)
-        working_same = working_buy if intent.side is Side.BUY else working_sell
-        adds_risk = position * intent.side.sign + working_same + intent.qty > 0
+        buy = intent.side is Side.BUY
+        adds_risk = (position + working_buy + intent.qty > ZERO if buy
+                     else working_sell + intent.qty - position > ZERO)
         if denied := self._check_state(intent, position, adds_risk, flatten):
             return denied
         if now_ns < self._paused_until_ns:
@@ -166,8 +169,7 @@ class RiskGate:
                           f"{(self._paused_until_ns - now_ns) / 1e9:.1f}s more")
         if not inst.trading:
             return Denied(DenyReason.INSTRUMENT_NOT_TRADING, intent.symbol)
-        if inst.kind is MarketKind.SPOT and intent.side is Side.SELL and (
-                intent.qty + self._view.working_qty(intent.symbol, Side.SELL) > position):
+        if inst.kind is MarketKind.SPOT and not buy and intent.qty + working_sell > position:
             # Spot is long-only, and only base this daemon bought is ever sold: the account's
             # other holdings are not ours to trade.
             return Denied(DenyReason.SPOT_NO_SHORT,
@@ -187,7 +189,7 @@ class RiskGate:
                 return Denied(DenyReason.LIMIT_PRICE_INVALID, f"limit {intent.limit_price} "
                               f"rounds to {limit_price}")
         ref = self._view.mark_price(intent.symbol)
-        if ref is None or ref <= 0:
+        if ref is None or ref <= ZERO:
             return Denied(DenyReason.NO_MARKET_DATA, f"no price for {intent.symbol}")
         if adds_risk and (denied := self._check_fresh(intent.symbol, now_ns)):
             return denied
@@ -195,12 +197,12 @@ class RiskGate:
             intent.symbol, intent.side, ref)
         if denied := self._check_collar(order_price, ref):
             return denied
-        value_price = max(order_price, ref)
+        value_price = order_price if order_price >= ref else ref  # max(), without the call
         if denied := self._check_notional(inst, qty, order_price, value_price):
             return denied
         if adds_risk:
-            after_buy = working_buy + (qty if intent.side is Side.BUY else ZERO)
-            after_sell = working_sell + (qty if intent.side is Side.SELL else ZERO)
+            after_buy = working_buy + qty if buy else working_buy
+            after_sell = working_sell if buy else working_sell + qty
             if denied := self._check_exposure(intent, position, after_buy, after_sell,
                                               value_price):
                 return denied
@@ -296,24 +298,28 @@ class RiskGate:
     def _check_exposure(self, intent: OrderIntent, position: Decimal, after_buy: Decimal,
                         after_sell: Decimal, price: Decimal) -> Denied | None:
         """Position, gross exposure and leverage if every working order and this one filled."""
-        long_qty = max(ZERO, position + after_buy)
-        short_qty = max(ZERO, after_sell - position)
-        same_side = long_qty if intent.side is Side.BUY else short_qty
+        long_qty = position + after_buy
+        if long_qty < 0:
+            long_qty = ZERO
+        short_qty = after_sell - position
+        if short_qty < 0:
+            short_qty = ZERO
+        buy = intent.side is Side.BUY
+        same_side = long_qty if buy else short_qty
         cfg = self._config
         if same_side * price > cfg.max_position_notional:
             return Denied(DenyReason.MAX_POSITION_NOTIONAL,
                           f"{intent.symbol} would reach {same_side * price} > "
                           f"{cfg.max_position_notional}")
-        gross = max(long_qty, short_qty) * price
+        gross = (long_qty if long_qty > short_qty else short_qty) * price
         spot_held = ZERO  # the other spot instruments' exposure: what their buys cost
-        for symbol in self._view.symbols:
-            if symbol != intent.symbol:
-                exposure = self._exposure_of(symbol)
-                if exposure is None:
-                    return Denied(DenyReason.NO_MARKET_DATA, f"cannot value {symbol} exposure")
-                gross += exposure
-                if self._view.instrument(symbol).kind is MarketKind.SPOT:
-                    spot_held += exposure
+        for symbol in self._others[intent.symbol]:
+            exposure = self._exposure_of(symbol)
+            if exposure is None:
+                return Denied(DenyReason.NO_MARKET_DATA, f"cannot value {symbol} exposure")
+            gross += exposure
+            if self._view.instrument(symbol).kind is MarketKind.SPOT:
+                spot_held += exposure
         if gross > cfg.max_gross_exposure:
             return Denied(DenyReason.MAX_GROSS_EXPOSURE,
                           f"gross exposure would reach {gross} > {cfg.max_gross_exposure}")
@@ -321,7 +327,7 @@ class RiskGate:
         if equity <= 0 or gross > cfg.max_leverage * equity:
             return Denied(DenyReason.MAX_LEVERAGE,
                           f"gross {gross} on equity {equity} > {cfg.max_leverage}x")
-        if intent.side is Side.BUY and self._view.instrument(intent.symbol).kind is MarketKind.SPOT:
+        if buy and self._view.instrument(intent.symbol).kind is MarketKind.SPOT:
             # Spot cannot borrow: what this daemon holds and is buying on spot, at the worse
             # price, must fit in its equity (the allotted capital and its own PnL), whatever
             # max_leverage says — past it, a buy would spend the operator's other quote balance.
@@ -356,7 +362,7 @@ def _sane(value: Decimal) -> bool:
 
 
 def _check_size(inst: Instrument, qty: Decimal, asked: Decimal) -> Denied | None:
-    if qty < inst.min_qty or qty <= 0:
+    if qty < inst.min_qty or qty <= ZERO:
         return Denied(DenyReason.QTY_BELOW_MIN, f"qty {qty} < min {inst.min_qty}")
     if qty > inst.max_qty:
         return Denied(DenyReason.QTY_ABOVE_MAX, f"qty {asked} > max {inst.max_qty}")

@@ -15,18 +15,19 @@ MINUTE_NS = 60 * SECOND_NS
 
 
 class TokenBucket:
-    __slots__ = ("_capacity", "_last_ns", "_period_ns", "_units")
+    __slots__ = ("_capacity", "_full", "_last_ns", "_period_ns", "_units")
 
     def __init__(self, capacity: int, period_ns: int, now_ns: int) -> None:
         self._capacity = capacity
         self._period_ns = period_ns
-        self._units = capacity * period_ns  # starts full
+        self._full = capacity * period_ns
+        self._units = self._full  # starts full
         self._last_ns = now_ns
 
     def _refill(self, now_ns: int) -> None:
         # A clock that steps back refills nothing; it never takes tokens away either.
         if now_ns > self._last_ns:
-            self._units = min(self._capacity * self._period_ns,
+            self._units = min(self._full,
                               self._units + (now_ns - self._last_ns) * self._capacity)
             self._last_ns = now_ns
 
@@ -34,16 +35,21 @@ class TokenBucket:
         self._refill(now_ns)
         return self._units >= self._period_ns
 
+    def take_available(self) -> None:
+        """Take the token `available` just found (no second refill, no debt to bound)."""
+        self._units -= self._period_ns
+
     def take(self, now_ns: int) -> None:
         """Take one token; without one, owe it (at most a full bucket's worth of debt)."""
         self._refill(now_ns)
-        self._units = max(-self._capacity * self._period_ns, self._units - self._period_ns)
+        self._units = max(-self._full, self._units - self._period_ns)
 
     def resize(self, capacity: int, now_ns: int) -> None:
         """A new capacity (config reload) that keeps what was spent: no free burst."""
         self._refill(now_ns)
         self._capacity = capacity
-        self._units = min(self._units, capacity * self._period_ns)
+        self._full = capacity * self._period_ns
+        self._units = min(self._units, self._full)
 
 
 class Limited(enum.Enum):
@@ -66,8 +72,8 @@ class OrderThrottle:
             return Limited.PER_SECOND
         if not self._per_minute.available(now_ns):
             return Limited.PER_MINUTE
-        self._per_second.take(now_ns)
-        self._per_minute.take(now_ns)
+        self._per_second.take_available()
+        self._per_minute.take_available()
         return None
 
     def spend(self, now_ns: int) -> None:

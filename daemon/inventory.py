@@ -77,6 +77,7 @@ class InventoryManager:
         self._starting_cash = starting_cash
         self._realized = ZERO
         self._fees = ZERO
+        self._cash = starting_cash  # starting + realized - fees, kept at each fill: read per order
         self._orders: dict[str, Order] = {}  # open orders only
         # Per instrument, keyed by the trade id alone: a (symbol, id) tuple key cost 56 more
         # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
@@ -175,6 +176,7 @@ class InventoryManager:
             # proceeds as the fee: the position shrinks, cash is unchanged, fees grow.
             self._realized += book.apply(-fill.fee_base, fill.price)
         self._fees += fill.fee_quote
+        self._cash = self._starting_cash + self._realized - self._fees
         self._fill_count += 1
         order = self._orders.get(fill.client_order_id)
         if order is not None:
@@ -258,7 +260,7 @@ class InventoryManager:
 
     @property
     def cash(self) -> Decimal:
-        return self._starting_cash + self._realized - self._fees
+        return self._cash
 
     @property
     def starting_cash(self) -> Decimal:

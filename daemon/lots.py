@@ -55,7 +55,10 @@ class Book:
         return realized
 
     def unrealized(self, mark: Decimal) -> Decimal:
-        return self.sign * sum(((mark - lot.price) * lot.qty for lot in self.lots), ZERO)
+        total = ZERO  # a loop, not sum() over a generator: read on every risk-adding order
+        for lot in self.lots:
+            total += (mark - lot.price) * lot.qty
+        return self.sign * total
 
     def avg_price(self) -> Decimal:
         qty = sum((lot.qty for lot in self.lots), ZERO)

@@ -100,6 +100,7 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
         self.model = load_model(path, params.lags, params.bar_interval_s,
                                 params.allow_interval_mismatch)
         self._features = LogReturnLags(params.lags)
+        self._fixed_qty = self._inst.floor_qty(params.fixed_qty)  # 0: compounding sizes
         # Preallocated input and output: one model evaluation per bar, no allocation. The
         # features write the lags straight into a numpy view of the input's memory (a numpy
         # item store is ~0.1 us, a tensor's ~7 us) and the forecast is read from a view of the
@@ -151,8 +152,8 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
         symbol = self.params.symbol
         # Dust (below the venue's minimum lot) cannot be traded: treat it as flat.
         held = view.position(symbol) if view.closable_qty(symbol) else ZERO
-        have = (held > 0) - (held < 0)
-        if want == have or (want == 0 and held == 0):
+        have = (held > ZERO) - (held < ZERO)
+        if want == have or (want == 0 and held == ZERO):
             return []
         intents = []
         if held:
@@ -167,7 +168,7 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
 
     def _open_qty(self, price: Decimal | float, view: InventoryView) -> Decimal:
         if self.params.fixed_qty:
-            return self._inst.floor_qty(self.params.fixed_qty)
+            return self._fixed_qty
         if isinstance(price, float):
             price = to_decimal_price(price)
         scale = self.params.scale

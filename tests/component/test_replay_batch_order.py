@@ -15,9 +15,10 @@ from daemon import config
 from daemon.app import Daemon, instruments_from_config
 from daemon.clock import ReplayClock
 from daemon.marketdata.replay import ReplaySource
-from daemon.model import Fill, Side
+from daemon.model import Side
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
+from tests.support.fills import record_fills
 
 S = 10**9
 CONFIG = IN_PROCESS_HEAD + """[paper]
@@ -25,10 +26,12 @@ starting_cash = "100000"
 fee_bps = 0
 slippage_bps = 0
 [strategy]
-class = "tests.support.strategies:BuyOnTicks"
+class = "tests.support.strategies:BuyOnce"
 [strategy.params]
 symbol = "BTC/USDT"
 qty = "1"
+bar_interval_s = 3600
+from_ticks = true
 [risk]
 max_order_notional = "150"
 max_position_notional = "1000"
@@ -47,14 +50,7 @@ def test_an_order_decided_on_a_batch_meets_that_batch_not_the_next(tmp_path: Pat
     clock = ReplayClock()
     source = ReplaySource("BTC/USDT", [(ts, price, [1.0] * 6)], clock, batch_ticks=3)
     daemon = Daemon(cfg, strategy, clock=clock, source=source)
-    booked: list[Fill] = []
-    apply = daemon.inventory.apply_fill
-
-    def record(fill: Fill) -> bool:
-        booked.append(fill)
-        return apply(fill)
-
-    daemon.inventory.apply_fill = record  # type: ignore[method-assign]
+    booked = record_fills(daemon.inventory)
     assert asyncio.run(daemon.run()) == 0
     first = booked[0]
     assert (first.side, first.qty, first.price) == (Side.BUY, Decimal(1), Decimal("100.0"))

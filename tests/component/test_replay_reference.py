@@ -33,6 +33,7 @@ from daemon.model import Fill, Side
 from strategies.ar_forecast import load_model, save_weights
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
+from tests.support.fills import record_fills
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "replay"
 TRADES = DATA / "binance_spot_BTCUSDT_trades_2024-08-08T2354Z_3000.csv"
@@ -82,14 +83,7 @@ def replay_daemon(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: 
 def replay(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,
            tmp: Path, weights: Path = SEED) -> Outcome:
     daemon = replay_daemon(ts, price, size, interval_s, batch_ticks, tmp, weights)
-    booked: list[Fill] = []
-    apply = daemon.inventory.apply_fill
-
-    def record(fill: Fill) -> bool:
-        booked.append(fill)
-        return apply(fill)
-
-    daemon.inventory.apply_fill = record  # type: ignore[method-assign]
+    booked = record_fills(daemon.inventory)
     assert asyncio.run(daemon.run()) == 0
     inv = daemon.inventory
     assert inv.is_flat()

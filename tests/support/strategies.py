@@ -20,10 +20,12 @@ class BuyOnceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     qty: Decimal
     bar_interval_s: int = 1
     crash_after_fill: bool = False
+    from_ticks: bool = False  # buy from the first look at a whole batch, not from a bar
 
 
 class BuyOnce(SingleInstrumentStrategy[BuyOnceParams]):
-    """Buys `qty` at the first bar and holds; optionally raises once the position exists."""
+    """Buys `qty` at the first bar (or batch, `from_ticks`) and holds; optionally raises once
+    the position exists."""
 
     Params = BuyOnceParams
 
@@ -34,11 +36,17 @@ class BuyOnce(SingleInstrumentStrategy[BuyOnceParams]):
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         if self.params.crash_after_fill and view.position(self.params.symbol) != 0:
             raise RuntimeError("test strategy crashing on purpose")
-        if self._sent:
+        if self._sent or self.params.from_ticks:
             return ()
         self._sent = True
         return (OrderIntent(self.params.symbol, Side.BUY, self.params.qty, tag="open",
                             bar_close_ns=bar.end_ns),)
+
+    def on_ticks(self, batch: TickBatch, view: InventoryView) -> Sequence[OrderIntent]:
+        if self._sent or not self.params.from_ticks:
+            return ()
+        self._sent = True
+        return (OrderIntent(self.params.symbol, Side.BUY, self.params.qty, tag="open"),)
 
 
 class NotAStrategy:
@@ -130,27 +138,3 @@ class BookWatcher(SingleInstrumentStrategy[BookWatcherParams]):
                       asks=[[repr(p), repr(q)] for p, q in book.asks])
         return ()
 
-
-class BuyOnTicksParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    symbol: str
-    qty: Decimal
-    bar_interval_s: int = 3600
-
-
-class BuyOnTicks(SingleInstrumentStrategy[BuyOnTicksParams]):
-    """Buys `qty` once, from `on_ticks` (its look at a whole batch), never from a bar."""
-
-    Params = BuyOnTicksParams
-
-    def __init__(self, params: BuyOnTicksParams, ctx: StrategyContext) -> None:
-        super().__init__(params, ctx)
-        self._sent = False
-
-    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
-        return ()
-
-    def on_ticks(self, batch: TickBatch, view: InventoryView) -> Sequence[OrderIntent]:
-        if self._sent:
-            return ()
-        self._sent = True
-        return (OrderIntent(self.params.symbol, Side.BUY, self.params.qty, tag="open"),)

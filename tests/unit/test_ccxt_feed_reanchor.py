@@ -5,6 +5,8 @@ The filter is tested on its own, then the ccxt feed against the fake Binance's w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -84,35 +86,42 @@ def test_a_gap_or_a_reconnect_forgets_the_anchor() -> None:
     assert tape.feed(140.0) == [140.0]
 
 
+
+@contextlib.asynccontextmanager
+async def streaming(fx: FakeBinance) -> AsyncIterator[list[float]]:
+    """A real CcxtFeed on the fake exchange, running; yields the prices it has passed on so
+    far (the list grows as trades arrive)."""
+    urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
+    cfg = ExchangeConfig(api_urls=urls, options=options)
+    feed = CcxtFeed(make_exchange(cfg, None), [SYM], cfg, Metrics([SYM]), LiveClock())
+    prices: list[float] = []
+
+    async def collect() -> None:
+        async for batch in feed.stream():
+            prices.extend(batch.price)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(feed.run()), tg.create_task(collect())]
+            yield prices
+            for task in tasks:
+                task.cancel()
+    finally:
+        await feed.close()
+
 @pytest.mark.asyncio
 async def test_feed_follows_a_genuine_jump_on_the_exchange() -> None:
     """Steps: the feed streams the fake's trades (the market trades every 50 ms); the market
     jumps 10% (twice the bound) and keeps trading there; ticks at the new level reach the
     strategy side within seconds."""
-    async with FakeBinance(seed=5, tick_interval=0.05) as fx:
-        urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
-        cfg = ExchangeConfig(api_urls=urls, options=options)
-        feed = CcxtFeed(make_exchange(cfg, None), [SYM], cfg, Metrics([SYM]), LiveClock())
-        prices: list[float] = []
-
-        async def collect() -> None:
-            async for batch in feed.stream():
-                prices.extend(batch.price)
-
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(feed.run()), tg.create_task(collect())]
-                await eventually_async(lambda: prices, 10, what="ticks before the jump")
-                before = prices[-1]
-                mid = fx.markets["BTCUSDT"].book.mid()
-                assert mid is not None
-                fx.set_mid("BTCUSDT", (mid * Decimal("1.1")).quantize(Decimal("0.01")))
-                await eventually_async(lambda: any(p > before * 1.07 for p in prices), 10,
-                                       what="ticks after the jump")
-                for task in tasks:
-                    task.cancel()
-        finally:
-            await feed.close()
+    async with FakeBinance(seed=5, tick_interval=0.05) as fx, streaming(fx) as prices:
+        await eventually_async(lambda: prices, 10, what="ticks before the jump")
+        before = prices[-1]
+        mid = fx.markets["BTCUSDT"].book.mid()
+        assert mid is not None
+        fx.set_mid("BTCUSDT", (mid * Decimal("1.1")).quantize(Decimal("0.01")))
+        await eventually_async(lambda: any(p > before * 1.07 for p in prices), 10,
+                               what="ticks after the jump")
 
 
 @pytest.mark.asyncio
@@ -122,30 +131,13 @@ async def test_a_dropped_trade_socket_forgets_the_anchor(
     maintenance); ccxt's trade watch fails, the feed re-watches it, and the jump filter's
     anchor is forgotten on the way (the price may have moved while the socket was down)."""
     capture_logs()
-    async with FakeBinance(seed=6, tick_interval=0.05) as fx:
-        urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
-        cfg = ExchangeConfig(api_urls=urls, options=options)
-        metrics = Metrics([SYM])
-        feed = CcxtFeed(make_exchange(cfg, None), [SYM], cfg, metrics, LiveClock())
-        prices: list[float] = []
-
-        async def collect() -> None:
-            async for batch in feed.stream():
-                prices.extend(batch.price)
-
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(feed.run()), tg.create_task(collect())]
-                await eventually_async(lambda: prices, 10, what="ticks before the drop")
-                assert await fx.drop_websockets() > 0
-                await eventually_async(
-                    lambda: [r for r in log_records(capsys)
-                             if r.get("event") == "market_data.anchor_reset"
-                             and r.get("why") == "reconnect"], 10, what="the anchor reset")
-                count = len(prices)
-                await eventually_async(lambda: len(prices) > count, 10,
-                                       what="ticks after the reconnect")
-                for task in tasks:
-                    task.cancel()
-        finally:
-            await feed.close()
+    async with FakeBinance(seed=6, tick_interval=0.05) as fx, streaming(fx) as prices:
+        await eventually_async(lambda: prices, 10, what="ticks before the drop")
+        assert await fx.drop_websockets() > 0
+        await eventually_async(
+            lambda: [r for r in log_records(capsys)
+                     if r.get("event") == "market_data.anchor_reset"
+                     and r.get("why") == "reconnect"], 10, what="the anchor reset")
+        count = len(prices)
+        await eventually_async(lambda: len(prices) > count, 10,
+                               what="ticks after the reconnect")

@@ -289,11 +289,8 @@ class InventoryManager:
 
     def working_qty(self, symbol: str, side: Side) -> Decimal:
         """Unfilled quantity of open orders on one side of one instrument."""
-        return sum(
-            (o.remaining_qty for o in self._orders.values()
-             if o.symbol == symbol and o.side is side),
-            ZERO,
-        )
+        buy, sell = self.working_qtys(symbol)
+        return buy if side is Side.BUY else sell
 
     def closable_qty(self, symbol: str) -> Decimal:
         """How much of the position the venue would let us close: on the lot grid, at least

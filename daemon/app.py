@@ -38,7 +38,7 @@ from daemon.journal import Journal
 from daemon.marketdata.base import MarketDataSource
 from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
-from daemon.model import Instrument, MarketKind, OrderIntent, TickBatch
+from daemon.model import Decision, Instrument, MarketKind, TickBatch
 from daemon.monitor import HealthState, serve
 from daemon.reconcile import Reconciler
 from daemon.risk import RiskGate
@@ -213,15 +213,15 @@ class Daemon:
 
     async def _trade(self) -> BaseException | None:
         ticks: asyncio.Queue[TickBatch] = asyncio.Queue(QUEUE_SIZE)
-        intents: asyncio.Queue[OrderIntent] = asyncio.Queue(QUEUE_SIZE)
+        decisions: asyncio.Queue[Decision] = asyncio.Queue(QUEUE_SIZE)
         crash: BaseException | None = None
         self.health.trading = True
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
-                tg.create_task(signal_task.run(self.signals, ticks, intents, self.clock,
+                tg.create_task(signal_task.run(self.signals, ticks, decisions, self.clock,
                                                self.settled), name="signal")
-                tg.create_task(routing.run(self.router, intents), name="routing")
+                tg.create_task(routing.run(self.router, decisions), name="routing")
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
                                          self.journal), name="fills")
                 tg.create_task(self._health_task(), name="health")
@@ -236,8 +236,8 @@ class Daemon:
             _log.error("task.crashed", error=repr(crash), exc_info=crash)
         finally:
             self.health.trading = False
-        if not intents.empty():
-            _log.info("intents.discarded", count=intents.qsize(), reason="shutting down")
+        if not decisions.empty():
+            _log.info("decisions.discarded", count=decisions.qsize(), reason="shutting down")
         return crash
 
     async def settled(self) -> None:

@@ -71,17 +71,18 @@ class OrderRouter:
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         return (await self.route_all([intent], flatten))[0]
 
-    async def route_all(self, intents: list[OrderIntent],
-                        flatten: bool = False) -> list[ApprovedOrder | Denied]:
+    async def route_all(self, intents: list[OrderIntent], flatten: bool = False,
+                        closed_mono_ns: int = 0) -> list[ApprovedOrder | Denied]:
         """One decision's intents, in order, each through the gate and into the books. Each
         check counts the orders approved before it as working, and none waits for an earlier
         one's request: the open leg of a flip goes out right behind the close. With a journal
         the decision's orders are committed together (one fsync), then handed over; without
         one each goes to the broker as soon as it is approved. The bookkeeping of a hand-over
-        (metrics, the log line) waits until every order of the decision is out."""
+        (metrics, the log line) waits until every order of the decision is out.
+        `closed_mono_ns`: when the bar behind the decision closed (0: none), for the latency."""
         now = self._clock.now_ns()
         decisions: list[ApprovedOrder | Denied] = []
-        to_commit: list[tuple[ApprovedOrder, Order, int]] = []
+        to_commit: list[tuple[ApprovedOrder, Order]] = []
         handed: list[tuple[ApprovedOrder, float | None]] = []
         try:
             for intent in intents:
@@ -95,11 +96,11 @@ class OrderRouter:
                 order = _order_of(decision)
                 self._inventory.open_order(order)
                 if self._journal is None:
-                    await self._hand_over(decision, intent.closed_mono_ns, handed)
+                    await self._hand_over(decision, closed_mono_ns, handed)
                 else:
-                    to_commit.append((decision, order, intent.closed_mono_ns))
+                    to_commit.append((decision, order))
             if to_commit:
-                await self._commit_and_send(to_commit, handed)
+                await self._commit_and_send(to_commit, closed_mono_ns, handed)
         finally:
             self._account(handed)
         return decisions
@@ -128,19 +129,20 @@ class OrderRouter:
                      order_type=intent.order_type.value, limit_price=intent.limit_price,
                      tag=intent.tag)
 
-    async def _commit_and_send(self, approved: list[tuple[ApprovedOrder, Order, int]],
+    async def _commit_and_send(self, approved: list[tuple[ApprovedOrder, Order]],
+                               closed_mono_ns: int,
                                handed: list[tuple[ApprovedOrder, float | None]]) -> None:
         """Journal the orders, then hand each over unless the trading state changed during the
         write. A journal that cannot write stops the daemon (JournalError takes the crash
         path) rather than send an order a restart could forget."""
         assert self._journal is not None
         try:
-            await self._journal.record_intents([order for _, order, _ in approved])
+            await self._journal.record_intents([order for _, order in approved])
         except BaseException:
-            for _, order, _ in approved:
+            for _, order in approved:
                 self._inventory.order_done(order.client_order_id, OrderState.REJECTED)
             raise
-        for decision, _, closed_mono_ns in approved:
+        for decision, _ in approved:
             if self._gate.may_send(decision):
                 await self._hand_over(decision, closed_mono_ns, handed)
             else:

@@ -170,8 +170,14 @@ class OrderIntent(msgspec.Struct, frozen=True):
     reduce_only: bool = False
     tag: str = ""  # a short machine-readable reason, e.g. "open" / "close"
     bar_close_ns: int = 0  # the end of the bar that caused it (data time)
-    # The clock's monotonic time when the daemon closed that bar; set by the signal engine, not
-    # the strategy. The bar-to-order latency histogram measures from here to the broker.
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """One look of the strategy that made it act: its intents, routed together, in order."""
+
+    intents: list[OrderIntent]
+    # The clock's monotonic time when the daemon closed the bar behind it (0: no bar did). The
+    # bar-to-order latency histogram measures from here to the hand-over to the broker.
     closed_mono_ns: int = 0
 
 

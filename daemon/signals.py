@@ -5,8 +5,8 @@ when the clock passes the interval's end, whichever comes first, so a quiet mark
 bars on time.
 
 A batch may hold many bars. `on_batch` stops at the tick whose bar made the strategy act and
-says where to resume: the caller hands those intents on before reading further, so the next
-decision sees their outcome and the orders go out as of that tick, as if trades had arrived one
+says where to resume: the caller hands that decision on before reading further, so the next
+decision sees its outcome and the orders go out as of that tick, as if trades had arrived one
 by one. Bars that make no decision cost no stop.
 """
 
@@ -16,12 +16,10 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from daemon.clock import Clock
 from daemon.features import BarAggregator
 from daemon.inventory import InventoryView
-from daemon.model import Bar, OrderIntent, TickBatch
+from daemon.model import Bar, Decision, TickBatch
 from strategies.base import Strategy
 
 
@@ -43,20 +41,20 @@ class SignalEngine:
 
     @property
     def pending(self) -> bool:
-        """Closed bars wait for the strategy: hand the last intents on, then call `drain`."""
+        """Closed bars wait for the strategy: hand the last decision on, then call `drain`."""
         return bool(self._pending)
 
-    def on_batch(self, batch: TickBatch, start: int = 0) -> tuple[list[OrderIntent], int]:
-        """Read ticks from `start` until a closed bar yields intents or the batch ends.
+    def on_batch(self, batch: TickBatch, start: int = 0) -> tuple[Decision | None, int]:
+        """Read ticks from `start` until a closed bar makes the strategy act or the batch ends.
 
-        Returns the intents and the index to resume from; the intents were decided at tick
-        `resume - 1`. `(no intents, len)` means the batch is done; then call `after_batch`.
+        Returns the decision and the index to resume from; it was made at tick `resume - 1`.
+        `(None, len)` means the batch is done; then call `after_batch`.
         """
-        intents = self.drain()
+        decision = self.drain()
         n = len(batch.ts_ns)
         agg = self._bars.get(batch.symbol)
-        if intents or agg is None:
-            return intents, start if intents else n
+        if decision is not None or agg is None:
+            return decision, start if decision is not None else n
         if start == 0 and batch.gap_before:
             agg.mark_gap()
         ts_ns, price, size = batch.ts_ns, batch.price, batch.size
@@ -65,35 +63,34 @@ class SignalEngine:
             bars, pos = agg.on_columns(ts_ns, price, size, pos)
             if bars is not None:
                 self._closed(bars)
-                intents = self.drain()
-                if intents:
-                    return intents, pos
-        return [], n
+                decision = self.drain()
+                if decision is not None:
+                    return decision, pos
+        return None, n
 
-    def after_batch(self, batch: TickBatch) -> list[OrderIntent]:
-        """Once every tick is read: the strategy's look at the whole batch, then the clock."""
+    def after_batch(self, batch: TickBatch) -> Decision | None:
+        """Once every tick is read: the strategy's look at the whole batch (no bar behind it,
+        so no bar-to-order latency). Then hand it on and call `on_time` with the batch's time."""
         intents = list(self._strategy.on_ticks(batch, self._view))
-        intents.extend(self.on_time(batch.recv_ns))
-        return intents
+        return Decision(intents) if intents else None
 
-    def on_time(self, now_ns: int) -> list[OrderIntent]:
+    def on_time(self, now_ns: int) -> Decision | None:
         for agg in self._bars.values():
             bars = agg.on_time(now_ns)
             if bars is not None:
                 self._closed(bars)
         return self.drain()
 
-    def drain(self) -> list[OrderIntent]:
-        """Show the strategy pending bars until one makes it act; return those intents."""
+    def drain(self) -> Decision | None:
+        """Show the strategy pending bars until one makes it act; return that decision."""
         pending = self._pending
         while pending:
             bar, closed_mono_ns = pending.popleft()
             self.bars_closed += 1
             intents = self._strategy.on_bar(bar, self._view)
             if intents:
-                return [msgspec.structs.replace(i, closed_mono_ns=closed_mono_ns)
-                        for i in intents]
-        return []
+                return Decision(list(intents), closed_mono_ns)
+        return None
 
     def _closed(self, bars: Sequence[Bar]) -> None:
         # Stamped once the bar is closed, before the strategy runs: the bar-to-order latency

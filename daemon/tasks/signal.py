@@ -1,9 +1,9 @@
-"""Signal task: tick batches -> bars -> strategy -> intents onto the routing queue.
+"""Signal task: tick batches -> bars -> strategy -> decisions onto the routing queue.
 
-Intents are handed on at the tick whose bar produced them, and the task waits until routing has
-taken them and the broker has acted on them (`settle`) before it reads on: the strategy's next
-decision sees those orders and every event they caused so far (on paper, their fills), and on a
-replay clock the orders go out at that tick's time, not the batch's end.
+A decision is handed on at the tick whose bar produced it, and the task waits until routing has
+taken it and the broker has acted on its orders (`settle`) before it reads on: the strategy's
+next decision sees those orders and every event they caused so far (on paper, their fills), and
+on a replay clock the orders go out at that tick's time, not the batch's end.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable
 
 from daemon import log
 from daemon.clock import Clock, SteppedClock
-from daemon.model import OrderIntent, TickBatch
+from daemon.model import Decision, TickBatch
 from daemon.signals import SignalEngine
 
 Settle = Callable[[], Awaitable[None]]
 
 
 async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
-              outbox: asyncio.Queue[OrderIntent], clock: Clock, settle: Settle) -> None:
+              outbox: asyncio.Queue[Decision], clock: Clock, settle: Settle) -> None:
     log.bind_task("signal")
     # Wake at least a few times per bar so bars close on time even when no trade arrives.
     idle_s = min(1.0, engine.interval_ns / 4e9)
@@ -33,7 +33,8 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
                 async with asyncio.timeout(idle_s):
                     batch = await inbox.get()
             except TimeoutError:
-                await _hand_on_all(engine, engine.on_time(clock.now_ns()), outbox, settle)
+                await hand_on(engine.on_time(clock.now_ns()), outbox, settle)
+                await _hand_on_pending(engine, outbox, settle)
                 continue
         else:
             batch = inbox.get_nowait()
@@ -41,42 +42,42 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
         inbox.task_done()
 
 
-async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue[OrderIntent],
+async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue[Decision],
                    settle: Settle, advance: Callable[[int, bool], None] | None) -> None:
     n = len(batch.ts_ns)
     pos = 0
     while pos < n or engine.pending:  # bars closed by the last tick may still wait
-        intents, pos = engine.on_batch(batch, pos)
-        if intents:
+        decision, pos = engine.on_batch(batch, pos)
+        if decision is not None:
             if advance is not None and pos:
                 advance(batch.ts_ns[pos - 1], False)  # the tick that closed the acting bar
-            await hand_on(intents, outbox, settle)
+            await hand_on(decision, outbox, settle)
     if advance is not None:
         advance(batch.recv_ns, False)
-    await _hand_on_all(engine, engine.after_batch(batch), outbox, settle)
+    await hand_on(engine.after_batch(batch), outbox, settle)
+    await hand_on(engine.on_time(batch.recv_ns), outbox, settle)
+    await _hand_on_pending(engine, outbox, settle)
     if advance is not None:
         # Only now wake the timers (and the replay source's next batch): orders decided on
         # this batch must not meet the next one's prices.
         advance(batch.recv_ns, True)
 
 
-async def _hand_on_all(engine: SignalEngine, intents: list[OrderIntent],
-                       outbox: asyncio.Queue[OrderIntent], settle: Settle) -> None:
-    await hand_on(intents, outbox, settle)
+async def _hand_on_pending(engine: SignalEngine, outbox: asyncio.Queue[Decision],
+                           settle: Settle) -> None:
     while engine.pending:
         await hand_on(engine.drain(), outbox, settle)
 
 
-async def hand_on(intents: list[OrderIntent], outbox: asyncio.Queue[OrderIntent],
+async def hand_on(decision: Decision | None, outbox: asyncio.Queue[Decision],
                   settle: Settle) -> None:
-    """Queue the intents, wait until routing has taken every one of them, then until the
-    broker has acted on them."""
-    if not intents:
+    """Queue the decision, wait until routing has taken it, then until the broker has acted on
+    its orders."""
+    if decision is None:
         return
-    for intent in intents:
-        if outbox.full():
-            await outbox.put(intent)
-        else:
-            outbox.put_nowait(intent)
+    if outbox.full():
+        await outbox.put(decision)
+    else:
+        outbox.put_nowait(decision)
     await outbox.join()
     await settle()

@@ -16,7 +16,7 @@ from daemon.app import instruments_from_config
 from daemon.clock import LiveClock
 from daemon.config import parse
 from daemon.inventory import InventoryManager
-from daemon.model import OrderIntent, Tick, TickBatch
+from daemon.model import Decision, Tick, TickBatch
 from daemon.signals import SignalEngine
 from daemon.tasks import signal as signal_task
 from strategies.base import StrategyContext
@@ -31,7 +31,7 @@ async def test_cancel_stops_the_signal_task_with_a_busy_inbox() -> None:
     strategy = Alternate(AlternateParams("BTC/USDT", Decimal("0.01")),
                          StrategyContext(instruments, Path(".")))
     inbox: asyncio.Queue[TickBatch] = asyncio.Queue()
-    outbox: asyncio.Queue[OrderIntent] = asyncio.Queue()
+    outbox: asyncio.Queue[Decision] = asyncio.Queue()
     clock = LiveClock()
 
     async def feed() -> None:

@@ -66,20 +66,18 @@ class LatencyTap:
 
 
 class FillDigest:
-    """Wraps the inventory's `apply_fill` to hash every fill booked: two runs with the same
-    input must print the same digest. Constant memory, so the soak can use it too."""
+    """A tap on the books that hashes every fill booked: two runs with the same input must print
+    the same digest. Constant memory, so the soak can use it too."""
 
     def __init__(self, inventory: Any) -> None:
-        self._apply = inventory.apply_fill
         self._hash = hashlib.sha256()
         self._encode = msgspec.json.Encoder(decimal_format="string").encode
-        inventory.apply_fill = self
+        inventory.tap_fills(self)
 
-    def __call__(self, fill: Fill) -> bool:
+    def __call__(self, fill: Fill) -> None:
         # The client order id embeds the run's start time; everything else must match exactly.
         self._hash.update(self._encode((fill.trade_id, fill.side, fill.qty, fill.price,
                                         fill.fee_quote, fill.ts_ns)))
-        return bool(self._apply(fill))
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()[:16]

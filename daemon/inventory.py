@@ -32,6 +32,7 @@ from daemon.model import (
     OrderType,
     PositionView,
     Side,
+    UnknownInstrument,
     to_decimal_price,
 )
 from daemon.riskstate import RiskStateStore
@@ -41,10 +42,6 @@ _log = log.get("inventory")
 # Trade ids remembered for de-duplication, per instrument. Duplicates arrive within seconds (a
 # websocket fill and its REST twin); a bound keeps memory flat on a daemon that runs for months.
 DEDUP_WINDOW = 200_000
-
-
-class UnknownInstrument(KeyError):
-    pass
 
 
 class BooksListener(Protocol):
@@ -74,6 +71,7 @@ class InventoryManager:
         self._mark_dec: dict[str, Decimal] = {}
         self._touch_dec: dict[str, tuple[Decimal, Decimal]] = {}
         self._listener: BooksListener | None = None
+        self._fill_taps: list[Callable[[Fill], object]] = []
         self._starting_cash = starting_cash
         self._realized = ZERO
         self._fees = ZERO
@@ -105,6 +103,11 @@ class InventoryManager:
     def set_listener(self, listener: BooksListener | None) -> None:
         self._listener = listener
 
+    def tap_fills(self, tap: Callable[[Fill], object]) -> None:
+        """Also show `tap` every fill booked from now on, after the listener (the bench's
+        digest of a run's fills, tests that compare fills). Not told of journal replays."""
+        self._fill_taps.append(tap)
+
     @contextlib.contextmanager
     def restoring(self, durable: RiskStateStore) -> Iterator[None]:
         """Rebuild the books (replay fills, reopen orders) inside this block without telling the
@@ -112,10 +115,12 @@ class InventoryManager:
         Replayed fills passed to the listener would count the journal's history as new PnL: a
         restart would double the day's loss, or hand out yesterday's profit as budget."""
         listener, self._listener = self._listener, None
+        taps, self._fill_taps = self._fill_taps, []
         try:
             yield
         finally:
             self._listener = listener
+            self._fill_taps = taps
         if listener is not None:
             listener.on_restored(durable)
 
@@ -189,6 +194,8 @@ class InventoryManager:
         self._notify()
         if self._listener is not None:
             self._listener.on_fill(fill)
+        for tap in self._fill_taps:
+            tap(fill)
         return True
 
     def _notify(self) -> None:

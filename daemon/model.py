@@ -43,6 +43,10 @@ class MarketKind(enum.Enum):
     MARGIN = "margin"  # signed positions (paper account, swaps)
 
 
+class UnknownInstrument(Exception):
+    """A symbol the daemon is not configured to trade."""
+
+
 class Instrument(msgspec.Struct, frozen=True):
     """What the venue allows for one symbol; quantities and prices snap to these grids."""
 

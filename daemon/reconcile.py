@@ -35,10 +35,10 @@ from daemon import log
 from daemon.broker.base import Broker, BrokerError, FatalBrokerError, VenueOrder
 from daemon.config import ReconcileConfig, TradingState, UnknownOrders
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.inventory import InventoryManager, UnknownInstrument
+from daemon.inventory import InventoryManager
 from daemon.journal import Journal, JournalError, JournalRiskStore, OrderRecord
 from daemon.metrics import Metrics
-from daemon.model import ZERO, MarketKind, Order, OrderState
+from daemon.model import ZERO, MarketKind, Order, OrderState, UnknownInstrument
 from daemon.monitor import HealthState
 from daemon.retry import backoff_s
 from daemon.risk import RiskGate

@@ -204,14 +204,12 @@ def test_startup_heap_is_frozen_before_the_first_order(
     ts, price, size = ou
     daemon = replay_daemon(ts[:20_000], price[:20_000], size[:20_000], 60, 5000, tmp_path)
     frozen_at_first_fill: list[int] = []
-    apply = daemon.inventory.apply_fill
 
-    def record(fill: Fill) -> bool:
+    def record(fill: Fill) -> None:
         if not frozen_at_first_fill:
             frozen_at_first_fill.append(gc.get_freeze_count())
-        return apply(fill)
 
-    daemon.inventory.apply_fill = record  # type: ignore[method-assign]
+    daemon.inventory.tap_fills(record)
     gc.unfreeze()
     try:
         assert asyncio.run(daemon.run()) == 0

@@ -7,13 +7,7 @@ from daemon.model import Fill
 
 
 def record_fills(inventory: InventoryManager) -> list[Fill]:
-    """The fills `inventory` books from now on, in booking order (it still books each)."""
+    """The fills `inventory` books from now on, in booking order."""
     booked: list[Fill] = []
-    apply = inventory.apply_fill
-
-    def record(fill: Fill) -> bool:
-        booked.append(fill)
-        return apply(fill)
-
-    inventory.apply_fill = record  # type: ignore[method-assign]
+    inventory.tap_fills(booked.append)
     return booked

@@ -33,6 +33,7 @@ from daemon.broker.paper import PaperBroker
 from daemon.clock import Clock, LiveClock
 from daemon.config import Config, ConfigError, resolve_path
 from daemon.execution import ClientIds, OrderRouter
+from daemon.handoff import Handoff
 from daemon.inventory import InventoryManager
 from daemon.journal import Journal
 from daemon.marketdata.base import MarketDataSource
@@ -213,7 +214,7 @@ class Daemon:
 
     async def _trade(self) -> BaseException | None:
         ticks: asyncio.Queue[TickBatch] = asyncio.Queue(QUEUE_SIZE)
-        decisions: asyncio.Queue[Decision] = asyncio.Queue(QUEUE_SIZE)
+        decisions: Handoff[Decision] = Handoff()
         crash: BaseException | None = None
         self.health.trading = True
         try:
@@ -236,8 +237,8 @@ class Daemon:
             _log.error("task.crashed", error=repr(crash), exc_info=crash)
         finally:
             self.health.trading = False
-        if not decisions.empty():
-            _log.info("decisions.discarded", count=decisions.qsize(), reason="shutting down")
+        if decisions.pending:
+            _log.info("decision.discarded", reason="shutting down")
         return crash
 
     async def settled(self) -> None:

@@ -6,18 +6,17 @@ ones before it, and none waits for an earlier one's request before its own check
 
 from __future__ import annotations
 
-import asyncio
-
 from daemon import log
 from daemon.execution import OrderRouter
+from daemon.handoff import Handoff
 from daemon.model import Decision
 
 
-async def run(router: OrderRouter, inbox: asyncio.Queue[Decision]) -> None:
+async def run(router: OrderRouter, inbox: Handoff[Decision]) -> None:
     log.bind_task("routing")
     while True:
-        decision = await inbox.get()
+        decision = await inbox.take()
         try:
             await router.route_all(decision.intents, closed_mono_ns=decision.closed_mono_ns)
         finally:
-            inbox.task_done()  # the signal task waits for this before it reads on
+            inbox.done()  # the signal task waits for this before it reads on

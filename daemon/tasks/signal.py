@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from daemon import log
 from daemon.clock import Clock, SteppedClock
+from daemon.handoff import Handoff
 from daemon.model import Decision, TickBatch
 from daemon.signals import SignalEngine
 
@@ -20,7 +21,7 @@ Settle = Callable[[], Awaitable[None]]
 
 
 async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
-              outbox: asyncio.Queue[Decision], clock: Clock, settle: Settle) -> None:
+              outbox: Handoff[Decision], clock: Clock, settle: Settle) -> None:
     log.bind_task("signal")
     # Wake at least a few times per bar so bars close on time even when no trade arrives.
     idle_s = min(1.0, engine.interval_ns / 4e9)
@@ -42,7 +43,7 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
         inbox.task_done()
 
 
-async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue[Decision],
+async def _process(engine: SignalEngine, batch: TickBatch, outbox: Handoff[Decision],
                    settle: Settle, advance: Callable[[int, bool], None] | None) -> None:
     n = len(batch.ts_ns)
     pos = 0
@@ -63,21 +64,17 @@ async def _process(engine: SignalEngine, batch: TickBatch, outbox: asyncio.Queue
         advance(batch.recv_ns, True)
 
 
-async def _hand_on_pending(engine: SignalEngine, outbox: asyncio.Queue[Decision],
+async def _hand_on_pending(engine: SignalEngine, outbox: Handoff[Decision],
                            settle: Settle) -> None:
     while engine.pending:
         await hand_on(engine.drain(), outbox, settle)
 
 
-async def hand_on(decision: Decision | None, outbox: asyncio.Queue[Decision],
+async def hand_on(decision: Decision | None, outbox: Handoff[Decision],
                   settle: Settle) -> None:
     """Queue the decision, wait until routing has taken it, then until the broker has acted on
     its orders."""
     if decision is None:
         return
-    if outbox.full():
-        await outbox.put(decision)
-    else:
-        outbox.put_nowait(decision)
-    await outbox.join()
+    await outbox.give(decision)
     await settle()

@@ -15,6 +15,7 @@ import pytest
 from daemon.app import instruments_from_config
 from daemon.clock import LiveClock
 from daemon.config import parse
+from daemon.handoff import Handoff
 from daemon.inventory import InventoryManager
 from daemon.model import Decision, Tick, TickBatch
 from daemon.signals import SignalEngine
@@ -31,7 +32,7 @@ async def test_cancel_stops_the_signal_task_with_a_busy_inbox() -> None:
     strategy = Alternate(AlternateParams("BTC/USDT", Decimal("0.01")),
                          StrategyContext(instruments, Path(".")))
     inbox: asyncio.Queue[TickBatch] = asyncio.Queue()
-    outbox: asyncio.Queue[Decision] = asyncio.Queue()
+    outbox: Handoff[Decision] = Handoff()
     clock = LiveClock()
 
     async def feed() -> None:

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.toml
 
-.PHONY: run test lint typecheck check bench soak soak-crash clean
+.PHONY: run test lint typecheck check accel bench soak soak-crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The order path compiled with mypyc (daemon/accel.py): rebuilt only when its sources changed;
+# a stale build is never loaded. Without a C compiler it says so and the daemon runs
+# interpreted (same behaviour, slower order path).
+accel: $(STAMP)
+	$(PY) -m daemon.accel_build
+
 run: $(STAMP)
+	$(PY) -m daemon.accel_build || echo "make run: the compiled build failed; running interpreted"
 	$(VENV)/bin/tradingd run --config $(CONFIG)
 
 # Lint and strict types are part of the suite: CI enforces them, not reviewers' memory.
 # setup-test-tools installs promtool/prometheus (Debian) when missing: the ops tests need them.
-test: $(STAMP) lint typecheck
+# The suite runs on the compiled build, then the core tests again interpreted: both must hold.
+test: accel lint typecheck
 	bash deploy/setup-test-tools.sh
 	$(PY) -m pytest -q -p no:cacheprovider
+	TRADINGD_INTERPRETED=1 $(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon strategies tests bench
@@ -32,11 +41,11 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 # The AR workload (1M ticks) through the real daemon, 5 fresh runs; the last line has the medians.
-bench: $(STAMP)
+bench: accel
 	$(PY) bench/run.py --runs 5 --ticks 1000000 --fills-digest
 
 # 10M ticks in one process: RSS every million ticks, and its growth from 2M to 10M.
-soak: $(STAMP)
+soak: accel
 	$(PY) bench/ar_replay.py --ticks 10000000
 
 # Crash soak: the SIGKILL/restart trials of `make test` (20 kills), TRIALS times over, with a

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:  # run as a script: `python bench/ar_replay.py`
     sys.path.insert(0, str(ROOT))
 
 from bench.workload import ou_chunks  # noqa: E402
-from daemon import log  # noqa: E402
+from daemon import accel, log  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
 from daemon.cli import load_all  # noqa: E402
 from daemon.clock import ReplayClock  # noqa: E402
@@ -136,6 +136,7 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
         "order_latency_p99_us": latency.percentile_us(0.99),
         "peak_rss_mb": peak_rss_mb(),
         "cpu_seconds": round(cpu_seconds, 3), "batch_ticks": batch_ticks, "exit_code": code,
+        "order_path": accel.status,
         "flat": inv.is_flat(),
         "realized_pnl": str(inv.realized_pnl), "fees": str(inv.fees),
     }

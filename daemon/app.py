@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from daemon import control, log, sdnotify, shutdown
+from daemon import accel, control, log, sdnotify, shutdown
 from daemon.broker.base import Broker, FatalBrokerError
 from daemon.broker.paper import PaperBroker
 from daemon.clock import Clock, LiveClock
@@ -194,7 +194,8 @@ class Daemon:
                         control.serve(self.supervisor, cfg, self._control_token)):
                 _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
                           instruments=list(self.inventory.instruments), pid=os.getpid(),
-                          strategy=cfg.strategy.class_path, state=self.gate.state.value)
+                          strategy=cfg.strategy.class_path, state=self.gate.state.value,
+                          order_path=accel.status)
                 await self.broker.start()
                 if self.reconciler is None:
                     self.health.reconciled = True  # no journal: nothing to reconcile

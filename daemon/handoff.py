@@ -1,14 +1,18 @@
-"""A hand-off between two tasks: one item at a time, and the giver waits until the taker is done
-with it.
+"""Hand-offs between tasks on the bar-to-order path, in compiled code (`daemon.accel`).
 
-The signal task gives the routing task its decisions this way. The next decision must see what
-the last one's orders did, so there is never more than one in flight: an `asyncio.Queue` with
-`join()` did the same with a deque, two waiter lists and an Event, all on the bar-to-order path.
+`Handoff`: one item at a time, and the giver waits until the taker is done with it. The signal
+task gives the routing task its decisions this way. The next decision must see what the last
+one's orders did, so there is never more than one in flight: an `asyncio.Queue` with `join()`
+did the same with a deque, two waiter lists and an Event, interpreted.
+
+`WorkQueue`: unbounded, first in first out, to one worker task, with `join()`: the paper
+broker's requests (what `asyncio.Queue` did there, without its bound and its Event).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -62,3 +66,47 @@ class Handoff(Generic[T]):
         giver = self._giver
         if giver is not None and not giver.done():
             giver.set_result(None)
+
+
+class WorkQueue(Generic[T]):
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._unfinished = 0  # put and not yet task_done
+        self._getter: asyncio.Future[None] | None = None
+        self._joiners: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        self._unfinished += 1
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def get(self) -> T:
+        """The oldest item (one worker: a second concurrent `get` is a bug)."""
+        while not self._items:
+            if self._getter is not None:
+                raise RuntimeError("work queue: one worker only")
+            getter = self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await getter
+            finally:
+                self._getter = None
+        return self._items.popleft()
+
+    def task_done(self) -> None:
+        if self._unfinished <= 0:
+            raise ValueError("task_done() called more times than items were put")
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            joiners, self._joiners = self._joiners, []
+            for joiner in joiners:
+                if not joiner.done():
+                    joiner.set_result(None)
+
+    async def join(self) -> None:
+        """Wait until every item put so far is done with."""
+        if self._unfinished:
+            joiner = asyncio.get_running_loop().create_future()
+            self._joiners.append(joiner)
+            await joiner

@@ -26,6 +26,7 @@ from decimal import Decimal
 from daemon.broker.base import EVENT_QUEUE_SIZE, VenueOrder
 from daemon.clock import Clock
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.handoff import WorkQueue
 from daemon.model import ZERO, Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
 from daemon.risk import ApprovedOrder
 
@@ -43,7 +44,7 @@ class PaperBroker:
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         # Orders and cancels (by client id) handed over, worked in order by `run`. Unbounded:
         # the risk gate's throttle bounds what can come in.
-        self._requests: asyncio.Queue[ApprovedOrder | str] = asyncio.Queue()
+        self._requests: WorkQueue[ApprovedOrder | str] = WorkQueue()
         self._touch: dict[str, tuple[Decimal, Decimal]] = {}
         self._touch_before: dict[str, tuple[Decimal, Decimal]] = {}  # before the last batch
         self._last_batch: dict[str, TickBatch] = {}

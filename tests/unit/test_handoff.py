@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from daemon.handoff import Handoff
+from daemon.handoff import Handoff, WorkQueue
 
 
 @pytest.mark.asyncio
@@ -64,3 +64,45 @@ async def test_a_cancelled_giver_leaves_the_item_given() -> None:
         await given
     assert handoff.pending  # shutdown reports it as a decision never routed
     assert await asyncio.wait_for(handoff.take(), 1) == "a"
+
+
+@pytest.mark.asyncio
+async def test_the_work_queue_hands_items_over_in_order_and_joins_when_all_are_done() -> None:
+    queue: WorkQueue[int] = WorkQueue()
+    worked: list[int] = []
+    release = asyncio.Event()
+
+    async def worker() -> None:
+        while True:
+            item = await queue.get()
+            await release.wait()  # each item is still being worked when join() is called
+            worked.append(item)
+            queue.task_done()
+
+    task = asyncio.create_task(worker())
+    try:
+        for item in range(4):
+            queue.put_nowait(item)
+        joined = asyncio.create_task(queue.join())
+        await asyncio.sleep(0)
+        assert not joined.done(), "joined before the items were worked"
+        release.set()
+        await asyncio.wait_for(joined, 1)
+        assert worked == [0, 1, 2, 3]
+        await asyncio.wait_for(queue.join(), 1)  # nothing outstanding: returns at once
+    finally:
+        task.cancel()
+
+
+@pytest.mark.asyncio
+async def test_the_work_queue_refuses_a_second_worker_and_a_task_done_too_many() -> None:
+    queue: WorkQueue[int] = WorkQueue()
+    first = asyncio.create_task(queue.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError):
+        await queue.get()
+    queue.put_nowait(7)
+    assert await asyncio.wait_for(first, 1) == 7
+    queue.task_done()
+    with pytest.raises(ValueError):
+        queue.task_done()

@@ -117,7 +117,7 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
         # One sample of three numbers never gains from intra-op threads; an OpenMP pool would
         # only spin on the daemon's other core.
         torch.set_num_threads(1)
-        self._inference = torch.inference_mode()  # one object, entered per call
+        self._inference = torch.inference_mode()
         self.last_forecast: float | None = None
 
     def forecast(self, lags_newest_first: Sequence[float]) -> float:
@@ -125,9 +125,15 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
         return self._predict()
 
     def _predict(self) -> float:
-        """The model on the preallocated input, once."""
-        with self._inference:
-            torch.addmv(self._bias, self._weight, self._x, out=self._y)
+        """The model on the preallocated input, once, in inference mode.
+
+        Inference mode is a per-thread switch. It is turned on at the first prediction on a
+        thread and left on: nothing on the daemon's one thread trains, and entering and leaving
+        `torch.inference_mode()` around each call (a Python-level context manager) cost as much
+        as the model itself, on the bar-to-order path."""
+        if not torch.is_inference_mode_enabled():
+            self._inference.__enter__()
+        torch.addmv(self._bias, self._weight, self._x, out=self._y)
         return float(self._y_view[0])
 
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 
 COMPILED = (
-    "daemon.model", "daemon.features", "daemon.signals", "strategies.ar_forecast",
+    "daemon.model", "daemon.clock", "daemon.features", "daemon.signals", "strategies.ar_forecast",
     "daemon.handoff", "daemon.tasks.signal", "daemon.tasks.routing", "daemon.execution",
     "daemon.risk", "daemon.throttle", "daemon.inventory", "daemon.broker.paper",
 )

@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 
 class Clock(Protocol):
@@ -33,11 +33,16 @@ class LiveClock:
         await asyncio.sleep(seconds)
 
 
-@runtime_checkable
 class SteppedClock(Protocol):
-    """A clock whose time is the data's: the signal task tells it how far the daemon has read."""
+    """A clock whose time is the data's: the signal task tells it how far the daemon has read.
+    (Not runtime-checkable: this module is compiled, see `daemon.accel`; `stepper` asks.)"""
 
     def advance(self, ts_ns: int, wake: bool = True) -> None: ...
+
+
+def stepper(clock: Clock) -> SteppedClock | None:
+    """The clock as a `SteppedClock` if it is one (it has `advance`), else None."""
+    return clock if callable(getattr(clock, "advance", None)) else None  # type: ignore[return-value]
 
 
 class ReplayClock:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from daemon import log
-from daemon.clock import Clock, SteppedClock
+from daemon.clock import Clock, stepper
 from daemon.handoff import Handoff
 from daemon.model import Decision, TickBatch
 from daemon.signals import SignalEngine
@@ -25,7 +25,8 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
     log.bind_task("signal")
     # Wake at least a few times per bar so bars close on time even when no trade arrives.
     idle_s = min(1.0, engine.interval_ns / 4e9)
-    advance = clock.advance if isinstance(clock, SteppedClock) else None
+    stepped = stepper(clock)
+    advance = None if stepped is None else stepped.advance
     while True:
         if inbox.empty():
             try:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from daemon.broker.paper import PaperBroker
-from daemon.clock import ReplayClock, SteppedClock
+from daemon.clock import LiveClock, ReplayClock, stepper
 from daemon.features import LogReturnLags
 from daemon.marketdata import replay_files
 from daemon.marketdata.replay import ReplaySource
@@ -48,7 +48,7 @@ def test_sleepers_wake_in_deadline_order_when_time_passes_them() -> None:
         return woke
 
     assert asyncio.run(scenario()) == ["a@15", "b@15", "c@19"]
-    assert isinstance(ReplayClock(), SteppedClock)
+    assert stepper(ReplayClock()) is not None and stepper(LiveClock()) is None
 
 
 def test_source_slices_chunks_into_batches_and_waits_until_each_was_processed() -> None:

@@ -26,11 +26,13 @@ run: $(STAMP)
 
 # Lint and strict types are part of the suite: CI enforces them, not reviewers' memory.
 # setup-test-tools installs promtool/prometheus (Debian) when missing: the ops tests need them.
-# The suite runs on the compiled build, then the core tests again interpreted: both must hold.
+# The suite runs on the compiled build, then the unit and component tests again interpreted
+# (the same sources: the gate's property gets its quick profile there, its 10,000 examples here).
 test: accel lint typecheck
 	bash deploy/setup-test-tools.sh
 	$(PY) -m pytest -q -p no:cacheprovider
-	TRADINGD_INTERPRETED=1 $(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component
+	TRADINGD_INTERPRETED=1 HYPOTHESIS_PROFILE=dev $(PY) -m pytest -q -p no:cacheprovider \
+		tests/unit tests/component
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon strategies tests bench

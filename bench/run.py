@@ -1,8 +1,9 @@
 """`make bench`: `bench/ar_replay.py` several times, each in a fresh process, and the medians.
 
 Each run's JSON line is printed as it finishes; the last line is the medians with the targets
-they are held to (`"pass"` per target). Medians because the machines are shared and noisy: one
-run can take twice as long as the next. Exit status 0 even when a target is missed: the numbers
+they are held to (`"pass"` per target), and how quiet the machine was before and after
+(`bench/machine.py`). Medians because the machines are shared and noisy: one run can take twice
+as long as the next. Exit status 0 even when a target is missed: the numbers
 are the output; CI does not time anything.
 """
 
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run as a script: `python bench/run.py`
+    sys.path.insert(0, str(HERE.parent))
+
+from bench.machine import probe  # noqa: E402
+
 # NautilusTrader 1.221 on this workload and these machines: median 93,000 ticks/s.
 TARGETS = {"ticks_per_s": (">=", 500_000), "order_latency_p99_us": ("<=", 50.0),
            "peak_rss_mb": ("<=", 300.0)}
@@ -50,10 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     args, passthrough = parser.parse_known_args(argv)
     runs = []
+    before = probe()
     for _ in range(args.runs):
         runs.append(one_run(passthrough))
         print(json.dumps(runs[-1]), flush=True)
-    print(json.dumps(summarize(runs)), flush=True)
+    summary = summarize(runs)
+    summary["machine"] = {"before": before, "after": probe()}
+    print(json.dumps(summary), flush=True)
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def missing_toolchain() -> str | None:
-    if shutil.which(sysconfig.get_config_var("CC").split()[0] or "cc") is None:
-        return "no C compiler"
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler ({compiler})"
     if not Path(sysconfig.get_paths()["include"], "Python.h").exists():
         return "no Python headers (Python.h)"
     try:

@@ -102,3 +102,15 @@ def test_an_edited_module_runs_interpreted_not_its_stale_build(tmp_path: Path) -
     assert path.endswith("risk.py") and "daemon.risk changed" in status
     path, status = _loaded_from({accel.ENV_OFF: "1"})
     assert path.endswith("risk.py") and status == f"interpreted: {accel.ENV_OFF}=1"
+
+
+def test_without_a_compiler_the_build_steps_aside_and_removes_an_old_build(
+        tmp_path: Path) -> None:
+    old = tmp_path / "accel"
+    _manifest(old)
+    done = subprocess.run([sys.executable, "-m", "daemon.accel_build", "--out", str(old),
+                           "--force"], env={**os.environ, "CC": "/nonexistent/cc"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0  # make run goes on, interpreted
+    assert "no C compiler" in done.stderr
+    assert not old.exists(), "a build that can no longer be made must not linger"

@@ -73,8 +73,8 @@ async def _hand_on_pending(engine: SignalEngine, outbox: Handoff[Decision],
 
 async def hand_on(decision: Decision | None, outbox: Handoff[Decision],
                   settle: Settle) -> None:
-    """Queue the decision, wait until routing has taken it, then until the broker has acted on
-    its orders."""
+    """Hand the decision to routing, wait until routing is done with it, then until the broker
+    has acted on its orders."""
     if decision is None:
         return
     await outbox.give(decision)

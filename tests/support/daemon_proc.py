@@ -53,6 +53,14 @@ class DaemonProcess:
             except json.JSONDecodeError as err:
                 raise AssertionError(f"log line is not JSON: {line!r}") from err
 
+    def why(self) -> list[str]:
+        """For a failed assertion: every warning, error and shutdown line, then the last few."""
+        self._drain()
+        telling = [line for line, rec in zip(self.raw_lines, self.records, strict=False)
+                   if rec.get("level") in ("warning", "error", "critical")
+                   or str(rec.get("event", "")).startswith(("shutdown", "flatten", "daemon."))]
+        return [*telling[-40:], "...", *self.raw_lines[-10:]]
+
     def find(self, event: str, **fields: Any) -> dict[str, Any] | None:
         self._drain()
         for rec in self.records:

@@ -172,7 +172,7 @@ def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: 
             assert check_restart(d, fx) is not None
             d.wait_for("order.submitted", 20)  # it trades again after all that
             d.send(signal.SIGTERM)
-            assert d.wait_exit(60) == 0, d.raw_lines[-10:]
+            assert d.wait_exit(60) == 0, d.why()
         finally:
             d.kill()
         booked.update(filled_trade_ids(d))

@@ -39,9 +39,7 @@ class Handoff(Generic[T]):
         self._item = item
         self._given = True
         self._taken = False
-        taker = self._taker
-        if taker is not None and not taker.done():
-            taker.set_result(None)
+        _wake(self._taker)
         giver = self._giver = asyncio.get_running_loop().create_future()
         try:
             await giver
@@ -63,9 +61,7 @@ class Handoff(Generic[T]):
         """The taken item is dealt with: the giver goes on."""
         self._item = None
         self._given = False
-        giver = self._giver
-        if giver is not None and not giver.done():
-            giver.set_result(None)
+        _wake(self._giver)
 
 
 class WorkQueue(Generic[T]):
@@ -78,9 +74,7 @@ class WorkQueue(Generic[T]):
     def put_nowait(self, item: T) -> None:
         self._items.append(item)
         self._unfinished += 1
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+        _wake(self._getter)
 
     async def get(self) -> T:
         """The oldest item (one worker: a second concurrent `get` is a bug)."""
@@ -101,8 +95,7 @@ class WorkQueue(Generic[T]):
         if self._unfinished == 0:
             joiners, self._joiners = self._joiners, []
             for joiner in joiners:
-                if not joiner.done():
-                    joiner.set_result(None)
+                _wake(joiner)
 
     async def join(self) -> None:
         """Wait until every item put so far is done with."""
@@ -110,3 +103,9 @@ class WorkQueue(Generic[T]):
             joiner = asyncio.get_running_loop().create_future()
             self._joiners.append(joiner)
             await joiner
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    """Resolve a waiting task's future, unless it is gone or already resolved (cancelled)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

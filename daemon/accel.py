@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 COMPILED = (
     "daemon.model", "daemon.clock", "daemon.features", "daemon.signals", "strategies.ar_forecast",
@@ -112,6 +113,15 @@ def verified(where: Path) -> tuple[dict[str, Path] | None, str]:
     if missing:
         return None, f"compiled build incomplete: {missing[0]} is missing"
     return libraries, ""
+
+
+def manifest_for(digests: dict[str, str], group_library: str) -> dict[str, Any]:
+    """A build's manifest: each module's library (`<module><suffix>`) and its source's hash,
+    and mypyc's shared group library. `verified` reads what this writes."""
+    suffix = ext_suffix()
+    return {"ext_suffix": suffix,
+            "modules": {m: {"library": m + suffix, "sha256": d} for m, d in digests.items()},
+            "group": {"name": group_library.removesuffix(suffix), "library": group_library}}
 
 
 def ext_suffix() -> str:

@@ -19,7 +19,16 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from daemon.accel import COMPILED, MANIFEST, SOURCE_ROOT, accel_dir, digest, ext_suffix, verified
+from daemon.accel import (
+    COMPILED,
+    MANIFEST,
+    SOURCE_ROOT,
+    accel_dir,
+    digest,
+    ext_suffix,
+    manifest_for,
+    verified,
+)
 
 PACKAGES = ("daemon", "strategies")  # what the compiled modules import, for mypyc's types
 # Third-party packages without type information are `Any` to mypyc; the project's own strict
@@ -80,7 +89,7 @@ def build(scratch: Path, out: Path) -> int:
     stage = out.with_name(out.name + ".new")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
-    modules = {}
+    digests = {}
     for module in COMPILED:
         library = scratch.joinpath(*module.split(".")).with_name(
             module.rsplit(".", 1)[-1] + suffix)
@@ -88,10 +97,9 @@ def build(scratch: Path, out: Path) -> int:
         # The hash of the copy mypyc compiled, not of the tree now: an edit during the build
         # must not be certified by it.
         source = scratch.joinpath(*module.split(".")).with_suffix(".py")
-        modules[module] = {"library": module + suffix, "sha256": digest(source)}
+        digests[module] = digest(source)
     shutil.copy2(groups[0], stage / groups[0].name)
-    group = {"name": groups[0].name.removesuffix(suffix), "library": groups[0].name}
-    manifest = {"ext_suffix": suffix, "modules": modules, "group": group}
+    manifest = manifest_for(digests, groups[0].name)
     (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
     _swap(stage, out)
     print(f"accel: compiled hot path built in {out}")

@@ -22,10 +22,8 @@ def _manifest(where: Path, **changes: object) -> dict[str, object]:
     """A build directory with the manifest a build of the current sources writes, and empty
     library files (nothing here loads them)."""
     suffix = accel.ext_suffix()
-    modules = {m: {"library": m + suffix, "sha256": accel.digest(accel.source_of(m))}
-               for m in accel.COMPILED}
-    manifest: dict[str, object] = {"ext_suffix": suffix, "modules": modules,
-                                   "group": {"name": "g__mypyc", "library": "g__mypyc" + suffix}}
+    manifest: dict[str, object] = accel.manifest_for(
+        {m: accel.digest(accel.source_of(m)) for m in accel.COMPILED}, "g__mypyc" + suffix)
     manifest.update(changes)
     where.mkdir(parents=True, exist_ok=True)
     for module in accel.COMPILED:

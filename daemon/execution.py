@@ -180,29 +180,36 @@ class OrderRouter:
     async def _send_failed(self, approved: ApprovedOrder, err: BrokerError) -> None:
         if err.retry_after_s is not None:
             self._gate.pause(self._clock.now_ns() + int(err.retry_after_s * 1e9))
-        if self._journal is not None:  # a definite refusal: nothing left to reconcile
-            await self._journal.record(OrderRejected(
-                approved.client_order_id, err.reason, str(err), self._clock.now_ns()))
-        self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
         self._metrics.order_outcomes["rejected"].inc()
         self._metrics.exchange_rejections.labels(err.reason).inc()
         _log.error("order.send_failed", client_order_id=approved.client_order_id,
                    reason=err.reason, error=str(err))
+        await self._reject(approved.client_order_id, err.reason, str(err))
 
     async def _withdraw(self, approved: ApprovedOrder) -> None:
         """Never send an order the trading state no longer allows; journal why, so a restart
         does not look for it on the venue."""
         reason = DenyReason(self._gate.state.value)  # halted or reducing
-        assert self._journal is not None
-        await self._journal.record(OrderRejected(
-            approved.client_order_id, reason.value, "withdrawn before sending: trading is "
-            + self._gate.state.value, self._clock.now_ns()))
-        self._inventory.order_done(approved.client_order_id, OrderState.REJECTED)
         self._metrics.risk_denials.labels(reason.value).inc()
         self._metrics.order_outcomes["denied"].inc()
         _log.warning("order.withdrawn", client_order_id=approved.client_order_id,
                      reason=reason.value, symbol=approved.symbol, side=approved.side.value,
                      qty=approved.qty)
+        await self._reject(approved.client_order_id, reason.value,
+                           "withdrawn before sending: trading is " + self._gate.state.value)
+
+    async def _reject(self, coid: str, reason: str, message: str) -> None:
+        """End an order that never reached the venue: journaled as a definite refusal (nothing
+        left to reconcile) and out of the books in one step that a stop cannot split, or the
+        books would keep a working order the venue never saw and a flatten would wait on it."""
+        def end(_: bool) -> None:
+            self._inventory.order_done(coid, OrderState.REJECTED)
+
+        if self._journal is None:
+            end(True)
+        else:
+            await self._journal.record_then(
+                OrderRejected(coid, reason, message, self._clock.now_ns()), end)
 
     async def cancel(self, order: Order) -> None:
         """Ask the broker to cancel one working order; the outcome arrives as an event."""

@@ -190,6 +190,28 @@ class Journal:
                 await self._end(coid, "rejected", reason, settled=True, now=now)
         return True
 
+    async def record_then(self, event: BrokerEvent, apply: Callable[[bool], T]) -> T:
+        """Journal an event, then `apply(fresh)` it to the books (`fresh`: `record`'s answer),
+        as one step that a cancel cannot split. A stop cancels the task that is booking; once
+        the write is queued on the journal thread it happens anyway, so a cancel in between
+        left the journal holding what the books never got, and the journal then refused the
+        venue's next report of it as a duplicate: a flatten waited on a filled order and sized
+        its close from the position before the fill. Here the cancel waits for the write and
+        the apply, then propagates."""
+        write = asyncio.ensure_future(self.record(event))
+        cancelled: asyncio.CancelledError | None = None
+        while not write.done():
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError as err:
+                if write.cancelled():
+                    raise
+                cancelled = err
+        result = apply(write.result())
+        if cancelled is not None:
+            raise cancelled
+        return result
+
     async def _end(self, coid: str, state: str, reason: str, settled: bool, now: int) -> None:
         # An order's first end wins: a late "cancelled" must not undo "filled".
         await self._call(self._tx, lambda db: db.execute(

@@ -37,13 +37,19 @@ async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
 
 async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics,
                journal: Journal | None) -> None:
-    """Journal an event, then apply it to the books (the reconciler books through here too)."""
-    if journal is not None and not await journal.record(event):
-        if isinstance(event, OrderFilled):
+    """Journal an event, then apply it to the books (the reconciler books through here too),
+    as one step: a stop that cancels the caller mid-write still books what the journal took."""
+    if journal is None:
+        apply(event, inventory, metrics)
+        return
+
+    def apply_fresh(fresh: bool) -> None:
+        if fresh:
+            apply(event, inventory, metrics)
+        elif isinstance(event, OrderFilled):
             _log.debug("fill.duplicate", trade_id=event.fill.trade_id,
                        client_order_id=event.fill.client_order_id)
-        return
-    apply(event, inventory, metrics)
+    await journal.record_then(event, apply_fresh)
 
 
 def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:

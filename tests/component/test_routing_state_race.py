@@ -26,6 +26,8 @@ from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch
 from daemon.risk import ApprovedOrder, RiskGate
+from tests.support.journal_lock import WriteLock, journal_thread_writing
+from tests.support.wait import eventually, eventually_async
 
 SYMBOL = "BTC/USDT"
 BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
@@ -131,3 +133,34 @@ async def test_a_decisions_orders_all_go_out_once_committed(desk: Desk) -> None:
             filled.append(event.fill.client_order_id)
     assert filled == [d.client_order_id for d in decisions if isinstance(d, ApprovedOrder)]
     assert len(filled) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_stop_during_a_withdrawals_write_still_ends_the_order(
+        desk: Desk, tmp_path: Path) -> None:
+    """A halt withdraws the order; a stop cancels routing while the withdrawal is written.
+    The journal says rejected, so the books must not keep it working: the flatten would wait
+    on an order the venue never saw, and reconciliation no longer looks at it."""
+    lock = WriteLock(tmp_path / "journal.sqlite3")
+    try:
+        task = asyncio.create_task(desk.router.route(OrderIntent(SYMBOL, Side.BUY, D("0.1"))))
+        await asyncio.sleep(0)  # approved, in the books; the intent's write is under way
+        (working,) = desk.inventory.working_orders()
+        desk.gate.set_state(TradingState.HALTED)
+        coid = working.client_order_id
+        # The intent is on disk; the loop has not run since, so the withdrawal is still to
+        # come. Lock the journal before it, then let routing go on until it writes.
+        eventually(lambda: lock.has_order(coid), what="the intent journaled")
+        lock.hold()
+        await eventually_async(journal_thread_writing, what="the withdrawal's write under way")
+        task.cancel()
+        lock.release()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        lock.close()
+    record = await desk.journal.order(coid)
+    assert record is not None and record.state == "rejected"
+    assert not desk.inventory.working_orders()
+    await desk.broker.settled()
+    assert desk.broker.events.empty()  # and nothing reached the broker

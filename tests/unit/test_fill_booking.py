@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
 
 from daemon.events import OrderFilled
 from daemon.inventory import InventoryManager
+from daemon.journal import Journal
 from daemon.metrics import Metrics
-from daemon.model import Fill, Instrument, Side
-from daemon.tasks.fills import apply
+from daemon.model import Fill, Instrument, Order, OrderType, Side
+from daemon.tasks.fills import apply, book
+from tests.support.journal_lock import WriteLock, journal_thread_writing
+from tests.support.wait import eventually_async
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
 
@@ -28,3 +35,32 @@ def test_a_maker_rebate_is_booked_and_counted_not_a_crash() -> None:
     assert sample("tradingd_fees_total") == 0.02
     assert sample("tradingd_fee_rebates_total") == 0.005
     assert sample("tradingd_fills_total") == 2
+
+
+@pytest.mark.asyncio
+async def test_a_stop_during_the_journal_write_still_books_the_fill(tmp_path: Path) -> None:
+    """A stop cancels the fills task. Cancelled while the journal wrote a fill, the books
+    never got it, and the journal refused the venue's next report of it as a duplicate: the
+    shutdown flatten waited on a filled order until its deadline and exited 1. The write and
+    the booking are one step: the cancel lands after both."""
+    path = tmp_path / "journal.sqlite3"
+    journal = await Journal.open(path)
+    inv, metrics = InventoryManager([BTC], D(1000)), Metrics(["BTC/USDT"])
+    inv.open_order(Order("c1", "BTC/USDT", Side.BUY, D("0.1"), OrderType.MARKET, None, False, 0))
+    lock = WriteLock(path)
+    try:
+        lock.hold()
+        task = asyncio.create_task(book(fill("0.02", "t1"), inv, metrics, journal))
+        await eventually_async(journal_thread_writing, what="the fill's write under way")
+        task.cancel()
+        lock.release()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        lock.close()
+    assert [f.trade_id for f in (await journal.load()).fills] == ["t1"]
+    assert inv.position("BTC/USDT") == D("0.1") and not inv.working_orders()
+    # The venue reports it again (the REST poll): a duplicate for both, booked once.
+    await book(fill("0.02", "t1"), inv, metrics, journal)
+    assert inv.position("BTC/USDT") == D("0.1") and inv.fees == D("0.02")
+    await journal.close()

@@ -53,13 +53,15 @@ class DaemonProcess:
             except json.JSONDecodeError as err:
                 raise AssertionError(f"log line is not JSON: {line!r}") from err
 
-    def why(self) -> list[str]:
-        """For a failed assertion: every warning, error and shutdown line, then the last few."""
+    def why(self) -> str:
+        """For a failed assertion: every warning, error and shutdown line, then the last few,
+        one per line (a string, so pytest prints it whole rather than a truncated list)."""
         self._drain()
         telling = [line for line, rec in zip(self.raw_lines, self.records, strict=False)
                    if rec.get("level") in ("warning", "error", "critical")
                    or str(rec.get("event", "")).startswith(("shutdown", "flatten", "daemon."))]
-        return [*telling[-40:], "...", *self.raw_lines[-10:]]
+        lines = [*telling[-40:], "...\n", *self.raw_lines[-10:], self.stderr_tail()]
+        return "".join(lines)
 
     def find(self, event: str, **fields: Any) -> dict[str, Any] | None:
         self._drain()

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.toml
 
-.PHONY: run test lint typecheck check accel bench soak soak-crash clean
+.PHONY: run test test-interpreted lint typecheck check accel bench soak soak-crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,18 @@ run: $(STAMP)
 
 # Lint and strict types are part of the suite: CI enforces them, not reviewers' memory.
 # setup-test-tools installs promtool/prometheus (Debian) when missing: the ops tests need them.
-# The suite runs on the compiled build, then the unit and component tests again interpreted
-# (the same sources: the gate's property gets its quick profile there, its 10,000 examples here).
-test: accel lint typecheck
+# The suite runs on the compiled build; the unit and component tests also run interpreted (the
+# same sources: the gate's property gets its quick profile there, its 10,000 examples in the
+# full run). The build, the checks and the interpreted run need nothing from each other, so
+# they share the two cores; the interpreted run never looks at the build being made.
+test: $(STAMP)
 	bash deploy/setup-test-tools.sh
+	$(MAKE) --no-print-directory -j2 --output-sync=target accel lint typecheck test-interpreted
 	$(PY) -m pytest -q -p no:cacheprovider
-	TRADINGD_INTERPRETED=1 HYPOTHESIS_PROFILE=dev $(PY) -m pytest -q -p no:cacheprovider \
-		tests/unit tests/component
+
+test-interpreted: $(STAMP)
+	TRADINGD_INTERPRETED=1 TRADINGD_ACCEL_DIR=$(VENV)/no-accel HYPOTHESIS_PROFILE=dev \
+		$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon strategies tests bench

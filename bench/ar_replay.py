@@ -39,6 +39,7 @@ from daemon import accel, log  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
 from daemon.cli import load_all  # noqa: E402
 from daemon.clock import ReplayClock  # noqa: E402
+from daemon.config import TradingState  # noqa: E402
 from daemon.marketdata.replay import DEFAULT_BATCH_TICKS, ReplaySource  # noqa: E402
 from daemon.model import Fill  # noqa: E402
 
@@ -138,6 +139,8 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
         "cpu_seconds": round(cpu_seconds, 3), "batch_ticks": batch_ticks, "exit_code": code,
         "order_path": accel.status,
         "flat": inv.is_flat(),
+        # A breaker trip stops the trading the run is meant to measure: the run fails.
+        "halted": daemon.gate.state is TradingState.HALTED,
         "realized_pnl": str(inv.realized_pnl), "fees": str(inv.fees),
     }
     if digest is not None:
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.ticks, args.batch_ticks, args.config, args.log_level, args.fills_digest)
     print(json.dumps(result), flush=True)
-    return 0 if result["exit_code"] == 0 and result["flat"] else 1
+    return 0 if result["exit_code"] == 0 and result["flat"] and not result["halted"] else 1
 
 
 if __name__ == "__main__":

@@ -21,16 +21,19 @@ class Lot:
 
 
 class Book:
-    """One instrument's position as FIFO lots, all on the same side."""
+    """One instrument's position as FIFO lots, all on the same side. The position and the lots'
+    cost are kept as running sums, so a fill, a valuation and the average price cost the same
+    with one lot or twenty thousand (a position built from many partial fills); a fill that
+    closes walks only the lots it consumes."""
 
-    __slots__ = ("lots", "qty", "realized", "sign")
+    __slots__ = ("cost", "lots", "qty", "realized", "sign")
 
     def __init__(self) -> None:
         self.lots: deque[Lot] = deque()
         self.sign = 0
         self.realized = ZERO
-        # The signed position, summed once per fill: it is read on every bar, order and fill.
-        self.qty = ZERO
+        self.qty = ZERO  # the signed position: sign * (sum of the lots' qty)
+        self.cost = ZERO  # sum of qty * price over the lots (unsigned)
 
     def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Book a fill; return the PnL it realized."""
@@ -41,27 +44,28 @@ class Book:
             lot = self.lots[0]
             closed = min(lot.qty, remaining)
             realized += closed * (price - lot.price) * self.sign
+            self.cost -= closed * lot.price
             lot.qty -= closed
             remaining -= closed
             if not lot.qty:
                 self.lots.popleft()
         if not self.lots:
             self.sign = 0
+            self.cost = ZERO
         if remaining:
             self.sign = direction
             self.lots.append(Lot(remaining, price))
+            self.cost += remaining * price
         self.realized += realized
-        self.qty = self.sign * sum((lot.qty for lot in self.lots), ZERO)
+        # Whatever the fill did (add, reduce, flip), the position moves by exactly its size.
+        self.qty = self.qty + signed_qty if self.lots else ZERO
         return realized
 
     def unrealized(self, mark: Decimal) -> Decimal:
-        total = ZERO  # a loop, not sum() over a generator: read on every risk-adding order
-        for lot in self.lots:
-            total += (mark - lot.price) * lot.qty
-        return self.sign * total
+        if not self.lots:
+            return ZERO
+        return self.sign * (mark * abs(self.qty) - self.cost)
 
     def avg_price(self) -> Decimal:
-        qty = sum((lot.qty for lot in self.lots), ZERO)
-        if not qty:
-            return ZERO
-        return sum((lot.qty * lot.price for lot in self.lots), ZERO) / qty
+        qty = abs(self.qty)
+        return self.cost / qty if qty else ZERO

@@ -147,6 +147,11 @@ def test_cash_and_position_value_reconcile_with_the_fills(
     # What the account holds in cash terms, plus the position at the mark, is the equity.
     assert i.equity() == D(10000) - paid - fee_total + position * mark
     assert i.cash == D(10000) + realized - fee_total
+    # The book keeps running sums: they must equal the lots they stand for, exactly.
+    assert i.unrealized_pnl() == sum(((mark - lp) * lq for lq, lp in lots), D(0))
+    held = sum((abs(lq) for lq, _ in lots), D(0))
+    avg = sum((abs(lq) * lp for lq, lp in lots), D(0)) / held if held else D(0)
+    assert [p.avg_price for p in i.positions() if p.qty] == ([avg] if held else [])
 
 
 def test_every_new_mark_and_quote_is_what_the_books_read() -> None:

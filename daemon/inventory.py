@@ -40,8 +40,11 @@ from daemon.riskstate import RiskStateStore
 _log = log.get("inventory")
 
 # Trade ids remembered for de-duplication, per instrument. Duplicates arrive within seconds (a
-# websocket fill and its REST twin); a bound keeps memory flat on a daemon that runs for months.
-DEDUP_WINDOW = 200_000
+# websocket fill and its REST twin), and with a journal (every live run) its table of every
+# trade id refuses them first; this window is the second line. A bound keeps memory flat on a
+# daemon that runs for months: 20,000 ids are ~2 MB and an hour of fills at 5 orders a second.
+# (At 200,000 the window was still filling after 10M ticks of the bench: 4-5% RSS growth.)
+DEDUP_WINDOW = 20_000
 
 
 class BooksListener(Protocol):

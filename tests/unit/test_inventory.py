@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.inventory import InventoryManager
+from daemon.inventory import DEDUP_WINDOW, InventoryManager
 from daemon.model import Fill, Instrument, Order, OrderState, OrderType, Side
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D("1000"), D(5))
@@ -77,6 +77,23 @@ def test_duplicate_trade_id_is_booked_once() -> None:
     assert i.apply_fill(f) is True
     assert i.apply_fill(f) is False
     assert i.position("BTC/USDT") == D(1) and i.fees == D(1) and i.fill_count == 1
+
+
+def test_the_duplicate_window_is_bounded_and_keeps_the_recent_ids() -> None:
+    """A daemon that runs for months must not remember every trade id: once DEDUP_WINDOW more
+    have been booked the oldest is forgotten (the journal still refuses it), while a recent
+    twin is still refused here."""
+    i = inv("1000000")
+    first = fill(Side.BUY, "0.001", "100", tid="oldest")
+    i.apply_fill(first)
+    for n in range(DEDUP_WINDOW - 1):
+        i.apply_fill(fill(Side.BUY, "0.001", "100", tid=f"w{n}"))
+    assert i.apply_fill(first) is False  # still within the window
+    i.apply_fill(fill(Side.BUY, "0.001", "100", tid="one-more"))
+    twin = fill(Side.BUY, "0.001", "100", tid=f"w{DEDUP_WINDOW - 2}")
+    assert i.apply_fill(twin) is False
+    assert i.apply_fill(first) is True  # forgotten: memory stays bounded
+    assert i.fill_count == DEDUP_WINDOW + 2
 
 
 def test_order_states_follow_partial_then_full_fill() -> None:

@@ -26,8 +26,8 @@ from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch
 from daemon.risk import ApprovedOrder, RiskGate
-from tests.support.journal_lock import WriteLock, journal_thread_writing
-from tests.support.wait import eventually, eventually_async
+from tests.support.journal_lock import WriteLock
+from tests.support.wait import eventually
 
 SYMBOL = "BTC/USDT"
 BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
@@ -141,8 +141,7 @@ async def test_a_stop_during_a_withdrawals_write_still_ends_the_order(
     """A halt withdraws the order; a stop cancels routing while the withdrawal is written.
     The journal says rejected, so the books must not keep it working: the flatten would wait
     on an order the venue never saw, and reconciliation no longer looks at it."""
-    lock = WriteLock(tmp_path / "journal.sqlite3")
-    try:
+    with WriteLock(tmp_path / "journal.sqlite3") as lock:
         task = asyncio.create_task(desk.router.route(OrderIntent(SYMBOL, Side.BUY, D("0.1"))))
         await asyncio.sleep(0)  # approved, in the books; the intent's write is under way
         (working,) = desk.inventory.working_orders()
@@ -152,13 +151,7 @@ async def test_a_stop_during_a_withdrawals_write_still_ends_the_order(
         # come. Lock the journal before it, then let routing go on until it writes.
         eventually(lambda: lock.has_order(coid), what="the intent journaled")
         lock.hold()
-        await eventually_async(journal_thread_writing, what="the withdrawal's write under way")
-        task.cancel()
-        lock.release()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    finally:
-        lock.close()
+        await lock.cancel_mid_write(task, "the withdrawal's write under way")
     record = await desk.journal.order(coid)
     assert record is not None and record.state == "rejected"
     assert not desk.inventory.working_orders()

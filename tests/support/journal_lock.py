@@ -7,15 +7,31 @@ the journal is replaced; the test only watches its thread.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import sys
 import threading
 from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from tests.support.wait import eventually_async
 
 
 class WriteLock:
+    """A second connection to the journal; closed on leaving `with`."""
+
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, timeout=0)
+
+    def __enter__(self) -> WriteLock:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._db.close()
 
     def hold(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
@@ -28,8 +44,14 @@ class WriteLock:
     def release(self) -> None:
         self._db.execute("ROLLBACK")
 
-    def close(self) -> None:
-        self._db.close()
+    async def cancel_mid_write(self, task: asyncio.Task[Any], what: str) -> None:
+        """With the lock held: wait until the journal thread is writing (blocked on it), cancel
+        `task`, let the write go on, and check the cancel reached the task."""
+        await eventually_async(journal_thread_writing, what=what)
+        task.cancel()
+        self.release()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 def journal_thread_writing() -> bool:

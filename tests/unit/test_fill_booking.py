@@ -14,8 +14,7 @@ from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.model import Fill, Instrument, Order, OrderType, Side
 from daemon.tasks.fills import apply, book
-from tests.support.journal_lock import WriteLock, journal_thread_writing
-from tests.support.wait import eventually_async
+from tests.support.journal_lock import WriteLock
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
 
@@ -47,17 +46,10 @@ async def test_a_stop_during_the_journal_write_still_books_the_fill(tmp_path: Pa
     journal = await Journal.open(path)
     inv, metrics = InventoryManager([BTC], D(1000)), Metrics(["BTC/USDT"])
     inv.open_order(Order("c1", "BTC/USDT", Side.BUY, D("0.1"), OrderType.MARKET, None, False, 0))
-    lock = WriteLock(path)
-    try:
+    with WriteLock(path) as lock:
         lock.hold()
         task = asyncio.create_task(book(fill("0.02", "t1"), inv, metrics, journal))
-        await eventually_async(journal_thread_writing, what="the fill's write under way")
-        task.cancel()
-        lock.release()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    finally:
-        lock.close()
+        await lock.cancel_mid_write(task, "the fill's write under way")
     assert [f.trade_id for f in (await journal.load()).fills] == ["t1"]
     assert inv.position("BTC/USDT") == D("0.1") and not inv.working_orders()
     # The venue reports it again (the REST poll): a duplicate for both, booked once.

@@ -44,7 +44,7 @@ from daemon.model import Decision, Instrument, MarketKind, TickBatch
 from daemon.monitor import HealthState, serve
 from daemon.reconcile import Reconciler
 from daemon.risk import RiskGate
-from daemon.riskstate import FILE_NAME, JsonFileStore
+from daemon.riskstate import FILE_NAME, JsonFileStore, RiskState
 from daemon.signals import SignalEngine
 from daemon.supervisor import RiskSupervisor
 from daemon.tasks import fills, health, market_data, routing
@@ -86,6 +86,11 @@ def instruments_from_config(config: Config) -> dict[str, Instrument]:
             min_notional=ic.min_notional if ic.min_notional is not None else Decimal(0),
             kind=MarketKind.SPOT if ic.market_kind is InstrumentKind.SPOT else MarketKind.MARGIN)
     return out
+
+
+def _halt_doc(latch: RiskState) -> dict[str, Any]:
+    return {"halted": latch.halted, "reason": latch.halt_reason, "detail": latch.halt_detail,
+            "halted_ns": latch.halted_ns}
 
 
 def crash_cause(group: BaseExceptionGroup[Exception]) -> Exception:
@@ -251,10 +256,14 @@ class Daemon:
     async def settled(self) -> None:
         """Every order handed to the broker has been acted on and every event it has produced
         so far is booked: what a strategy's next decision must see."""
-        if self.walk is not None:
-            await self.supervisor.quiet()  # a breaker's flatten, at the tick it tripped
-        await self.broker.settled()
-        await self.broker.events.join()
+        while True:
+            await self.broker.settled()
+            await self.broker.events.join()
+            if self.walk is None or self.supervisor.is_quiet:
+                return
+            # A replay: a breaker tripped (on a mark or on one of these fills); its flatten goes
+            # out and fills at this tick, whatever the batch size, before the walk reads on.
+            await self.supervisor.quiet()
 
     async def _market_data(self, out: asyncio.Queue[TickBatch]) -> None:
         await market_data.run(self.source, self.inventory, self.broker, self.metrics, out,
@@ -337,7 +346,8 @@ class Daemon:
             doc = {"flat": flat, "positions": positions, "working_orders": working,
                    "cash": self.inventory.cash, "equity": self.inventory.equity(),
                    "realized_pnl": self.inventory.realized_pnl, "fees": self.inventory.fees,
-                   "state": self.gate.state.value, "ts_ns": self.clock.now_ns()}
+                   "state": self.gate.state.value, "ts_ns": self.clock.now_ns(),
+                   "halt": _halt_doc(self.supervisor.latch)}
             tmp = state_dir / "final_state.json.tmp"
             tmp.write_bytes(msgspec.json.format(msgspec.json.encode(doc)))
             os.replace(tmp, Path(state_dir) / "final_state.json")

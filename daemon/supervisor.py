@@ -198,6 +198,10 @@ class RiskSupervisor:
             if self._flatten_reason is None:
                 self._quiet.set()
 
+    @property
+    def is_quiet(self) -> bool:
+        return self._quiet.is_set()
+
     async def quiet(self) -> None:
         """Until no flatten is asked for or running: a replay waits here at the tick a breaker
         tripped, so the flatten's orders go out at that tick, whatever the batch size."""

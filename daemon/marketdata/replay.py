@@ -3,8 +3,8 @@
 Trades come in as column chunks (arrays of ts_ns, price, size; any chunk size, e.g. a file or a
 million generated ticks; a chunk boundary must not split the trades of one instant) and go out
 as `TickBatch`es of `batch_ticks` trades (more when the trades of one instant would be split),
-so one queue hop carries thousands of ticks. Recorded trades carry no quote, so a batch's bid and ask are its last
-trade's price; the paper broker's slippage stands for the spread.
+so one queue hop carries thousands of ticks. Recorded trades carry no quote, so a batch's bid and
+ask are its last trade's price; the paper broker's slippage stands for the spread.
 
 The source paces itself on the `ReplayClock`: after yielding a batch it sleeps until the clock
 reaches that batch's receipt time (1 ns after its last trade), which happens when the signal

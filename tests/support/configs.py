@@ -73,8 +73,8 @@ def risk(**overrides: object) -> str:
 
 
 # The head of every in-process daemon config (tests/component): the sim's BTC/USDT on Binance's
-# grid, traded as a swap (long or short), quiet logs, a state dir relative to the test's tmp dir, a free metrics port. A test adds
-# its own [paper], [strategy] and [risk] sections.
+# grid, traded as a swap (long or short), quiet logs, a state dir relative to the test's tmp
+# dir, a free metrics port. A test adds its own [paper], [strategy] and [risk] sections.
 IN_PROCESS_HEAD = """
 [daemon]
 state_dir = "state"

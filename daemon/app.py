@@ -264,6 +264,10 @@ class Daemon:
             # A replay: a breaker tripped (on a mark or on one of these fills); its flatten goes
             # out and fills at this tick, whatever the batch size, before the walk reads on.
             await self.supervisor.quiet()
+            if self.supervisor.latched and not self.stop.is_set():
+                # Nobody will resume it: a halted replay ends here, as a stop would end it.
+                _log.warning("replay.halted", note="the replay ends at the halt")
+                self.stop.set()
 
     async def _market_data(self, out: asyncio.Queue[TickBatch]) -> None:
         await market_data.run(self.source, self.inventory, self.broker, self.metrics, out,

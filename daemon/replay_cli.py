@@ -197,4 +197,4 @@ def _summary(daemon: Daemon, ticks: int, seconds: float, out: TextIO) -> None:
     if latch.halted:
         when = datetime.fromtimestamp(latch.halted_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(f"HALTED at {when} UTC (data time) by {latch.halt_reason}: {latch.halt_detail}; "
-              f"no new risk after that (exit {EXIT_HALTED})", file=out)
+              f"the replay ended there (exit {EXIT_HALTED})", file=out)

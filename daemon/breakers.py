@@ -22,12 +22,12 @@ equity breakers wait for the marks instead of judging a guess.
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 
 from daemon import log
+from daemon.breaker_screen import Screen
 from daemon.clock import Clock
 from daemon.config import RiskConfig
 from daemon.inventory import InventoryView
@@ -38,9 +38,6 @@ from daemon.riskstate import DAY_NS, RiskState, utc_day
 _log = log.get("breakers")
 HUNDRED = Decimal(100)
 MINUTE_NS = 60 * 1_000_000_000
-# Screening compares float equity with the Decimal thresholds; this relative slack (far above
-# a float's error) makes it err towards a look: a tick it passes over cannot trip.
-SLACK = 1e-9
 
 
 class Breaker(enum.Enum):
@@ -149,76 +146,23 @@ class CircuitBreakers:
                           f"equity {equity} is {drawdown * HUNDRED:.4f}% below its peak "
                           f"{self._peak} > {cfg.max_drawdown_pct}%")
 
-    # --- screening a run of ticks (replays: see daemon.market_walk) ---------------------------
-
-    def screen(self, symbol: str, ts_ns: Sequence[int], price: Sequence[float], lo: int,
-               hi: int) -> int:
-        """The first tick in [lo, hi) at which marking `symbol` could trip a breaker or start a
-        new UTC day, with the books as they stand; `hi` if none. Ticks passed over are ones
-        where an evaluation would only have moved the peak (`peak_tick` finds that one)."""
-        if lo >= hi:
-            return hi
-        if ts_ns[hi - 1] // DAY_NS != self._day:
-            hi = bisect_left(ts_ns, (self._day + 1) * DAY_NS, lo, hi)  # a new day: look there
-        line = self._line(symbol)
-        if line is None:
-            return hi if self._view.position(symbol) == 0 else lo
-        base, qty = line
-        run = price[lo:hi]
-        if not run:
-            return hi
-        worst, best = (min(run), max(run)) if qty > 0 else (max(run), min(run))
-        peak = max(float(self._peak), base + qty * best)
-        slack = self._slack(base, qty, max(abs(worst), abs(best)))
-        if base + qty * worst > self._floor(peak) + slack:
-            return hi  # the common case: nowhere near a limit over the whole run
-        peak = float(self._peak)
-        for i in range(lo, hi):  # close to a limit: tick by tick, with the running peak
-            equity = base + qty * price[i]
-            if equity > peak:
-                peak = equity
-            if equity <= self._floor(peak) + slack:
-                return i
-        return hi
-
-    def peak_tick(self, symbol: str, price: Sequence[float], lo: int, hi: int) -> int:
-        """The tick in [lo, hi) where equity is highest, if it may be above the peak; else -1."""
-        line = self._line(symbol)
-        if line is None or lo >= hi:
-            return -1
-        run = price[lo:hi]
-        best = max(run) if line[1] > 0 else min(run)
-        if not self.may_raise_peak(symbol, best):
-            return -1
-        return lo + run.index(best)
-
-    def may_raise_peak(self, symbol: str, price: float) -> bool:
-        line = self._line(symbol)
-        if line is None:
-            return False
-        base, qty = line
-        return base + qty * price >= float(self._peak) - self._slack(base, qty, abs(price))
-
-    def _line(self, symbol: str) -> tuple[float, float] | None:
-        """Equity as a function of `symbol`'s price, `base + qty * price`, in floats; None with
-        no position (equity does not move) or before the position has a price."""
-        qty = self._view.position(symbol)
-        mark = self._view.mark_price(symbol)
-        if qty == 0 or mark is None or self._unpriced:
-            return None
-        return float(self._view.equity() - qty * mark), float(qty)
-
-    def _floor(self, peak: float) -> float:
-        """Equity at or below which a breaker trips."""
+    def screen(self, symbol: str) -> Screen:
+        """Where marking `symbol` could trip a breaker, with the books as they stand (a replay's
+        market walk asks before each run of ticks; see `daemon.breaker_screen`)."""
         cfg = self._config
-        daily = float(self._day_start - cfg.max_daily_loss)
-        drawdown = peak * (1 - float(cfg.max_drawdown_pct) / 100) if peak > 0 else float("inf")
-        return max(daily, drawdown)
-
-    def _slack(self, base: float, qty: float, price: float) -> float:
-        """Far more than the float error of `base + qty * price` and of the thresholds."""
-        return SLACK * (abs(base) + abs(qty) * price + abs(float(self._peak))
-                        + abs(float(self._day_start)) + 1.0)
+        day_end_ns = (self._day + 1) * DAY_NS
+        peak = float(self._peak)
+        daily_floor = float(self._day_start - cfg.max_daily_loss)
+        keep = 1 - float(cfg.max_drawdown_pct) / 100
+        view = self._view
+        qty = view.position(symbol)
+        if not qty:  # equity does not move with this price: only a new day matters
+            return Screen(0.0, 0.0, peak, daily_floor, keep, day_end_ns)
+        mark = view.mark_price(symbol)
+        if mark is None or self._unpriced:
+            return Screen(0.0, 0.0, peak, daily_floor, keep, day_end_ns, look_now=True)
+        base = float(view.equity() - qty * mark)
+        return Screen(base, float(qty), peak, daily_floor, keep, day_end_ns)
 
     def _priced(self) -> bool:
         view = self._view

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from daemon.breaker_screen import Screen
 from daemon.breakers import CircuitBreakers
 from daemon.clock import SteppedClock
 from daemon.inventory import InventoryManager
@@ -51,6 +52,7 @@ class MarketWalk:
         self._exhaustive = exhaustive
         self._at = -1  # the tick of the current batch the books stand at
         self._alert = -1  # the tick `next_stop` found something may happen at
+        self._screen: Screen | None = None  # the breakers' view of the run `next_stop` screened
 
     def begin(self) -> None:
         """A new batch: the books stand before its first trade."""
@@ -62,9 +64,11 @@ class MarketWalk:
         `hi` if none (`hi` is the next bar's closing tick, or the batch's length)."""
         if self._exhaustive:
             self._alert = lo
+            self._screen = None
             return lo
         end = min(hi + 1, len(batch.ts_ns))
-        stop = self._breakers.screen(batch.symbol, batch.ts_ns, batch.price, lo, end)
+        screen = self._screen = self._breakers.screen(batch.symbol)
+        stop = screen.first_alert(batch.ts_ns, batch.price, lo, end)
         if self._broker is not None:
             stop = self._broker.first_cross(batch, lo, stop)
         if stop < end:
@@ -80,8 +84,8 @@ class MarketWalk:
             return False
         symbol, price, ts_ns = batch.symbol, batch.price, batch.ts_ns
         inventory = self._inventory
-        peak = -1 if self._exhaustive else self._breakers.peak_tick(symbol, price,
-                                                                    self._at + 1, i)
+        screen = self._screen
+        peak = -1 if screen is None else screen.peak_tick(price, self._at + 1, i)
         if peak >= 0:
             self._clock.advance(ts_ns[peak], False)
             inventory.mark(symbol, price[peak], ts_ns[peak])
@@ -89,7 +93,7 @@ class MarketWalk:
         self._clock.advance(ts_ns[i], False)
         half = (batch.ask - batch.bid) / 2
         inventory.quote(symbol, price[i] - half, price[i] + half)
-        look = i == self._alert or self._breakers.may_raise_peak(symbol, price[i])
+        look = i == self._alert or (screen is not None and screen.may_raise_peak(price[i]))
         inventory.mark(symbol, price[i], ts_ns[i], look)
         broker = self._broker
         if broker is None:

@@ -154,6 +154,8 @@ class PaperBroker:
         self._cursor[symbol] = index
 
     def has_resting(self, symbol: str) -> bool:
+        if not self._resting:  # asked at every bar of a replay: the common case first
+            return False
         return any(o.symbol == symbol for o in self._resting.values())
 
     async def match_resting(self, symbol: str) -> None:
@@ -170,8 +172,10 @@ class PaperBroker:
         """The first trade in [lo, hi) of `batch` whose touch may reach a resting limit; `hi` if
         none. Floats with slack: a trade passed over cannot fill one (`match_resting` decides
         exactly at the trade returned)."""
+        if not self._resting or lo >= hi:
+            return hi
         buy, sell = self._resting_bounds(batch.symbol)
-        if (buy is None and sell is None) or lo >= hi:
+        if buy is None and sell is None:
             return hi
         half = (batch.ask - batch.bid) / 2
         run = batch.price[lo:hi]

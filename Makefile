@@ -14,14 +14,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The order path compiled with mypyc (daemon/accel.py): rebuilt only when its sources changed;
+# The order path compiled with mypyc (daemon/accel/): rebuilt only when its sources changed;
 # a stale build is never loaded. Without a C compiler it says so and the daemon runs
 # interpreted (same behaviour, slower order path).
 accel: $(STAMP)
-	$(PY) -m daemon.accel_build
+	$(PY) -m daemon.accel.build
 
 run: $(STAMP)
-	$(PY) -m daemon.accel_build || echo "make run: the compiled build failed; running interpreted"
+	$(PY) -m daemon.accel.build || echo "make run: the compiled build failed; running interpreted"
 	$(VENV)/bin/tradingd run --config $(CONFIG)
 
 # Lint and strict types are part of the suite: CI enforces them, not reviewers' memory.

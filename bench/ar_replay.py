@@ -35,13 +35,14 @@ if str(ROOT) not in sys.path:  # run as a script: `python bench/ar_replay.py`
     sys.path.insert(0, str(ROOT))
 
 from bench.workload import ou_chunks  # noqa: E402
-from daemon import accel, log  # noqa: E402
+from daemon import accel  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
 from daemon.cli import load_all  # noqa: E402
 from daemon.clock import ReplayClock  # noqa: E402
 from daemon.config import TradingState  # noqa: E402
-from daemon.marketdata.replay import DEFAULT_BATCH_TICKS, ReplaySource  # noqa: E402
 from daemon.model import Fill  # noqa: E402
+from daemon.ops import log  # noqa: E402
+from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource  # noqa: E402
 
 CONFIG = Path(__file__).with_name("ar_replay.toml")
 MILLION = 1_000_000

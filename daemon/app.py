@@ -27,28 +27,30 @@ from typing import Any
 
 import msgspec
 
-from daemon import accel, control, log, sdnotify, shutdown
-from daemon.broker.base import Broker, FatalBrokerError
-from daemon.broker.paper import PaperBroker
+from daemon import accel
+from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock, LiveClock, stepper
 from daemon.config import Config, ConfigError, InstrumentKind, resolve_path
-from daemon.execution import ClientIds, OrderRouter
+from daemon.execution import flatten as shutdown
+from daemon.execution.decisions import SignalEngine
+from daemon.execution.market_walk import MarketWalk
+from daemon.execution.reconcile import Reconciler
+from daemon.execution.router import ClientIds, OrderRouter
 from daemon.handoff import Handoff
-from daemon.inventory import InventoryManager
-from daemon.journal import Journal
-from daemon.market_walk import MarketWalk
-from daemon.marketdata.base import MarketDataSource
-from daemon.marketdata.sim import SimMarket
-from daemon.metrics import Metrics
+from daemon.journal.store import Journal
 from daemon.model import Decision, Instrument, MarketKind, TickBatch
-from daemon.monitor import HealthState, serve
-from daemon.reconcile import Reconciler
-from daemon.risk import RiskGate
-from daemon.riskstate import FILE_NAME, JsonFileStore, RiskState
-from daemon.signals import SignalEngine
-from daemon.supervisor import RiskSupervisor
+from daemon.ops import control, log, sdnotify
+from daemon.ops.metrics import Metrics
+from daemon.ops.monitor import HealthState, serve
+from daemon.risk.gate import RiskGate
+from daemon.risk.latch import FILE_NAME, JsonFileStore, RiskState
+from daemon.risk.supervisor import RiskSupervisor
 from daemon.tasks import fills, health, market_data, routing
 from daemon.tasks import signal as signal_task
+from daemon.venues.base import Broker, FatalBrokerError
+from daemon.venues.paper import PaperBroker
+from daemon.venues.sim import SimMarket
+from daemon.venues.source import MarketDataSource
 from strategies.base import Strategy
 
 EXIT_OK = 0

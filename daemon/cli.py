@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config as config_mod
-from daemon import control_token, log, replay_cli
+from daemon.commands import replay as replay_cli
 from daemon.config import EXIT_CONFIG, Config, ConfigError
-from daemon.riskstate import StateError
+from daemon.ops import control_token, log
+from daemon.risk.latch import StateError
 
 DESCRIPTION = """\
 tradingd: a live trading daemon. A strategy turns market data into order intents; every intent
@@ -106,8 +107,8 @@ def cmd_run(path: Path) -> int:
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
     import uvloop
 
-    from daemon import runtime
-    from daemon.broker.base import FatalBrokerError
+    from daemon.commands import run as runtime
+    from daemon.venues.base import FatalBrokerError
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -132,7 +133,7 @@ def _unexpected(err: Exception) -> int:
 def cmd_clear_halt(path: Path, reason: str) -> int:
     """Clear a latched halt with the daemon stopped: what `ctl resume` does to the latch, so
     the breakers start again from the equity the next start sees (the losses are accepted)."""
-    from daemon.riskstate import clear_halt
+    from daemon.risk.latch import clear_halt
 
     cfg = config_mod.load(path)
     latched = clear_halt(config_mod.resolve_path(cfg, cfg.daemon.state_dir))
@@ -147,7 +148,7 @@ def cmd_clear_halt(path: Path, reason: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     log.install_process_hooks()
     args = build_parser().parse_args(argv)
-    from daemon.journal import JournalError
+    from daemon.journal.store import JournalError
 
     try:
         if args.command == "check-config":
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             return replay_cli.run(args)
         if args.command == "ctl":
-            from daemon import ctl
+            from daemon.commands import ctl
             return ctl.run(args.config, args.action, args.token_file)
         if args.command == "clear-halt":
             return cmd_clear_halt(args.config, args.reason)

@@ -98,10 +98,10 @@ fi
 run "$VENV/bin/python" -m pip install --quiet --upgrade pip
 run "$VENV/bin/python" -m pip install --quiet "$TORCH_PIN"
 run "$VENV/bin/python" -m pip install --quiet "${SRC}[accel]"
-# The order path compiled with mypyc (daemon/accel.py); it needs a C compiler and the Python
+# The order path compiled with mypyc (daemon/accel/); it needs a C compiler and the Python
 # headers. Without them, or if it fails, the daemon runs interpreted: same behaviour, a slower
 # order path (the startup log line says which).
-run "$VENV/bin/python" -m daemon.accel_build || note "order path not compiled: runs interpreted"
+run "$VENV/bin/python" -m daemon.accel.build || note "order path not compiled: runs interpreted"
 # The unit sets ProtectSystem=strict (venv read-only) and
 # PYTHONDONTWRITEBYTECODE: compile now so imports never want to write.
 run "$VENV/bin/python" -m compileall -q "$VENV"

@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 import torch
 
+from daemon.book.inventory import InventoryView
 from daemon.features import LogReturnLags
-from daemon.inventory import InventoryView
 from daemon.model import ZERO, Bar, Instrument, MarketKind, OrderIntent, Side, to_decimal_price
 from strategies.base import SingleInstrumentStrategy, StrategyContext, StrategyParamError
 

@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import msgspec
 
+from daemon.book.inventory import InventoryView
 from daemon.config import ConfigError, convert
-from daemon.inventory import InventoryView
 from daemon.model import Bar, Instrument, OrderIntent, TickBatch
 
 P = TypeVar("P", bound=msgspec.Struct)

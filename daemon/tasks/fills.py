@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
-from daemon import log
-from daemon.broker.base import Broker
+from daemon.book.inventory import InventoryManager
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.inventory import InventoryManager
-from daemon.journal import Journal
-from daemon.metrics import Metrics
+from daemon.journal.store import Journal
 from daemon.model import OrderState
+from daemon.ops import log
+from daemon.ops.metrics import Metrics
+from daemon.venues.base import Broker
 
 _log = log.get("fills")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from daemon import log, sdnotify
+from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
-from daemon.inventory import InventoryManager
-from daemon.metrics import Metrics
-from daemon.monitor import HealthState
-from daemon.risk import RiskGate
+from daemon.ops import log, sdnotify
+from daemon.ops.metrics import Metrics
+from daemon.ops.monitor import HealthState
+from daemon.risk.gate import RiskGate
 
 _log = log.get("health")
 TICK_S = 0.5

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from daemon import log
-from daemon.broker.base import Broker
-from daemon.inventory import InventoryManager
-from daemon.marketdata.base import MarketDataSource
-from daemon.metrics import Metrics
+from daemon.book.inventory import InventoryManager
 from daemon.model import TickBatch
+from daemon.ops import log
+from daemon.ops.metrics import Metrics
+from daemon.venues.base import Broker
+from daemon.venues.source import MarketDataSource
 
 
 async def run(source: MarketDataSource, inventory: InventoryManager, broker: Broker,

@@ -6,10 +6,10 @@ ones before it, and none waits for an earlier one's request before its own check
 
 from __future__ import annotations
 
-from daemon import log
-from daemon.execution import OrderRouter
+from daemon.execution.router import OrderRouter
 from daemon.handoff import Handoff
 from daemon.model import Decision
+from daemon.ops import log
 
 
 async def run(router: OrderRouter, inbox: Handoff[Decision]) -> None:

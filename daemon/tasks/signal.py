@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from daemon import log
 from daemon.clock import Clock, stepper
+from daemon.execution.decisions import SignalEngine
+from daemon.execution.market_walk import MarketWalk
 from daemon.handoff import Handoff
-from daemon.market_walk import MarketWalk
 from daemon.model import Decision, TickBatch
-from daemon.signals import SignalEngine
+from daemon.ops import log
 
 Settle = Callable[[], Awaitable[None]]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from daemon import config
 from daemon.app import Daemon, instruments_from_config
+from daemon.book.inventory import InventoryView
 from daemon.clock import ReplayClock
-from daemon.inventory import InventoryView
-from daemon.marketdata.replay import ReplaySource
 from daemon.model import Bar, OrderIntent
+from daemon.venues.replay import ReplaySource
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.strategies import Alternate, AlternateParams

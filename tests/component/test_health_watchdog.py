@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
-from daemon.inventory import InventoryManager
-from daemon.metrics import Metrics
 from daemon.model import Instrument
-from daemon.monitor import HealthState
-from daemon.risk import RiskGate
+from daemon.ops.metrics import Metrics
+from daemon.ops.monitor import HealthState
+from daemon.risk.gate import RiskGate
 from daemon.tasks import health
 from tests.support.wait import eventually_async
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from daemon import config
 from daemon.app import Daemon, instruments_from_config
 from daemon.clock import ReplayClock
-from daemon.marketdata.replay import ReplaySource
 from daemon.model import Side
+from daemon.venues.replay import ReplaySource
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.fills import record_fills

@@ -19,9 +19,9 @@ import pytest
 from daemon import config
 from daemon.app import Daemon, instruments_from_config
 from daemon.clock import ReplayClock
-from daemon.marketdata import replay_files
-from daemon.marketdata.replay import DEFAULT_BATCH_TICKS, ReplaySource
 from daemon.model import Fill, Side
+from daemon.venues import replay_files
+from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource
 from strategies.base import StrategyContext, load
 from tests.support.configs import replace_section
 from tests.support.fills import record_fills

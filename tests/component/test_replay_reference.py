@@ -27,9 +27,9 @@ from bench.workload import ou_chunks
 from daemon import config
 from daemon.app import Daemon, instruments_from_config
 from daemon.clock import ReplayClock
-from daemon.marketdata import replay_files
-from daemon.marketdata.replay import ReplaySource
 from daemon.model import Fill, Side
+from daemon.venues import replay_files
+from daemon.venues.replay import ReplaySource
 from strategies.ar_forecast import load_model, save_weights
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD

@@ -21,7 +21,7 @@ from daemon import config
 from daemon.app import Daemon, instruments_from_config
 from daemon.config import TradingState
 from daemon.events import OrderFilled
-from daemon.journal import Journal, journal_path
+from daemon.journal.store import Journal, journal_path
 from daemon.model import Fill, Side
 from daemon.tasks.fills import book
 from strategies.base import StrategyContext, load

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from daemon.broker.paper import PaperBroker
+from daemon.book.inventory import InventoryManager
 from daemon.clock import LiveClock
 from daemon.config import RiskConfig, TradingState
 from daemon.events import OrderFilled
-from daemon.execution import ClientIds, OrderRouter
-from daemon.inventory import InventoryManager
-from daemon.journal import Journal
-from daemon.metrics import Metrics
+from daemon.execution.router import ClientIds, OrderRouter
+from daemon.journal.store import Journal
 from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch
-from daemon.risk import ApprovedOrder, RiskGate
+from daemon.ops.metrics import Metrics
+from daemon.risk.gate import ApprovedOrder, RiskGate
+from daemon.venues.paper import PaperBroker
 from tests.support.journal_lock import WriteLock
 from tests.support.wait import eventually
 

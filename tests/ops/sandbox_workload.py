@@ -37,7 +37,7 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from daemon import sdnotify
+from daemon.ops import sdnotify
 
 torch.manual_seed(0)
 layers: dict[str, tuple[torch.nn.Module, torch.Tensor]] = {

@@ -58,7 +58,7 @@ def test_dry_run_plan_matches_the_units() -> None:
     assert "torch==2.13.0" in text
     # With the extra that brings mypyc; the plan prints shell-quoted words.
     assert f"/opt/tradingd/venv/bin/python -m pip install --quiet {REPO}\\[accel\\]" in text
-    assert "/opt/tradingd/venv/bin/python -m daemon.accel_build" in text
+    assert "/opt/tradingd/venv/bin/python -m daemon.accel.build" in text
     # /etc/tradingd readable by the service's group, credentials root-only:
     # systemd (root) copies credentials, the service never reads the files.
     assert "install -d -m 0750 -o root -g tradingd /etc/tradingd" in text

@@ -8,7 +8,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 import msgspec
 
-from daemon.inventory import InventoryView
+from daemon.book.inventory import InventoryView
 from daemon.model import Bar, OrderIntent, OrderType, Side
 from strategies.base import SingleInstrumentStrategy
 

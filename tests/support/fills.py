@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.inventory import InventoryManager
+from daemon.book.inventory import InventoryManager
 from daemon.model import Fill
 
 

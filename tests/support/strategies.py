@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import msgspec
 
-from daemon import log
-from daemon.inventory import InventoryView
+from daemon.book.inventory import InventoryView
 from daemon.model import Bar, BookSnapshot, OrderIntent, OrderType, Side, TickBatch
+from daemon.ops import log
 from strategies.base import SingleInstrumentStrategy, StrategyContext
 
 _log = log.get("strategy")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from daemon.journal import Journal, journal_path
+from daemon.journal.store import Journal, journal_path
 from tests.support.configs import BUY_ONCE, CONTROL_TCP, ROOT, fast_config, risk
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.http import TOKEN, TOKEN_ENV, control, metric, status_code

@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import daemon.risk
+import daemon.risk.gate
 from daemon import accel
-from daemon.accel_build import missing_toolchain
+from daemon.accel.build import missing_toolchain
 
 
 def _manifest(where: Path, **changes: object) -> dict[str, object]:
@@ -44,10 +44,10 @@ def test_a_build_of_an_edited_source_is_refused(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path)
     modules = manifest["modules"]
     assert isinstance(modules, dict)
-    modules["daemon.risk"]["sha256"] = "0" * 64  # the source changed after this build
+    modules["daemon.risk.gate"]["sha256"] = "0" * 64  # the source changed after this build
     (tmp_path / accel.MANIFEST).write_text(json.dumps(manifest))
     libraries, problem = accel.verified(tmp_path)
-    assert libraries is None and "daemon.risk changed" in problem
+    assert libraries is None and "daemon.risk.gate changed" in problem
 
 
 def test_a_build_of_other_modules_or_another_python_or_incomplete_is_refused(
@@ -60,7 +60,7 @@ def test_a_build_of_other_modules_or_another_python_or_incomplete_is_refused(
     _manifest(tmp_path / "other", ext_suffix=".cpython-39-x86_64-linux-gnu.so")
     assert "another Python" in accel.verified(tmp_path / "other")[1]
     _manifest(tmp_path / "torn")
-    (tmp_path / "torn" / ("daemon.risk" + suffix)).unlink()
+    (tmp_path / "torn" / ("daemon.risk.gate" + suffix)).unlink()
     assert "missing" in accel.verified(tmp_path / "torn")[1]
     (tmp_path / "garbled").mkdir()
     (tmp_path / "garbled" / accel.MANIFEST).write_text("{not json")
@@ -69,7 +69,8 @@ def test_a_build_of_other_modules_or_another_python_or_incomplete_is_refused(
 
 
 def _loaded_from(env: dict[str, str]) -> list[str]:
-    code = "import daemon, daemon.risk; print(daemon.risk.__file__); print(daemon.accel.status)"
+    code = ("import daemon, daemon.risk.gate; print(daemon.risk.gate.__file__); "
+            "print(daemon.accel.status)")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
                           capture_output=True, text=True, check=True, timeout=60)
     return done.stdout.splitlines()
@@ -82,7 +83,7 @@ def test_this_suite_runs_the_build_wherever_one_can_be_made() -> None:
         assert accel.status == f"interpreted: {accel.ENV_OFF}=1"
     elif missing_toolchain() is None:
         assert accel.status.startswith("compiled"), accel.status
-        assert (daemon.risk.__file__ or "").endswith(accel.ext_suffix())
+        assert (daemon.risk.gate.__file__ or "").endswith(accel.ext_suffix())
     else:
         assert accel.status.startswith("interpreted: no compiled build"), accel.status
 
@@ -94,19 +95,19 @@ def test_an_edited_module_runs_interpreted_not_its_stale_build(tmp_path: Path) -
     stale = tmp_path / "stale"
     shutil.copytree(real, stale)
     manifest = json.loads((stale / accel.MANIFEST).read_text())
-    manifest["modules"]["daemon.risk"]["sha256"] = "0" * 64
+    manifest["modules"]["daemon.risk.gate"]["sha256"] = "0" * 64
     (stale / accel.MANIFEST).write_text(json.dumps(manifest))
     path, status = _loaded_from({accel.ENV_DIR: str(stale), accel.ENV_OFF: ""})
-    assert path.endswith("risk.py") and "daemon.risk changed" in status
+    assert path.endswith("gate.py") and "daemon.risk.gate changed" in status
     path, status = _loaded_from({accel.ENV_OFF: "1"})
-    assert path.endswith("risk.py") and status == f"interpreted: {accel.ENV_OFF}=1"
+    assert path.endswith("gate.py") and status == f"interpreted: {accel.ENV_OFF}=1"
 
 
 def test_without_a_compiler_the_build_steps_aside_and_removes_an_old_build(
         tmp_path: Path) -> None:
     old = tmp_path / "accel"
     _manifest(old)
-    done = subprocess.run([sys.executable, "-m", "daemon.accel_build", "--out", str(old),
+    done = subprocess.run([sys.executable, "-m", "daemon.accel.build", "--out", str(old),
                            "--force"], env={**os.environ, "CC": "/nonexistent/cc"},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0  # make run goes on, interpreted

@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.book.inventory import InventoryManager
 from daemon.config import ConfigError
-from daemon.inventory import InventoryManager
 from daemon.model import Bar, Fill, Instrument, MarketKind, Side
 from strategies.ar_forecast import ARForecastStrategy, ARParams, save_weights, target_qty
 from strategies.base import StrategyContext, load

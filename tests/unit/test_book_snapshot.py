@@ -9,9 +9,9 @@ import pytest
 
 from daemon.clock import ReplayClock
 from daemon.config import InstrumentConfig, SimConfig
-from daemon.marketdata.ccxt_feed import book_snapshot
-from daemon.marketdata.sim import SimMarket
 from daemon.model import TickBatch
+from daemon.venues.ccxt.feed import book_snapshot
+from daemon.venues.sim import SimMarket
 
 GOOD = {"bids": [[100.0, 1.0], [99.5, 2.0], [99.0, 3.0]],
         "asks": [[100.5, 1.5], [101.0, 0.5], [102.0, 4.0]]}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal as D
 
-from daemon.breakers import Breaker, CircuitBreakers
+from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
-from daemon.inventory import InventoryManager
-from daemon.metrics import Metrics
 from daemon.model import Fill, Instrument, Order, OrderState, OrderType, Side
-from daemon.riskstate import RiskState, utc_day
+from daemon.ops.metrics import Metrics
+from daemon.risk.breakers import Breaker, CircuitBreakers
+from daemon.risk.latch import RiskState, utc_day
 from tests.support.clock import ManualClock
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(1))

@@ -22,17 +22,17 @@ from typing import Any
 
 import pytest
 
-from daemon import log
-from daemon.broker.ccxt_broker import CcxtBroker
-from daemon.ccxt_support import instruments_from_markets, make_exchange
+from daemon.book.inventory import InventoryManager
 from daemon.clock import LiveClock
 from daemon.config import ExchangeConfig, RiskConfig
-from daemon.credentials import Credentials
 from daemon.events import BrokerEvent, OrderFilled
-from daemon.inventory import InventoryManager
-from daemon.metrics import Metrics
 from daemon.model import OrderIntent, OrderType, Side
-from daemon.risk import ApprovedOrder, RiskGate
+from daemon.ops import log
+from daemon.ops.credentials import Credentials
+from daemon.ops.metrics import Metrics
+from daemon.risk.gate import ApprovedOrder, RiskGate
+from daemon.venues.ccxt.broker import CcxtBroker
+from daemon.venues.ccxt.client import instruments_from_markets, make_exchange
 from tests.fake_exchange import FakeBinance
 from tests.support.wait import eventually_async
 

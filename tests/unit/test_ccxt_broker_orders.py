@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from daemon.broker.base import BrokerError
 from daemon.events import OrderRejected
+from daemon.venues.base import BrokerError
 from tests.unit.test_ccxt_broker_harness import SYM, Venue, venue
 
 WINDOW_S = 1.0  # order_lookup_s in these tests

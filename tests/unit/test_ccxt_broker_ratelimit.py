@@ -10,10 +10,10 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from daemon.broker.base import BrokerError
-from daemon.ccxt_support import make_exchange, retry_after_s
 from daemon.config import ExchangeConfig
-from daemon.credentials import Credentials
+from daemon.ops.credentials import Credentials
+from daemon.venues.base import BrokerError
+from daemon.venues.ccxt.client import make_exchange, retry_after_s
 from tests.fake_exchange import FakeBinance
 from tests.fake_exchange.errors import BinanceError
 from tests.fake_exchange.faults import RATE_LIMIT_MSG, HttpFault

@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from daemon.ccxt_support import make_exchange
 from daemon.clock import LiveClock
 from daemon.config import ExchangeConfig
-from daemon.marketdata.ccxt_feed import CONFIRM_TRADES, CcxtFeed, TradeFilter
-from daemon.metrics import Metrics
+from daemon.ops.metrics import Metrics
+from daemon.venues.ccxt.client import make_exchange
+from daemon.venues.ccxt.feed import CONFIRM_TRADES, CcxtFeed, TradeFilter
 from tests.fake_exchange import FakeBinance
 from tests.support.wait import eventually_async
 from tests.unit.test_ccxt_broker_harness import capture_logs, log_records

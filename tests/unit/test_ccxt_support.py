@@ -11,18 +11,18 @@ import msgspec
 import pytest
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
-from daemon.ccxt_support import (
+from daemon.commands.run import check_live_markets
+from daemon.config import ConfigError, ExchangeConfig
+from daemon.model import MarketKind
+from daemon.ops.metrics import Metrics
+from daemon.venues.ccxt.client import (
     ErrorKind,
     classify,
     error_label,
     instrument_from_market,
     make_exchange,
 )
-from daemon.config import ConfigError, ExchangeConfig
-from daemon.marketdata.ccxt_feed import TradeFilter
-from daemon.metrics import Metrics
-from daemon.model import MarketKind
-from daemon.runtime import check_live_markets
+from daemon.venues.ccxt.feed import TradeFilter
 
 
 @pytest.mark.parametrize(("err", "kind"), [

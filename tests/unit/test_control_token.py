@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import control_token, log
 from daemon.config import ConfigError
+from daemon.ops import control_token, log
 
 TOKEN = "s3cret-token-0123456789"
 

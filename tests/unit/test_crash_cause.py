@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from daemon.app import crash_cause
-from daemon.broker.base import BrokerError, FatalBrokerError
+from daemon.venues.base import BrokerError, FatalBrokerError
 
 
 async def _fail(exc: Exception) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from daemon.book.inventory import InventoryManager
 from daemon.events import OrderFilled
-from daemon.inventory import InventoryManager
-from daemon.journal import Journal
-from daemon.metrics import Metrics
+from daemon.journal.store import Journal
 from daemon.model import Fill, Instrument, Order, OrderType, Side
+from daemon.ops.metrics import Metrics
 from daemon.tasks.fills import apply, book
 from tests.support.journal_lock import WriteLock
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.inventory import DEDUP_WINDOW, InventoryManager
+from daemon.book.inventory import DEDUP_WINDOW, InventoryManager
 from daemon.model import Fill, Instrument, Order, OrderState, OrderType, Side
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D("1000"), D(5))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.journal import Journal, JournalError, JournalRiskStore, quote_spent
-from daemon.journal_file import MIGRATIONS, SCHEMA_VERSION
+from daemon.journal.schema import MIGRATIONS, SCHEMA_VERSION
+from daemon.journal.store import Journal, JournalError, JournalRiskStore, quote_spent
 from daemon.model import Fill, Order, OrderType, Side
-from daemon.riskstate import RiskState
+from daemon.risk.latch import RiskState
 
 D = Decimal
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import log
+from daemon.ops import log
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def test_stdlib_records_below_the_level_are_dropped() -> None:
 
 HOOKED = """
 import sys, threading, warnings
-from daemon import log
+from daemon.ops import log
 log.install_process_hooks()
 log.register_secret(sys.argv[1])
 t = threading.Thread(target=lambda: (_ for _ in ()).throw(RuntimeError("thread " + sys.argv[1])))

@@ -11,13 +11,13 @@ from decimal import Decimal as D
 import pytest
 import pytest_asyncio
 
-from daemon.broker.paper import PaperBroker
+from daemon.book.inventory import InventoryManager
 from daemon.clock import ReplayClock
 from daemon.config import RiskConfig
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled
-from daemon.inventory import InventoryManager
 from daemon.model import Instrument, OrderIntent, OrderType, Side, TickBatch
-from daemon.risk import ApprovedOrder, RiskGate
+from daemon.risk.gate import ApprovedOrder, RiskGate
+from daemon.venues.paper import PaperBroker
 
 SYMBOL = "BTC/USDT"
 BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))

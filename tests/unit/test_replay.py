@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.broker.paper import PaperBroker
 from daemon.clock import LiveClock, ReplayClock, stepper
+from daemon.commands.replay import Progress
 from daemon.features import LogReturnLags
-from daemon.marketdata import replay_files
-from daemon.marketdata.replay import ReplaySource
 from daemon.model import Instrument, TickBatch
-from daemon.replay_cli import Progress
+from daemon.venues import replay_files
+from daemon.venues.paper import PaperBroker
+from daemon.venues.replay import ReplaySource
 
 S = 1_000_000_000
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(0))

@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig, TradingState
-from daemon.inventory import InventoryManager
 from daemon.model import (
     Fill,
     Instrument,
@@ -18,7 +18,7 @@ from daemon.model import (
     OrderType,
     Side,
 )
-from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
+from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.01"), D("5"), D(10))
 SEC = 1_000_000_000

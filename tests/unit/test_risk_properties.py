@@ -21,8 +21,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig, TradingState
-from daemon.inventory import InventoryManager
 from daemon.model import (
     Fill,
     Instrument,
@@ -33,7 +33,7 @@ from daemon.model import (
     OrderType,
     Side,
 )
-from daemon.risk import ApprovedOrder, Denied, DenyReason, RiskGate
+from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
 from tests.support.profiles import GATE_PROPERTY_EXAMPLES
 
 SEC = 1_000_000_000

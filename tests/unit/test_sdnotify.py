@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import sdnotify
+from daemon.ops import sdnotify
 
 
 @pytest.fixture

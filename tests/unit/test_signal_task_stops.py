@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from daemon.app import instruments_from_config
+from daemon.book.inventory import InventoryManager
 from daemon.clock import LiveClock
 from daemon.config import parse
+from daemon.execution.decisions import SignalEngine
 from daemon.handoff import Handoff
-from daemon.inventory import InventoryManager
 from daemon.model import Decision, Tick, TickBatch
-from daemon.signals import SignalEngine
 from daemon.tasks import signal as signal_task
 from strategies.base import StrategyContext
 from tests.support.configs import SHIPPED

@@ -1,0 +1,406 @@
+"""The inventory manager: the only writer of cash, positions, working orders, fees and PnL.
+
+Positions are signed (long > 0) and kept as FIFO lots, so realized and unrealized PnL are exact
+`Decimal` arithmetic: an average-cost book would divide and round on every partial close.
+`cash` is the account's wallet balance (starting cash + realized PnL - fees) and
+`equity = cash + unrealized PnL`, which equals starting cash minus what was paid for the fills
+plus what the open position is worth at the mark — the identity the property tests check.
+
+Everyone else reads through `InventoryView`. One `BooksListener` (the risk supervisor, for its
+circuit breakers) is told of every mark, fill and rejection as it is booked, so post-trade
+checks see each one. Rebuilding the books from the journal at startup (`restoring`) is not
+trading: the listener is told nothing of the replay, only once, at the end, that it happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from typing import Protocol
+
+from daemon.book.lots import Book
+from daemon.model import (
+    ZERO,
+    Fill,
+    Instrument,
+    InvalidTransition,
+    Order,
+    OrderState,
+    OrderType,
+    PositionView,
+    Side,
+    UnknownInstrument,
+    to_decimal_price,
+)
+from daemon.ops import log
+from daemon.risk.latch import RiskStateStore
+
+_log = log.get("inventory")
+
+# Trade ids remembered for de-duplication, per instrument. Duplicates arrive within seconds (a
+# websocket fill and its REST twin); with a journal (every live run) it refuses them first.
+# Bounded so memory stays flat for months: 20,000 ids are ~2 MB, an hour of fills at 5/s.
+DEDUP_WINDOW = 20_000
+
+
+class RecentIds:
+    """The last `size` ids added, O(1) per id (a dict trimmed from the front rescans the
+    holes its deletions leave: 4 us an id at 20,000)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def add(self, item: str) -> bool:
+        """False if `item` is among the last `size` ids; otherwise remember it."""
+        if item in self._ids:
+            return False
+        self._ids.add(item)
+        self._order.append(item)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
+class BooksListener(Protocol):
+    """Told synchronously, after the books changed; an exception fails the calling task."""
+
+    def on_mark(self, symbol: str) -> None: ...
+
+    def on_fill(self, fill: Fill) -> None: ...
+
+    def on_rejected(self, order: Order) -> None: ...
+
+    def on_restored(self, durable: RiskStateStore) -> None:
+        """The books were just rebuilt from the journal, without a word to this listener: the
+        replayed fills are history that the carried risk state already counts. `durable` is
+        the journal's copy of the risk state, to read now and to keep up to date from now on."""
+
+
+class InventoryManager:
+    def __init__(self, instruments: Iterable[Instrument], starting_cash: Decimal) -> None:
+        self._instruments = {i.symbol: i for i in instruments}
+        self._books = {s: Book() for s in self._instruments}
+        self._marks: dict[str, float] = {}
+        self._mark_ns: dict[str, int] = {}
+        self._touch: dict[str, tuple[float, float]] = {}
+        # Decimal forms, made on the first read after an update: a batch updates these once,
+        # while every order reads them several times (gate, equity, dust check).
+        self._mark_dec: dict[str, Decimal] = {}
+        self._touch_dec: dict[str, tuple[Decimal, Decimal]] = {}
+        self._listener: BooksListener | None = None
+        self._fill_taps: list[Callable[[Fill], object]] = []
+        self._starting_cash = starting_cash
+        self._realized = ZERO
+        self._fees = ZERO
+        self._cash = starting_cash  # starting + realized - fees, kept at each fill: read per order
+        self._orders: dict[str, Order] = {}  # open orders only
+        # Per instrument, keyed by the trade id alone: a (symbol, id) tuple key cost 56 more
+        # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
+        self._seen_trades = {s: RecentIds(DEDUP_WINDOW) for s in self._instruments}
+        self._fill_count = 0
+        self._changed: asyncio.Event | None = None  # made by the first waiter
+        self.view = InventoryView(self)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def mark(self, symbol: str, price: float, ts_ns: int, notify: bool = True) -> None:
+        """Record the latest market price. Floats here: converted only when equity is asked.
+        `notify=False` spares the listener a mark its breakers were shown cannot trip them
+        (a replay's marks between looks, see `daemon.market_walk`)."""
+        self._marks[symbol] = price
+        self._mark_ns[symbol] = ts_ns
+        self._mark_dec.pop(symbol, None)
+        if notify and self._listener is not None:
+            self._listener.on_mark(symbol)
+
+    def quote(self, symbol: str, bid: float, ask: float) -> None:
+        """Record the top of book: what a market order would pay (the gate's price collar)."""
+        if 0 < bid <= ask:
+            self._touch[symbol] = (bid, ask)
+            self._touch_dec.pop(symbol, None)
+
+    def set_listener(self, listener: BooksListener | None) -> None:
+        self._listener = listener
+
+    def tap_fills(self, tap: Callable[[Fill], object]) -> None:
+        """Also show `tap` every fill booked from now on, after the listener (the bench's
+        digest of a run's fills, tests that compare fills). Not told of journal replays."""
+        self._fill_taps.append(tap)
+
+    @contextlib.contextmanager
+    def restoring(self, durable: RiskStateStore) -> Iterator[None]:
+        """Rebuild the books (replay fills, reopen orders) inside this block without telling the
+        listener of each step; once the block has succeeded it is told `on_restored(durable)`.
+        Replayed fills passed to the listener would count the journal's history as new PnL: a
+        restart would double the day's loss, or hand out yesterday's profit as budget."""
+        listener, self._listener = self._listener, None
+        taps, self._fill_taps = self._fill_taps, []
+        try:
+            yield
+        finally:
+            self._listener = listener
+            self._fill_taps = taps
+        if listener is not None:
+            listener.on_restored(durable)
+
+    def open_order(self, order: Order) -> None:
+        """Record an order before its request goes out, so a crash mid-send cannot hide it."""
+        if order.symbol not in self._books:
+            raise UnknownInstrument(order.symbol)
+        if order.client_order_id in self._orders:
+            raise ValueError(f"duplicate client order id {order.client_order_id}")
+        self._orders[order.client_order_id] = order
+        self._notify()
+
+    def order_accepted(self, client_order_id: str, venue_order_id: str) -> Order | None:
+        order = self._orders.get(client_order_id)
+        if order is not None and order.state is OrderState.PENDING_NEW:
+            order.venue_order_id = venue_order_id
+            order.transition(OrderState.ACCEPTED)
+            self._notify()
+        return order
+
+    def order_pending_cancel(self, client_order_id: str) -> Order | None:
+        order = self._orders.get(client_order_id)
+        if order is not None and order.state is not OrderState.PENDING_CANCEL:
+            order.transition(OrderState.PENDING_CANCEL)
+        return order
+
+    def order_done(self, client_order_id: str, state: OrderState) -> Order | None:
+        """The venue finished an order without (further) fills: cancelled or rejected.
+
+        The venue is the authority on an order's end: a report our state machine did not
+        expect is logged and obeyed, never allowed to stop the books."""
+        order = self._orders.pop(client_order_id, None)
+        if order is not None:
+            try:
+                order.transition(state)
+            except InvalidTransition as err:
+                _log.error("order.unexpected_transition", error=str(err))
+                order.state = state
+            self._notify()
+            if state is OrderState.REJECTED and self._listener is not None:
+                self._listener.on_rejected(order)
+        return order
+
+    def apply_fill(self, fill: Fill) -> bool:
+        """Book a fill exactly once; return False for a duplicate trade id."""
+        seen = self._seen_trades.get(fill.symbol)
+        if seen is None:
+            raise UnknownInstrument(fill.symbol)
+        if not seen.add(fill.trade_id):
+            return False
+        book = self._books[fill.symbol]
+        self._realized += book.apply(fill.signed_qty, fill.price)
+        if fill.fee_base:
+            # Paying a fee in base is selling that much at the fill price and paying the
+            # proceeds as the fee: the position shrinks, cash is unchanged, fees grow.
+            self._realized += book.apply(-fill.fee_base, fill.price)
+        self._fees += fill.fee_quote
+        self._cash = self._starting_cash + self._realized - self._fees
+        self._fill_count += 1
+        order = self._orders.get(fill.client_order_id)
+        if order is not None:
+            order.filled_qty += fill.qty
+            if order.filled_qty >= order.qty:
+                order.transition(OrderState.FILLED)
+                del self._orders[fill.client_order_id]
+            else:
+                order.transition(OrderState.PARTIALLY_FILLED)
+        self._notify()
+        if self._listener is not None:
+            self._listener.on_fill(fill)
+        for tap in self._fill_taps:
+            tap(fill)
+        return True
+
+    def _notify(self) -> None:
+        # Three changes an order and almost never a waiter (only the flatten waits): an Event
+        # exists only while someone waits, instead of a new one on every change.
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def wait_changed(self, timeout_s: float) -> bool:
+        """Wait until the books change or the timeout passes; True if they changed."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout_s):  # wait_for can swallow a cancel on 3.11
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    # --- reads (also through the view) ------------------------------------------------------
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return dict(self._instruments)
+
+    def position(self, symbol: str) -> Decimal:
+        return self._books[symbol].qty
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        dec = self._mark_dec.get(symbol)
+        if dec is None:
+            price = self._marks.get(symbol)
+            if price is None:
+                return None
+            dec = self._mark_dec[symbol] = to_decimal_price(price)
+        return dec
+
+    def mark_ts_ns(self, symbol: str) -> int | None:
+        return self._mark_ns.get(symbol)
+
+    def touch(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """The latest (bid, ask), or None before the first quote."""
+        dec = self._touch_dec.get(symbol)
+        if dec is None:
+            touch = self._touch.get(symbol)
+            if touch is None:
+                return None
+            dec = self._touch_dec[symbol] = (to_decimal_price(touch[0]),
+                                             to_decimal_price(touch[1]))
+        return dec
+
+    def unrealized_pnl(self) -> Decimal:
+        total = ZERO
+        for symbol, book in self._books.items():
+            if book.lots:
+                mark = self.mark_price(symbol)
+                # Without a mark yet the best estimate of a position's worth is what it cost.
+                total += book.unrealized(mark) if mark is not None else ZERO
+        return total
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self._realized
+
+    @property
+    def fees(self) -> Decimal:
+        return self._fees
+
+    @property
+    def cash(self) -> Decimal:
+        return self._cash
+
+    @property
+    def starting_cash(self) -> Decimal:
+        return self._starting_cash
+
+    def equity(self) -> Decimal:
+        return self.cash + self.unrealized_pnl()
+
+    @property
+    def fill_count(self) -> int:
+        return self._fill_count
+
+    def positions(self) -> list[PositionView]:
+        out = []
+        for symbol, book in self._books.items():
+            mark = self.mark_price(symbol) or ZERO
+            out.append(PositionView(
+                symbol=symbol, qty=book.qty, avg_price=book.avg_price(), mark=mark,
+                unrealized_pnl=book.unrealized(mark) if mark else ZERO,
+                realized_pnl=book.realized,
+            ))
+        return out
+
+    def working_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self._orders.values() if symbol is None or o.symbol == symbol]
+
+    def working_qty(self, symbol: str, side: Side) -> Decimal:
+        """Unfilled quantity of open orders on one side of one instrument."""
+        buy, sell = self.working_qtys(symbol)
+        return buy if side is Side.BUY else sell
+
+    def closable_qty(self, symbol: str) -> Decimal:
+        """How much of the position the venue would let us close: on the lot grid, at least
+        the minimum quantity and, at the mark, the minimum notional. The rest is dust."""
+        inst = self._instruments[symbol]
+        qty = inst.floor_qty(abs(self._books[symbol].qty))
+        if qty <= 0 or qty < inst.min_qty:
+            return ZERO
+        mark = self.mark_price(symbol)
+        if mark is not None and qty * mark < inst.min_notional:
+            return ZERO
+        return qty
+
+    def dust(self) -> dict[str, Decimal]:
+        """Positions too small for the venue to trade (fees taken in base leave these)."""
+        return {s: b.qty for s, b in self._books.items() if b.lots and not self.closable_qty(s)}
+
+    def working_qtys(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """Unfilled (buy, sell) quantity of open orders on one instrument, in one pass."""
+        buy = sell = ZERO
+        for o in self._orders.values():
+            if o.symbol == symbol:
+                if o.side is Side.BUY:
+                    buy += o.remaining_qty
+                else:
+                    sell += o.remaining_qty
+        return buy, sell
+
+    def is_flat(self) -> bool:
+        """Nothing left that could be closed, and no order working. Dust does not count: no
+        order can remove it, and `dust()` reports it."""
+        return not self._orders and all(not self.closable_qty(s) for s in self._books)
+
+
+class InventoryView:
+    """Read-only access to the books, for strategies, the risk gate and reporting."""
+
+    __slots__ = ("_inv", "closable_qty", "equity", "mark_price", "mark_ts_ns", "position",
+                 "touch", "working_qty", "working_qtys")
+
+    def __init__(self, inventory: InventoryManager) -> None:
+        self._inv = inventory
+        # The manager's own read methods, bound: the gate asks a dozen of these per order,
+        # and a forwarding call each would be a second Python frame.
+        self.position: Callable[[str], Decimal] = inventory.position
+        self.mark_price: Callable[[str], Decimal | None] = inventory.mark_price
+        self.mark_ts_ns: Callable[[str], int | None] = inventory.mark_ts_ns
+        self.touch: Callable[[str], tuple[Decimal, Decimal] | None] = inventory.touch
+        self.equity: Callable[[], Decimal] = inventory.equity
+        self.working_qty: Callable[[str, Side], Decimal] = inventory.working_qty
+        self.closable_qty: Callable[[str], Decimal] = inventory.closable_qty
+        self.working_qtys: Callable[[str], tuple[Decimal, Decimal]] = inventory.working_qtys
+
+    @property
+    def cash(self) -> Decimal:
+        return self._inv.cash
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._inv._instruments[symbol]
+
+    def positions(self) -> list[PositionView]:
+        return self._inv.positions()
+
+    def working_orders(self, symbol: str | None = None) -> list[Order]:
+        # Copies: a reader must not be able to change an order's state.
+        return [Order(**{f: getattr(o, f) for f in o.__struct_fields__})
+                for o in self._inv.working_orders(symbol)]
+
+    def find_working(self, symbol: str, side: Side, qty: Decimal, order_type: OrderType,
+                     limit_price: Decimal | None, reduce_only: bool) -> str | None:
+        """The client id of a working order with exactly these terms, if there is one."""
+        for o in self._inv._orders.values():
+            if (o.symbol == symbol and o.side is side and o.qty == qty
+                    and o.order_type is order_type and o.limit_price == limit_price
+                    and o.reduce_only == reduce_only):
+                return o.client_order_id
+        return None
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._inv._instruments)
+
+    def has_working_orders(self, symbol: str) -> bool:
+        # Asked on every bar: no list of copies, just a look.
+        return any(o.symbol == symbol for o in self._inv._orders.values())

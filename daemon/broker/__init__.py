@@ -1,1 +1,0 @@
-"""Brokers: where approved orders go. `base` defines the protocol every broker implements."""

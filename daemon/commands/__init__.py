@@ -1,0 +1,1 @@
+"""The `tradingd` subcommands: run, replay, ctl."""

@@ -1,0 +1,200 @@
+"""`tradingd replay`: recorded trades or candles through the daemon's real code path, on paper.
+
+The same `Daemon` as `tradingd run` — tasks, risk gate, inventory, paper broker, metrics — fed
+by a `ReplaySource` on a `ReplayClock`, as fast as it goes. The broker is always the paper
+account (whatever `daemon.mode` says), the metrics listener takes a free port, and the state
+(halt latch, final state) goes to a fresh temporary directory unless `--state-dir` names one, so
+a replay never touches a running daemon's venue, port or state, and nothing one replay latched
+carries into the next. Logs go to stdout as usual; a progress bar and a summary go to stderr.
+A replay that a circuit breaker halted says which, when and why, and exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import msgspec
+
+from daemon.config import EXIT_CONFIG, Config, MetricsConfig
+from daemon.ops import log
+from daemon.venues.replay import DEFAULT_BATCH_TICKS
+
+if TYPE_CHECKING:  # the daemon (torch, aiohttp) loads only when a replay runs
+    from daemon.app import Daemon
+    from daemon.venues.replay_files import Recorded
+    from strategies.base import Strategy
+
+EXIT_DATA = 65  # EX_DATAERR: the data file cannot be replayed
+EXIT_HALTED = 3  # the replay ran, but a circuit breaker (or the drift check) halted trading
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="path to config.toml")
+    parser.add_argument("--data", required=True, type=Path,
+                        help="CSV of trades (id,price,qty,...,time) or candles "
+                             "(open_time_ms,open,high,low,close,volume)")
+    parser.add_argument("--symbol", help="instrument the data is for (default: the first one)")
+    parser.add_argument("--batch-ticks", type=int, default=DEFAULT_BATCH_TICKS,
+                        help=f"trades per batch handed to the daemon (default "
+                             f"{DEFAULT_BATCH_TICKS})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--state-dir", type=Path,
+                        help="keep the replay's state (final_state.json, risk_state.json) here; "
+                             "default: a fresh temporary directory, removed afterwards")
+
+
+class Progress:
+    """A progress bar on a terminal; a line every 10% otherwise (CI logs, pipes)."""
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool = True) -> None:
+        self._total = max(total, 1)
+        self._stream = stream
+        self._enabled = enabled
+        self._tty = stream.isatty()
+        self._started = time.monotonic()
+        self._shown = 0.0  # when (tty) or at which tenth (pipe) we last drew
+        self.done = 0
+
+    def update(self, done: int) -> None:
+        self.done = done
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if self._tty:
+            if now - self._shown >= 0.1 or done >= self._total:
+                self._shown = now
+                self._stream.write("\r" + self.line(now))
+                self._stream.flush()
+        elif (tenth := done * 10 // self._total) > self._shown:
+            self._shown = tenth
+            self._stream.write(self.line(now) + "\n")
+            self._stream.flush()
+
+    def line(self, now: float) -> str:
+        frac = min(1.0, self.done / self._total)
+        bar = "#" * int(frac * 30)
+        rate = self.done / max(now - self._started, 1e-9)
+        return (f"replay [{bar:<30}] {frac:4.0%} {self.done:,}/{self._total:,} ticks "
+                f"{rate / 1000:,.0f}k ticks/s")
+
+    def close(self) -> None:
+        if self._enabled and self._tty:
+            self._stream.write("\n")
+
+
+def replay_config(cfg: Config, state_dir: Path) -> Config:
+    """The replay's own port and state directory: never a running daemon's."""
+    return msgspec.structs.replace(
+        cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=str(state_dir.resolve())),
+        metrics=MetricsConfig(listen="127.0.0.1:0"))
+
+
+# Marks a state directory as a replay's own: its state files may be cleared by the next replay.
+MARKER = ".tradingd-replay"
+STATE_FILES = ("risk_state.json", "final_state.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.state_dir is None:
+        with tempfile.TemporaryDirectory(prefix="tradingd-replay-") as tmp:
+            return _run(args, Path(tmp))
+    try:
+        fresh_state_dir(args.state_dir)
+    except StateDirError as err:
+        print(f"tradingd: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    return _run(args, args.state_dir)
+
+
+class StateDirError(Exception):
+    pass
+
+
+def fresh_state_dir(path: Path) -> None:
+    """Make `path` a replay state directory with nothing latched in it. A directory an earlier
+    replay made is cleared of its state; one that holds any other daemon's state is refused,
+    never touched (it may be a running daemon's)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        marked = (path / MARKER).exists()
+        foreign = [p.name for p in sorted(path.iterdir())
+                   if p.name != MARKER and (not marked or p.name not in STATE_FILES)]
+        if foreign:
+            raise StateDirError(f"--state-dir {path}: holds {', '.join(foreign)}; a replay "
+                                "starts from a fresh state: name a new or empty directory")
+        for name in STATE_FILES:
+            (path / name).unlink(missing_ok=True)
+        (path / MARKER).touch()
+    except OSError as err:
+        raise StateDirError(f"--state-dir {path}: {err.strerror}") from None
+
+
+def _run(args: argparse.Namespace, state_dir: Path) -> int:
+    from daemon.cli import load_all
+    from daemon.venues import replay_files
+
+    cfg, strategy = load_all(args.config)
+    cfg = replay_config(cfg, state_dir)
+    try:
+        data = replay_files.load(args.data)
+    except replay_files.DataFileError as err:
+        print(f"tradingd: {err}", file=sys.stderr)
+        return EXIT_DATA
+    symbol = args.symbol or cfg.market.instruments[0].symbol
+    if symbol not in {i.symbol for i in cfg.market.instruments}:
+        print(f"tradingd: --symbol {symbol} is not a configured instrument", file=sys.stderr)
+        return EXIT_DATA
+    log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
+    progress = Progress(data.ticks, sys.stderr, enabled=not args.no_progress)
+    print(f"replaying {data.rows:,} {data.kind} ({data.ticks:,} ticks) of {symbol} "
+          f"from {args.data}", file=sys.stderr)
+    started = time.perf_counter()
+    daemon, code = _run_daemon(cfg, strategy, symbol, data, args.batch_ticks, progress)
+    progress.close()
+    _summary(daemon, progress.done, time.perf_counter() - started, sys.stderr)
+    if code == 0 and daemon.supervisor.latched:
+        return EXIT_HALTED
+    return code
+
+
+def _run_daemon(cfg: Config, strategy: Strategy[Any], symbol: str, data: Recorded,
+                batch_ticks: int, progress: Progress) -> tuple[Daemon, int]:
+    import uvloop
+
+    from daemon.app import Daemon, instruments_from_config
+    from daemon.clock import ReplayClock
+    from daemon.venues.paper import PaperBroker
+    from daemon.venues.replay import ReplaySource
+
+    clock = ReplayClock()
+    source = ReplaySource(symbol, [(data.ts_ns, data.price, data.size)], clock, batch_ticks,
+                          progress.update)
+    paper = cfg.paper
+    broker = PaperBroker(instruments_from_config(cfg), paper.starting_cash, paper.fee_bps,
+                         paper.slippage_bps, clock)
+    daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return daemon, runner.run(daemon.run())
+
+
+def _summary(daemon: Daemon, ticks: int, seconds: float, out: TextIO) -> None:
+    inv = daemon.inventory
+    submitted = daemon.metrics.registry.get_sample_value(
+        "tradingd_orders_total", {"outcome": "submitted"}) or 0
+    print(f"replayed {ticks:,} ticks in {seconds:.2f}s ({ticks / max(seconds, 1e-9):,.0f}/s): "
+          f"{daemon.signals.bars_closed:,} bars, {int(submitted):,} orders, "
+          f"{inv.fill_count:,} fills; realized PnL {inv.realized_pnl:.4f}, fees {inv.fees:.4f}, "
+          f"equity {inv.equity():.4f}, flat {inv.is_flat()}", file=out)
+    latch = daemon.supervisor.latch
+    if latch.halted:
+        when = datetime.fromtimestamp(latch.halted_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"HALTED at {when} UTC (data time) by {latch.halt_reason}: {latch.halt_detail}; "
+              f"the replay ended there (exit {EXIT_HALTED})", file=out)

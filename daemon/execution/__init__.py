@@ -1,0 +1,1 @@
+"""Execution: decisions, routing through the gate, flatten, reconciliation, the replay walk."""

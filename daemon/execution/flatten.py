@@ -1,0 +1,72 @@
+"""Flatten: cancel every working order, close every position through the risk gate, and keep
+re-checking until the books are flat or the deadline passes.
+
+The gate is put in REDUCING first (HALTED stays HALTED), so nothing here can add risk; closing
+orders are marked `flatten` so a halt cannot block them. A close bigger than one order may be
+(`risk.max_order_notional`, the venue's max size) goes out in pieces, one at a time, sized so
+that the last piece is still big enough for the venue to accept.
+
+Used by the stop and crash paths after trading and, while trading continues, by a halt (breaker,
+kill switch, control API): the same code either way.
+"""
+
+from __future__ import annotations
+
+from daemon.book.inventory import InventoryManager
+from daemon.clock import Clock
+from daemon.config import TradingState
+from daemon.execution.router import OrderRouter
+from daemon.model import OrderIntent, Side
+from daemon.ops import log
+from daemon.risk.gate import RiskGate
+
+_log = log.get("shutdown")
+RECHECK_S = 0.25
+# A cancel that has not taken effect by then is asked again: a request can fail after the
+# broker's own retries, and an order left working would hold the flatten to its deadline.
+RECANCEL_S = 2.0
+RECANCEL_NS = int(RECANCEL_S * 1e9)
+FLATTEN_TAG = "flatten"
+
+
+async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManager,
+                  clock: Clock, timeout_s: float, reason: str = "shutdown") -> bool:
+    """Return True once flat (no position, no working order); False at the deadline."""
+    if gate.state is not TradingState.HALTED:
+        gate.set_state(TradingState.REDUCING)
+    deadline = clock.monotonic_ns() + int(timeout_s * 1e9)
+    asked: dict[str, int] = {}  # client id -> when its cancel was last requested
+    cancelled = await _cancel_others(router, inventory, clock, asked)
+    _log.info("flatten.started", reason=reason, cancel_requests=cancelled, timeout_s=timeout_s,
+              positions={p.symbol: p.qty for p in inventory.positions() if p.qty})
+    while True:
+        if inventory.is_flat():
+            return True
+        await _cancel_others(router, inventory, clock, asked)
+        for p in inventory.positions():
+            # One closing order at a time per instrument; re-send only after it finished.
+            qty = inventory.closable_qty(p.symbol)
+            if qty and not inventory.working_orders(p.symbol):
+                side = Side.of(-p.qty)
+                qty = gate.close_piece(p.symbol, side, qty)
+                intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag=FLATTEN_TAG)
+                await router.route(intent, flatten=True)
+        remaining_s = (deadline - clock.monotonic_ns()) / 1e9
+        if remaining_s <= 0:
+            return inventory.is_flat()
+        await inventory.wait_changed(min(remaining_s, RECHECK_S))
+
+
+async def _cancel_others(router: OrderRouter, inventory: InventoryManager, clock: Clock,
+                         asked: dict[str, int]) -> int:
+    """Ask to cancel every working order that is not one of the flatten's own closes, again
+    for any whose last request is RECANCEL_S old. Return how many requests went out."""
+    now = clock.monotonic_ns()
+    due = [o for o in inventory.working_orders() if o.tag != FLATTEN_TAG
+           and now - asked.get(o.client_order_id, now - RECANCEL_NS) >= RECANCEL_NS]
+    for order in due:
+        if order.client_order_id in asked:
+            _log.warning("flatten.recancel", client_order_id=order.client_order_id)
+        asked[order.client_order_id] = now
+        await router.cancel(order)
+    return len(due)

@@ -1,0 +1,1 @@
+"""The order journal: the SQLite store and its file (opening, creating, migrating)."""

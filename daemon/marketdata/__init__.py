@@ -1,1 +1,0 @@
-"""Market data sources behind one protocol: simulated, replayed, or from an exchange."""

@@ -1,0 +1,263 @@
+"""The paper broker: a simulated account that fills against the market data the daemon sees.
+
+Orders and cancels are handed over (`submit` and `cancel` return at once) and worked in the
+order they came, by the broker's own loop (`run`, which the fill task runs), as a venue's gateway
+takes requests: the router does not wait for one order's fill before it hands over the next.
+
+Market orders fill at once at the best ask (buys) or bid (sells) moved against us by
+`slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
+touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
+account is margin-style: positions are signed, so a strategy may go short.
+
+The touch is the market as the daemon has seen it. Live, the daemon has seen every trade of the
+last batch, and the touch is its quote. On a replay clock the daemon walks a batch tick by tick
+(`daemon.market_walk`), and tells the broker where it stands (`at_tick`): the touch is the
+batch's spread around that trade, as a feed that delivered trade by trade would have shown it,
+and before the walk reaches the batch's first trade it is the previous batch's last touch.
+Resting limits are then matched at the tick where the market first reaches them
+(`first_cross` finds it, `match_resting` fills), never at a price from later in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from decimal import Decimal
+
+from daemon.clock import Clock, stepper
+from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.handoff import WorkQueue
+from daemon.model import ZERO, Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
+from daemon.risk.gate import ApprovedOrder
+from daemon.venues.base import EVENT_QUEUE_SIZE, VenueOrder
+
+BPS = Decimal(10_000)
+
+
+class PaperBroker:
+    def __init__(self, instruments: dict[str, Instrument], starting_cash: Decimal,
+                 fee_bps: Decimal, slippage_bps: Decimal, clock: Clock) -> None:
+        self._instruments = instruments
+        self._fee = fee_bps / BPS
+        self._buy_factor = 1 + slippage_bps / BPS
+        self._sell_factor = 1 - slippage_bps / BPS
+        self._clock = clock
+        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        # Orders and cancels (by client id) handed over, worked in order by `run`. Unbounded:
+        # the risk gate's throttle bounds what can come in.
+        self._requests: WorkQueue[ApprovedOrder | str] = WorkQueue()
+        self._touch: dict[str, tuple[Decimal, Decimal]] = {}
+        self._touch_before: dict[str, tuple[Decimal, Decimal]] = {}  # before the last batch
+        self._last_batch: dict[str, TickBatch] = {}
+        # Stepped (replay): the index in the last batch the daemon has reached, -1 before its
+        # first trade. Live the daemon has seen the whole batch when it is handed over.
+        self._stepped = stepper(clock) is not None
+        self._cursor: dict[str, int] = {}
+        self._resting: dict[str, ApprovedOrder] = {}
+        self._cash = starting_cash
+        self._positions: dict[str, Decimal] = {s: ZERO for s in instruments}
+        self._order_seq = itertools.count(1)
+        self._trade_seq = itertools.count(1)
+
+    @property
+    def events(self) -> asyncio.Queue[BrokerEvent]:
+        return self._events
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def run(self) -> None:
+        """Work the requests in the order they were handed over (the fill task runs this)."""
+        requests = self._requests
+        while True:
+            request = await requests.get()
+            try:
+                if isinstance(request, str):
+                    await self._cancel(request)
+                else:
+                    await self._execute(request)
+            finally:
+                requests.task_done()
+
+    async def settled(self) -> None:
+        await self._requests.join()
+
+    @property
+    def lookup_window_s(self) -> float:
+        return 0.0
+
+    async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        return None  # what this process did not fill before it died never happened
+
+    async def query_fills(self, order: VenueOrder) -> list[Fill]:
+        return []
+
+    async def query_open_orders(self, symbols: list[str]) -> list[VenueOrder]:
+        return []
+
+    async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
+        return {}
+
+    def track(self, order: VenueOrder) -> None:
+        return None
+
+    def balances(self) -> dict[str, Decimal]:
+        out = {"cash": self._cash}
+        out.update(self._positions)
+        return out
+
+    async def submit(self, order: ApprovedOrder) -> None:
+        # Handed over, not worked here: the router goes on to the decision's next order while
+        # this one is filled, as a venue's gateway would take it.
+        self._requests.put_nowait(order)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> None:
+        self._requests.put_nowait(client_order_id)  # behind any submit of the same order
+
+    async def _execute(self, order: ApprovedOrder) -> None:
+        now = self._clock.now_ns()
+        touch = self._touch_at(order.symbol)
+        if touch is None:
+            await self._events.put(OrderRejected(order.client_order_id, "no_market",
+                                                 "no quote yet for " + order.symbol, now))
+            return
+        await self._emit(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}", now))
+        if order.order_type is OrderType.MARKET:
+            await self._fill(order, self._market_price(order, touch), now)
+        elif not await self._try_fill_limit(order, touch, now):
+            self._resting[order.client_order_id] = order
+
+    async def _cancel(self, client_order_id: str) -> None:
+        if self._resting.pop(client_order_id, None) is not None:
+            await self._events.put(OrderCancelled(client_order_id, self._clock.now_ns()))
+
+    async def on_market(self, batch: TickBatch) -> None:
+        if batch.bid <= 0 or batch.ask <= 0:
+            return
+        touch = (to_decimal_price(batch.bid), to_decimal_price(batch.ask))
+        before = self._touch.get(batch.symbol)
+        if before is not None:
+            self._touch_before[batch.symbol] = before
+        self._touch[batch.symbol] = touch
+        self._last_batch[batch.symbol] = batch
+        if self._stepped:
+            self._cursor[batch.symbol] = -1  # the walk moves through it: `at_tick`
+        elif self._resting:
+            await self.match_resting(batch.symbol)
+
+    def at_tick(self, symbol: str, index: int) -> None:
+        """A replay's daemon has read the last batch of `symbol` up to trade `index`."""
+        self._cursor[symbol] = index
+
+    def has_resting(self, symbol: str) -> bool:
+        if not self._resting:  # asked at every bar of a replay: the common case first
+            return False
+        return any(o.symbol == symbol for o in self._resting.values())
+
+    async def match_resting(self, symbol: str) -> None:
+        """Fill the resting limits of `symbol` that the touch now reaches."""
+        touch = self._touch_at(symbol)
+        if touch is None:
+            return
+        now = self._clock.now_ns()
+        for coid, order in list(self._resting.items()):
+            if order.symbol == symbol and await self._try_fill_limit(order, touch, now):
+                del self._resting[coid]
+
+    def first_cross(self, batch: TickBatch, lo: int, hi: int) -> int:
+        """The first trade in [lo, hi) of `batch` whose touch may reach a resting limit; `hi` if
+        none. Floats with slack: a trade passed over cannot fill one (`match_resting` decides
+        exactly at the trade returned)."""
+        if not self._resting or lo >= hi:
+            return hi
+        buy, sell = self._resting_bounds(batch.symbol)
+        if buy is None and sell is None:
+            return hi
+        half = (batch.ask - batch.bid) / 2
+        run = batch.price[lo:hi]
+        # A buy fills when the ask (price + half) is at or below its limit; a sell when the bid
+        # (price - half) is at or above it.
+        buy_at = -float("inf") if buy is None else buy - half + _slack(buy)
+        sell_at = float("inf") if sell is None else sell + half - _slack(sell)
+        if min(run) > buy_at and max(run) < sell_at:
+            return hi
+        return lo + _first_outside(run, buy_at, sell_at)
+
+    def _resting_bounds(self, symbol: str) -> tuple[float | None, float | None]:
+        """The highest resting buy limit and the lowest resting sell limit of `symbol`."""
+        buy: float | None = None
+        sell: float | None = None
+        for order in self._resting.values():
+            if order.symbol != symbol or order.limit_price is None:
+                continue
+            limit = float(order.limit_price)
+            if order.side is Side.BUY:
+                buy = limit if buy is None else max(buy, limit)
+            else:
+                sell = limit if sell is None else min(sell, limit)
+        return buy, sell
+
+    def _touch_at(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        if not self._stepped:
+            return self._touch.get(symbol)
+        cursor = self._cursor.get(symbol, -1)
+        batch = self._last_batch.get(symbol)
+        if batch is None or cursor < 0:
+            return self._touch_before.get(symbol)
+        price = batch.price[cursor]
+        half = (batch.ask - batch.bid) / 2
+        if not half:  # trades-only data: the touch is the trade
+            touch = to_decimal_price(price)
+            return touch, touch
+        return to_decimal_price(price - half), to_decimal_price(price + half)
+
+    def _market_price(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> Decimal:
+        bid, ask = touch
+        inst = self._instruments[order.symbol]
+        if order.side is Side.BUY:
+            return inst.round_price(ask * self._buy_factor, Side.BUY)
+        return inst.round_price(bid * self._sell_factor, Side.SELL)
+
+    async def _try_fill_limit(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal],
+                              now: int) -> bool:
+        bid, ask = touch
+        limit = order.limit_price
+        assert limit is not None
+        if order.side is Side.BUY and ask <= limit:
+            await self._fill(order, ask, now)
+            return True
+        if order.side is Side.SELL and bid >= limit:
+            await self._fill(order, bid, now)
+            return True
+        return False
+
+    async def _fill(self, order: ApprovedOrder, price: Decimal, now: int) -> None:
+        fee = order.qty * price * self._fee
+        signed = order.qty if order.side is Side.BUY else -order.qty
+        self._cash -= signed * price + fee
+        self._positions[order.symbol] += signed
+        # The trade id carries the order id: unique across restarts of a journaled paper account.
+        fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}-{order.client_order_id}",
+                    order.symbol, order.side, order.qty, price, fee, now)
+        await self._emit(OrderFilled(fill))
+
+    async def _emit(self, event: BrokerEvent) -> None:
+        if self._events.full():
+            await self._events.put(event)  # fills are never dropped: wait for room
+        else:
+            self._events.put_nowait(event)
+
+
+def _slack(limit: float) -> float:
+    return 1e-9 * (abs(limit) + 1.0)
+
+
+def _first_outside(run: Sequence[float], buy_at: float, sell_at: float) -> int:
+    for i, price in enumerate(run):
+        if price <= buy_at or price >= sell_at:
+            return i
+    return len(run)

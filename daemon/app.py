@@ -36,6 +36,7 @@ from daemon.execution.decisions import SignalEngine
 from daemon.execution.market_walk import MarketWalk
 from daemon.execution.reconcile import Reconciler
 from daemon.execution.router import ClientIds, OrderRouter
+from daemon.exitcodes import ExitCode
 from daemon.handoff import Handoff
 from daemon.journal.store import Journal
 from daemon.model import Decision, Instrument, MarketKind, TickBatch
@@ -53,10 +54,6 @@ from daemon.venues.sim import SimMarket
 from daemon.venues.source import MarketDataSource
 from strategies.base import Strategy
 
-EXIT_OK = 0
-EXIT_NOT_FLAT = 1
-EXIT_CRASH = 70  # EX_SOFTWARE: a task failed; the books were flattened if the exit says so
-EXIT_AUTH = 77  # EX_NOPERM: the venue refused our credentials; a restart will not help
 QUEUE_SIZE = 1024
 
 _log = log.get("app")
@@ -330,18 +327,18 @@ class Daemon:
         working = [o.client_order_id for o in self.inventory.working_orders()]
         self._persist(flat, positions, working)
         if isinstance(crash, FatalBrokerError):
-            code = EXIT_AUTH
+            code = ExitCode.AUTH  # the venue refused our credentials: a restart will not help
         elif not flat:
-            code = EXIT_NOT_FLAT
+            code = ExitCode.NOT_FLAT
         else:
-            code = EXIT_CRASH if crash is not None else EXIT_OK
+            code = ExitCode.CRASH if crash is not None else ExitCode.OK
         _log.info("shutdown.complete", flat=flat, positions=positions, working_orders=working,
                   dust=self.inventory.dust(),
                   equity=self.inventory.equity(), cash=self.inventory.cash,
                   realized_pnl=self.inventory.realized_pnl, fees=self.inventory.fees,
                   fills=self.inventory.fill_count, crashed=crash is not None,
                   state=self.gate.state.value, halt_latched=self.supervisor.latched,
-                  exit_code=code)
+                  exit_code=int(code))
         return code
 
     def _persist(self, flat: bool, positions: dict[str, Decimal], working: list[str]) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from daemon import config as config_mod
 from daemon.commands import replay as replay_cli
-from daemon.config import EXIT_CONFIG, Config, ConfigError
+from daemon.config import Config, ConfigError
+from daemon.exitcodes import ExitCode
 from daemon.ops import control_token, log
 from daemon.risk.latch import StateError
 
@@ -27,9 +28,6 @@ be reached at startup (nothing started) | 70 a task crashed (books flattened) | 
 refused the credentials | 78 configuration or state error, an unreadable journal, or a
 listener that cannot bind (nothing started)"""
 
-EXIT_UNKNOWN = 1  # an unexpected error: whether the books are flat is unknown, so "not flat"
-EXIT_UNAVAILABLE = 69
-EXIT_AUTH = 77
 # A raw bind failure (the metrics listener names its key itself; this catches the control
 # listener's): nothing else the daemon does raises these as a bare OSError.
 _LISTEN_ERRNOS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
@@ -98,7 +96,7 @@ def cmd_check_config(path: Path) -> int:
     print(f"  control:     {where if c.enabled else 'off'}")
     print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s}s")
     print(f"  metrics:     http://{cfg.metrics.listen}/metrics")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_run(path: Path) -> int:
@@ -115,19 +113,20 @@ def cmd_run(path: Path) -> int:
             return runner.run(runtime.run(cfg, config_path=path, control_token=token))
     except runtime.VenueUnavailable as err:
         fail(f"exchange unavailable: {err}")
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     except FatalBrokerError as err:
         fail(str(err))
-        return EXIT_AUTH
+        return ExitCode.AUTH
 
 
 def _unexpected(err: Exception) -> int:
     """A failure nothing above expected: the traceback goes to the log (redacted), one line to
     stderr, and the exit code says what we know: not that the books are flat."""
-    log.get("cli").error("daemon.failed", error=repr(err), exc_info=err, exit_code=EXIT_UNKNOWN)
+    log.get("cli").error("daemon.failed", error=repr(err), exc_info=err,
+                         exit_code=int(ExitCode.UNKNOWN))
     fail(f"unexpected error: {err!r}; treat the books as not flat (traceback in the log: "
          f"daemon.failed)")
-    return EXIT_UNKNOWN
+    return ExitCode.UNKNOWN
 
 
 def cmd_clear_halt(path: Path, reason: str) -> int:
@@ -139,10 +138,10 @@ def cmd_clear_halt(path: Path, reason: str) -> int:
     latched = clear_halt(config_mod.resolve_path(cfg, cfg.daemon.state_dir))
     if latched is None:
         print("no halt was latched")
-        return 0
+        return ExitCode.OK
     print(f"halt cleared (was: {latched.halt_detail or latched.halt_reason}); "
           f"operator's reason: {reason}")
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,14 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args.config)
     except ConfigError as err:
         fail(f"config error: {err}")
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except StateError as err:
         fail(f"state error: {err}")
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except JournalError as err:
         # Like a config error, a restart cannot fix it: 78 stops systemd's restart loop.
         fail(f"journal error: {err}")
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except OSError as err:
         if args.command != "run":
             raise
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             return _unexpected(err)
         fail(f"config error: control: cannot listen: {os.strerror(err.errno or 0).lower()} "
              f"(control.listen / control.unix)")
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except Exception as err:
         if args.command != "run":
             raise  # printed, redacted, by the process hook

@@ -19,8 +19,6 @@ import msgspec
 
 from daemon.config_errors import describe_validation_error, non_finite_path
 
-EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h, also what systemd's RestartPreventExitStatus names
-
 
 class ConfigError(Exception):
     """A configuration problem, already phrased as `key.path: what is wrong`."""

@@ -15,15 +15,13 @@ import sys
 from pathlib import Path
 
 from daemon import config as config_mod
-from daemon.config import EXIT_CONFIG, Config, resolve_path
+from daemon.config import Config, resolve_path
+from daemon.exitcodes import ExitCode
 from daemon.ops import control_token
 
 ACTIONS = {"status": ("GET", "/status"), "halt": ("POST", "/halt"),
            "resume": ("POST", "/resume"), "flatten": ("POST", "/flatten")}
 TIMEOUT_S = 10.0
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the daemon is not listening
-EXIT_NOPERM = 77  # EX_NOPERM: the token was refused
-EXIT_REFUSED = 1  # the daemon answered but would not do it now (e.g. 409 while flattening)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -55,12 +53,12 @@ def run(config_path: Path, action: str, token_file: Path | None) -> int:
     if not cfg.control.enabled:
         print(f"tradingd ctl: control is not enabled in {config_path} ([control] enabled)",
               file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     token = control_token.load(token_file=token_file)
     if token is None:
         print(f"tradingd ctl: no control token: use --token-file or set {control_token.WHERE}",
               file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     method, path = ACTIONS[action]
     conn, where = _connection(cfg)
     try:
@@ -69,7 +67,7 @@ def run(config_path: Path, action: str, token_file: Path | None) -> int:
         body = resp.read()
     except OSError as err:
         print(f"tradingd ctl: cannot reach the control API at {where}: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     finally:
         conn.close()
     try:
@@ -78,5 +76,5 @@ def run(config_path: Path, action: str, token_file: Path | None) -> int:
         print(body.decode(errors="replace"))
     if resp.status == 401:
         print("tradingd ctl: the control API refused the token", file=sys.stderr)
-        return EXIT_NOPERM
-    return 0 if 200 <= resp.status < 300 else EXIT_REFUSED
+        return ExitCode.AUTH
+    return ExitCode.OK if 200 <= resp.status < 300 else ExitCode.REFUSED

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 
-from daemon.config import EXIT_CONFIG, Config, MetricsConfig
+from daemon.config import Config, MetricsConfig
+from daemon.exitcodes import ExitCode
 from daemon.ops import log
 from daemon.venues.replay import DEFAULT_BATCH_TICKS
 
@@ -31,9 +32,6 @@ if TYPE_CHECKING:  # the daemon (torch, aiohttp) loads only when a replay runs
     from daemon.app import Daemon
     from daemon.venues.replay_files import Recorded
     from strategies.base import Strategy
-
-EXIT_DATA = 65  # EX_DATAERR: the data file cannot be replayed
-EXIT_HALTED = 3  # the replay ran, but a circuit breaker (or the drift check) halted trading
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         fresh_state_dir(args.state_dir)
     except StateDirError as err:
         print(f"tradingd: {err}", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     return _run(args, args.state_dir)
 
 
@@ -147,11 +145,11 @@ def _run(args: argparse.Namespace, state_dir: Path) -> int:
         data = replay_files.load(args.data)
     except replay_files.DataFileError as err:
         print(f"tradingd: {err}", file=sys.stderr)
-        return EXIT_DATA
+        return ExitCode.DATA
     symbol = args.symbol or cfg.market.instruments[0].symbol
     if symbol not in {i.symbol for i in cfg.market.instruments}:
         print(f"tradingd: --symbol {symbol} is not a configured instrument", file=sys.stderr)
-        return EXIT_DATA
+        return ExitCode.DATA
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
     progress = Progress(data.ticks, sys.stderr, enabled=not args.no_progress)
     print(f"replaying {data.rows:,} {data.kind} ({data.ticks:,} ticks) of {symbol} "
@@ -161,7 +159,7 @@ def _run(args: argparse.Namespace, state_dir: Path) -> int:
     progress.close()
     _summary(daemon, progress.done, time.perf_counter() - started, sys.stderr)
     if code == 0 and daemon.supervisor.latched:
-        return EXIT_HALTED
+        return ExitCode.HALTED
     return code
 
 
@@ -197,4 +195,4 @@ def _summary(daemon: Daemon, ticks: int, seconds: float, out: TextIO) -> None:
     if latch.halted:
         when = datetime.fromtimestamp(latch.halted_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(f"HALTED at {when} UTC (data time) by {latch.halt_reason}: {latch.halt_detail}; "
-              f"the replay ended there (exit {EXIT_HALTED})", file=out)
+              f"the replay ended there (exit {int(ExitCode.HALTED)})", file=out)

@@ -41,8 +41,9 @@ from daemon.handoff import Handoff
 from daemon.journal.store import Journal
 from daemon.model import Decision, Instrument, MarketKind, TickBatch
 from daemon.ops import control, log, sdnotify
+from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.ops.monitor import HealthState, serve
+from daemon.ops.monitor import serve
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import FILE_NAME, JsonFileStore, RiskState
 from daemon.risk.supervisor import RiskSupervisor

@@ -37,8 +37,8 @@ from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejec
 from daemon.journal.store import Journal, JournalError, JournalRiskStore, OrderRecord
 from daemon.model import ZERO, MarketKind, Order, OrderState, UnknownInstrument
 from daemon.ops import log
+from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.ops.monitor import HealthState
 from daemon.retry import backoff_s
 from daemon.risk.gate import RiskGate
 from daemon.tasks.fills import book

@@ -19,7 +19,8 @@ import msgspec
 from aiohttp import web
 
 from daemon.config import Config, ConfigError, resolve_path
-from daemon.ops import control_token, log, monitor
+from daemon.ops import control_token, log
+from daemon.ops.listen import bound_port, host_port, listen_error
 from daemon.risk.supervisor import RiskSupervisor
 
 _log = log.get("control")
@@ -106,7 +107,7 @@ async def serve(supervisor: RiskSupervisor, config: Config,
                 site = web.UnixSite(runner, str(path))
                 await site.start()
             except OSError as err:
-                raise monitor.listen_error("control.unix", str(path), err) from None
+                raise listen_error("control.unix", str(path), err) from None
             path.chmod(0o600)
             where = f"unix:{path}"
         else:
@@ -115,10 +116,9 @@ async def serve(supervisor: RiskSupervisor, config: Config,
             try:
                 await site.start()
             except OSError as err:
-                raise monitor.listen_error("control.listen", monitor.host_port(
+                raise listen_error("control.listen", host_port(
                     config.control.host, config.control.port), err) from None
-            sockets = getattr(site._server, "sockets", None) or []
-            port = sockets[0].getsockname()[1] if sockets else config.control.port
+            port = bound_port(runner, config.control.port)
             where = f"http://{config.control.host}:{port}"
         _log.info("control.listening", address=where,
                   port=None if path is not None else port)

@@ -1,50 +1,19 @@
 """The read-only monitoring listener: `/metrics`, `/healthz`, `/readyz` (no secrets, no control).
 
-Control actions live elsewhere on purpose (seed 003): whoever can read a dashboard must not be
-able to flatten the account.
+Control actions live elsewhere on purpose (`ops/control.py`): whoever can read a dashboard must
+not be able to flatten the account.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from daemon.config import ConfigError
+from daemon.ops.health import HealthState
+from daemon.ops.listen import bound_port, host_port, listen_error
 from daemon.ops.metrics import CONTENT_TYPE, Metrics
-
-
-class HealthState:
-    """What the health endpoints and systemd are told; written by the daemon, read by the
-    HTTP handlers and the health task."""
-
-    def __init__(self) -> None:
-        self.loop_alive_ns = time.monotonic_ns()
-        self.stale_symbols: frozenset[str] = frozenset()
-        self.trading = False  # the trading tasks are running (not starting or shutting down)
-        self.connected = False  # market data has arrived for every instrument
-        self.halted = False
-        # The journal and the venue agree (startup reconciliation passed); never true before.
-        # A daemon without a journal (a replay) has nothing to reconcile and sets it at start.
-        self.reconciled = False
-
-    def started(self) -> bool:
-        """Startup is complete (systemd READY=1): trading tasks run on reconciled books."""
-        return self.trading and self.reconciled
-
-    def readiness(self) -> dict[str, bool]:
-        """Ready to trade, condition by condition (`/readyz`)."""
-        return {
-            "trading": self.trading,
-            "connected": self.connected,
-            "reconciled": self.reconciled,
-            "market_data_fresh": self.connected and not self.stale_symbols,
-            "not_halted": not self.halted,
-        }
 
 
 def build_app(metrics: Metrics, health: HealthState) -> web.Application:
@@ -68,21 +37,6 @@ def build_app(metrics: Metrics, health: HealthState) -> web.Application:
     return app
 
 
-def listen_error(key: str, where: str, err: OSError) -> ConfigError:
-    """A listener that cannot bind is a configuration problem (78, no restart loop), named by
-    its config key: `metrics.listen: cannot listen on 127.0.0.1:9464: address already in use`.
-    """
-    if isinstance(err, socket.gaierror) or not err.errno:
-        reason = err.strerror or str(err)
-    else:
-        reason = os.strerror(err.errno)
-    return ConfigError(f"{key}: cannot listen on {where}: {reason[:1].lower()}{reason[1:]}")
-
-
-def host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 @contextlib.asynccontextmanager
 async def serve(metrics: Metrics, health: HealthState, host: str,
                 port: int) -> AsyncIterator[int]:
@@ -96,8 +50,6 @@ async def serve(metrics: Metrics, health: HealthState, host: str,
             await site.start()
         except OSError as err:
             raise listen_error("metrics.listen", host_port(host, port), err) from None
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        yield sockets[0].getsockname()[1] if sockets else port
+        yield bound_port(runner, port)
     finally:
         await runner.cleanup()

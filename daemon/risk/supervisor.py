@@ -35,8 +35,8 @@ from daemon.execution import flatten as shutdown
 from daemon.execution.router import OrderRouter
 from daemon.model import Fill, Order
 from daemon.ops import log, sdnotify
+from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.ops.monitor import HealthState
 from daemon.risk.breakers import Breaker, CircuitBreakers
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import RiskState, RiskStateStore, StateError, stricter

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.ops import log, sdnotify
+from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.ops.monitor import HealthState
 from daemon.risk.gate import RiskGate
 
 _log = log.get("health")

@@ -15,8 +15,8 @@ import pytest
 from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
 from daemon.model import Instrument
+from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.ops.monitor import HealthState
 from daemon.risk.gate import RiskGate
 from daemon.tasks import health
 from tests.support.wait import eventually_async

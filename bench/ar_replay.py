@@ -35,9 +35,8 @@ if str(ROOT) not in sys.path:  # run as a script: `python bench/ar_replay.py`
     sys.path.insert(0, str(ROOT))
 
 from bench.workload import ou_chunks  # noqa: E402
-from daemon import accel  # noqa: E402
+from daemon import accel, wiring  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
-from daemon.cli import load_all  # noqa: E402
 from daemon.clock import ReplayClock  # noqa: E402
 from daemon.config import TradingState  # noqa: E402
 from daemon.model import Fill  # noqa: E402
@@ -97,7 +96,7 @@ def peak_rss_mb() -> float:
 
 def build(ticks: int, batch_ticks: int, config: Path, state_dir: str,
           log_level: str) -> tuple[Daemon, ReplaySource, list[float]]:
-    cfg, strategy = load_all(config)
+    cfg, strategy = wiring.load(config)
     cfg = msgspec.structs.replace(
         cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=state_dir))
     log.configure(log_level, stream=sys.stderr)
@@ -112,7 +111,9 @@ def build(ticks: int, batch_ticks: int, config: Path, state_dir: str,
 
     clock = ReplayClock()
     source = ReplaySource(cfg.market.instruments[0].symbol, chunks, clock, batch_ticks, sample)
-    return Daemon(cfg, strategy, clock=clock, source=source), source, rss
+    # The replay's wiring: the paper account on this source, an in-memory journal.
+    venue = wiring.paper_venue(cfg, strategy, clock, source)
+    return Daemon(wiring.build(cfg, strategy, venue)), source, rss
 
 
 def run(ticks: int, batch_ticks: int, config: Path, log_level: str,

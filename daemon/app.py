@@ -1,18 +1,20 @@
-"""The composition root: builds the components, runs the trading TaskGroup, and shuts down.
+"""The lifecycle: starts the wired components, runs the trading TaskGroup, and shuts down.
 
 The lifecycle reads as a script:
-1. build everything from the validated config (no task has started, no order can be sent);
+1. `wiring.build` made everything from the validated config (no task has started, no order
+   can be sent); `run()` opens the listeners and starts the broker;
 2. trading phase: one TaskGroup runs market data, signal, routing, fills, health and the risk
    supervisor until a stop signal arrives or any task fails (the group then cancels the
    others). A halt (breaker, SIGUSR1, control API) does not end this phase: the supervisor
    cancels and flattens inside it while the gate denies new risk;
 3. flatten phase, the same for a stop and a crash: a second TaskGroup keeps market data, fills
-   and health running while `shutdown.flatten` cancels orders and closes positions, bounded by
+   and health running while `execution.flatten` cancels orders and closes positions, bounded by
    `shutdown.flatten_timeout_s`;
 4. persist the final state, log `shutdown.complete`, and return the exit code.
-With a journal, step 2 waits for recovery: the books are rebuilt from the journal and
+With a journal on disk, step 2 waits for recovery: the books are rebuilt from the journal and
 reconciled with the venue (`reconcile`); until that succeeds nothing trades and the daemon is
 not ready, and a stop meanwhile ends it without a flatten (the books are not confirmed).
+The components come built and wired from `wiring.build`; this module only runs them.
 """
 
 from __future__ import annotations
@@ -28,32 +30,18 @@ from typing import Any
 import msgspec
 
 from daemon import accel
-from daemon.book.inventory import InventoryManager
-from daemon.clock import Clock, LiveClock, stepper
-from daemon.config import Config, ConfigError, InstrumentKind, resolve_path
-from daemon.execution import flatten as shutdown
-from daemon.execution.decisions import SignalEngine
-from daemon.execution.market_walk import MarketWalk
-from daemon.execution.reconcile import Reconciler
-from daemon.execution.router import ClientIds, OrderRouter
+from daemon.config import resolve_path
+from daemon.execution import flatten
 from daemon.exitcodes import ExitCode
 from daemon.handoff import Handoff
-from daemon.journal.store import Journal
-from daemon.model import Decision, Instrument, MarketKind, TickBatch
+from daemon.model import Decision, TickBatch
 from daemon.ops import control, log, sdnotify
-from daemon.ops.health import HealthState
-from daemon.ops.metrics import Metrics
 from daemon.ops.monitor import serve
-from daemon.risk.gate import RiskGate
-from daemon.risk.latch import FILE_NAME, JsonFileStore, RiskState
-from daemon.risk.supervisor import RiskSupervisor
+from daemon.risk.latch import RiskState
 from daemon.tasks import fills, health, market_data, routing
 from daemon.tasks import signal as signal_task
-from daemon.venues.base import Broker, FatalBrokerError
-from daemon.venues.paper import PaperBroker
-from daemon.venues.sim import SimMarket
-from daemon.venues.source import MarketDataSource
-from strategies.base import Strategy
+from daemon.venues.base import FatalBrokerError
+from daemon.wiring import Parts
 
 QUEUE_SIZE = 1024
 
@@ -66,26 +54,6 @@ class _StopRequested(Exception):
 
 class _FlattenDone(Exception):
     """Raised inside the flatten group to end its helper tasks when the flatten returns."""
-
-
-# Stand-in grid for instruments whose real grid comes from the exchange at startup: lets
-# `check-config` validate the strategy without a network connection.
-_PLACEHOLDER = Decimal("1e-8")
-
-
-def instruments_from_config(config: Config) -> dict[str, Instrument]:
-    out = {}
-    for ic in config.market.instruments:
-        base, quote = ic.symbol.split(":", 1)[0].split("/", 1)
-        out[ic.symbol] = Instrument(
-            symbol=ic.symbol, base=base, quote=quote,
-            price_increment=ic.price_increment or _PLACEHOLDER,
-            size_increment=ic.size_increment or _PLACEHOLDER,
-            min_qty=ic.min_qty if ic.min_qty is not None else Decimal(0),
-            max_qty=ic.max_qty or Decimal("1e12"),
-            min_notional=ic.min_notional if ic.min_notional is not None else Decimal(0),
-            kind=MarketKind.SPOT if ic.market_kind is InstrumentKind.SPOT else MarketKind.MARGIN)
-    return out
 
 
 def _halt_doc(latch: RiskState) -> dict[str, Any]:
@@ -119,56 +87,23 @@ def _freeze_startup_heap() -> None:
 class Daemon:
     """Every component of one running daemon, wired; `run()` is the whole lifecycle."""
 
-    def __init__(self, config: Config, strategy: Strategy[Any], clock: Clock | None = None,
-                 source: MarketDataSource | None = None, broker: Broker | None = None,
-                 instruments: dict[str, Instrument] | None = None,
-                 metrics: Metrics | None = None, starting_cash: Decimal | None = None,
-                 config_path: Path | None = None, control_token: str | None = None,
-                 journal: Journal | None = None) -> None:
-        """Everything defaults to the embedded paper/sim setup from the config; the runtime
-        passes the exchange's instruments, feed and broker, and a replay passes its own clock
-        and data. Whatever is passed, the lifecycle below is the same. `config_path` is
-        re-read on SIGHUP; `control_token` is required if control is enabled. Without a
-        journal (replays, in-process tests) nothing is persisted or reconciled. Raises
-        `StateError` if the persisted risk state (the halt latch) cannot be read."""
-        self.config = config
-        self.clock = clock or LiveClock()
-        instruments = instruments or instruments_from_config(config)
-        self.metrics = metrics or Metrics(list(instruments))
-        self.health = HealthState()
-        starting_cash = config.paper.starting_cash if starting_cash is None else starting_cash
-        self.inventory = InventoryManager(instruments.values(), starting_cash)
-        self.gate = RiskGate(config.risk, self.inventory.view, self.clock.now_ns())
-        self.broker = broker or PaperBroker(
-            instruments, starting_cash, config.paper.fee_bps,
-            config.paper.slippage_bps, self.clock)
-        self.source = source or SimMarket(config.market.instruments, config.market.sim,
-                                          config.market.batch_interval_ms, self.clock,
-                                          strategy.book_depth)
-        self.journal = journal
-        ids = ClientIds(config.daemon.client_id_prefix,
-                        journal.run_ns if journal else self.clock.now_ns())
-        self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
-                                  self.metrics, ids, journal)
-        if config.control.enabled and not control_token:
-            raise ConfigError("control: enabled but no control token")
-        control.socket_path(config)  # a bad socket path fails now, before anything starts
-        self._control_token = control_token
-        state_dir = resolve_path(config, config.daemon.state_dir)
-        self.supervisor = RiskSupervisor(config, config_path, self.gate, self.inventory,
-                                         self.router, self.clock, self.metrics, self.health,
-                                         JsonFileStore(state_dir / FILE_NAME))
-        self.signals = SignalEngine(strategy, self.inventory.view, self.clock)
-        stepped = stepper(self.clock)
-        # A replay walks each batch tick by tick: marks, breakers, fills as of the tick read.
-        self.walk = None if stepped is None else MarketWalk(
-            self.inventory, self.supervisor.breakers,
-            self.broker if isinstance(self.broker, PaperBroker) else None, stepped)
-        # Drift halts through the supervisor: one latch, one way to clear it.
-        self.reconciler = None if journal is None else Reconciler(
-            journal, self.broker, self.inventory, self.gate, self.metrics, self.health,
-            config.reconcile, ids.prefix,
-            lambda detail: self.supervisor.halt("reconciliation", "reconciliation", detail))
+    def __init__(self, parts: Parts) -> None:
+        """`parts` from `wiring.build`: nothing here builds or opens anything."""
+        self.config = parts.config
+        self.clock = parts.clock
+        self.metrics = parts.metrics
+        self.health = parts.health
+        self.inventory = parts.inventory
+        self.gate = parts.gate
+        self.broker = parts.broker
+        self.source = parts.source
+        self.journal = parts.journal
+        self.router = parts.router
+        self.supervisor = parts.supervisor
+        self.signals = parts.signals
+        self.walk = parts.walk
+        self.reconciler = parts.reconciler
+        self._control_token = parts.control_token
         self.stop = asyncio.Event()
         self._signals_seen = 0
 
@@ -209,7 +144,7 @@ class Daemon:
                           order_path=accel.status)
                 await self.broker.start()
                 if self.reconciler is None:
-                    self.health.reconciled = True  # no journal: nothing to reconcile
+                    self.health.reconciled = True  # an in-memory journal: nothing to reconcile
                 else:
                     await self.reconciler.restore()
                     if not await self.reconciler.startup(self.stop):
@@ -293,7 +228,7 @@ class Daemon:
 
         async def flatten_then_stop() -> None:
             log.bind_task("flatten")
-            result.append(await shutdown.flatten(self.router, self.gate, self.inventory,
+            result.append(await flatten.flatten(self.router, self.gate, self.inventory,
                                                  self.clock, timeout_s))
             raise _FlattenDone
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import errno
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from daemon import config as config_mod
-from daemon.commands import replay as replay_cli
-from daemon.config import Config, ConfigError
+from daemon.commands.replay import add_arguments as replay_arguments
+from daemon.config import ConfigError
 from daemon.exitcodes import ExitCode
-from daemon.ops import control_token, log
+from daemon.ops import log
 from daemon.risk.latch import StateError
 
 DESCRIPTION = """\
@@ -38,6 +36,12 @@ def fail(message: str) -> None:
     print(log.redact(f"tradingd: {message}"), file=sys.stderr)
 
 
+# Each command's module, imported only when it runs: `ctl` and `--help` load no torch, aiohttp
+# or ccxt.
+COMMANDS = {"run": "run", "check-config": "check_config", "replay": "replay", "ctl": "ctl",
+            "clear-halt": "clear_halt"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradingd", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True, type=Path, help="path to config.toml")
     replay = sub.add_parser("replay", help="replay recorded trades or candles through the "
                             "daemon on paper, as fast as it goes")
-    replay_cli.add_arguments(replay)
+    replay_arguments(replay)
     ctl = sub.add_parser("ctl", help="talk to a running daemon's control API",
                          description="exit codes: 0 done | 1 refused now (409) | 69 daemon not "
                          "reachable | 77 token refused | 78 control disabled or no token")
@@ -64,61 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_all(path: Path) -> tuple[Config, Any]:
-    """Config and strategy, or `ConfigError`. Loading the strategy checks its params and model."""
-    from daemon.app import instruments_from_config
-    from strategies.base import StrategyContext
-    from strategies.base import load as load_strategy
-
-    cfg = config_mod.load(path)
-    ctx = StrategyContext(instruments_from_config(cfg), Path(cfg.config_dir))
-    strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params, ctx)
-    return cfg, strategy
-
-
-def cmd_check_config(path: Path) -> int:
-    cfg, strategy = load_all(path)
-    print(f"config OK: {path}")
-    print(f"  mode:        {cfg.daemon.mode.value} (market: {cfg.market.source.value})")
-    print(f"  instruments: {', '.join(i.symbol for i in cfg.market.instruments)}")
-    print(f"  strategy:    {cfg.strategy.class_path} "
-          f"(bars of {strategy.bar_interval_ns / 1e9:g}s on {', '.join(strategy.symbols)})")
-    r = cfg.risk
-    print(f"  risk:        max order {r.max_order_notional}, max position "
-          f"{r.max_position_notional}, gross {r.max_gross_exposure}, leverage "
-          f"{r.max_leverage}x, collar {r.price_collar_bps} bps, "
-          f"{r.max_orders_per_second} orders/s, {r.max_orders_per_minute} orders/min, "
-          f"stale after {r.stale_data_s}s, start {r.initial_state.value}")
-    print(f"  breakers:    daily loss {r.max_daily_loss}, drawdown {r.max_drawdown_pct}%, "
-          f"{r.max_rejections_per_minute} rejections/min")
-    c = cfg.control
-    where = f"unix socket {c.unix} under state_dir" if c.unix else f"http://{c.address}"
-    print(f"  control:     {where if c.enabled else 'off'}")
-    print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s}s")
-    print(f"  metrics:     http://{cfg.metrics.listen}/metrics")
-    return ExitCode.OK
-
-
-def cmd_run(path: Path) -> int:
-    cfg, _ = load_all(path)  # validates the strategy before anything connects anywhere
-    token = control_token.require() if cfg.control.enabled else None
-    log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
-    import uvloop
-
-    from daemon.commands import run as runtime
-    from daemon.venues.base import FatalBrokerError
-
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(runtime.run(cfg, config_path=path, control_token=token))
-    except runtime.VenueUnavailable as err:
-        fail(f"exchange unavailable: {err}")
-        return ExitCode.UNAVAILABLE
-    except FatalBrokerError as err:
-        fail(str(err))
-        return ExitCode.AUTH
-
-
 def _unexpected(err: Exception) -> int:
     """A failure nothing above expected: the traceback goes to the log (redacted), one line to
     stderr, and the exit code says what we know: not that the books are flat."""
@@ -129,37 +78,15 @@ def _unexpected(err: Exception) -> int:
     return ExitCode.UNKNOWN
 
 
-def cmd_clear_halt(path: Path, reason: str) -> int:
-    """Clear a latched halt with the daemon stopped: what `ctl resume` does to the latch, so
-    the breakers start again from the equity the next start sees (the losses are accepted)."""
-    from daemon.risk.latch import clear_halt
-
-    cfg = config_mod.load(path)
-    latched = clear_halt(config_mod.resolve_path(cfg, cfg.daemon.state_dir))
-    if latched is None:
-        print("no halt was latched")
-        return ExitCode.OK
-    print(f"halt cleared (was: {latched.halt_detail or latched.halt_reason}); "
-          f"operator's reason: {reason}")
-    return ExitCode.OK
-
-
 def main(argv: list[str] | None = None) -> int:
     log.install_process_hooks()
     args = build_parser().parse_args(argv)
     from daemon.journal.store import JournalError
 
     try:
-        if args.command == "check-config":
-            return cmd_check_config(args.config)
-        if args.command == "replay":
-            return replay_cli.run(args)
-        if args.command == "ctl":
-            from daemon.commands import ctl
-            return ctl.run(args.config, args.action, args.token_file)
-        if args.command == "clear-halt":
-            return cmd_clear_halt(args.config, args.reason)
-        return cmd_run(args.config)
+        command = importlib.import_module(f"daemon.commands.{COMMANDS[args.command]}")
+        code: int = command.main(args, fail)
+        return code
     except ConfigError as err:
         fail(f"config error: {err}")
         return ExitCode.CONFIG

@@ -9,7 +9,8 @@ plus what the open position is worth at the mark — the identity the property t
 Everyone else reads through `InventoryView`. One `BooksListener` (the risk supervisor, for its
 circuit breakers) is told of every mark, fill and rejection as it is booked, so post-trade
 checks see each one. Rebuilding the books from the journal at startup (`restoring`) is not
-trading: the listener is told nothing of the replay, only once, at the end, that it happened.
+trading: the listener is told nothing of the replay (the reconciler hands the risk supervisor
+the journal's copy of the risk state once it is done).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from daemon.model import (
     to_decimal_price,
 )
 from daemon.ops import log
-from daemon.risk.latch import RiskStateStore
 
 _log = log.get("inventory")
 
@@ -74,11 +74,6 @@ class BooksListener(Protocol):
     def on_fill(self, fill: Fill) -> None: ...
 
     def on_rejected(self, order: Order) -> None: ...
-
-    def on_restored(self, durable: RiskStateStore) -> None:
-        """The books were just rebuilt from the journal, without a word to this listener: the
-        replayed fills are history that the carried risk state already counts. `durable` is
-        the journal's copy of the risk state, to read now and to keep up to date from now on."""
 
 
 class InventoryManager:
@@ -133,10 +128,10 @@ class InventoryManager:
         self._fill_taps.append(tap)
 
     @contextlib.contextmanager
-    def restoring(self, durable: RiskStateStore) -> Iterator[None]:
+    def restoring(self) -> Iterator[None]:
         """Rebuild the books (replay fills, reopen orders) inside this block without telling the
-        listener of each step; once the block has succeeded it is told `on_restored(durable)`.
-        Replayed fills passed to the listener would count the journal's history as new PnL: a
+        listener (or the taps) of each step: the replayed fills are history that the carried
+        risk state already counts. Passed to the listener they would count as new PnL: a
         restart would double the day's loss, or hand out yesterday's profit as budget."""
         listener, self._listener = self._listener, None
         taps, self._fill_taps = self._fill_taps, []
@@ -145,8 +140,6 @@ class InventoryManager:
         finally:
             self._listener = listener
             self._fill_taps = taps
-        if listener is not None:
-            listener.on_restored(durable)
 
     def open_order(self, order: Order) -> None:
         """Record an order before its request goes out, so a crash mid-send cannot hide it."""

@@ -8,11 +8,13 @@ daemon's own dependencies are what is broken.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from daemon import config as config_mod
 from daemon.config import Config, resolve_path
@@ -46,6 +48,10 @@ def _connection(cfg: Config) -> tuple[http.client.HTTPConnection, str]:
         return _UnixConnection(str(path), TIMEOUT_S), f"unix:{path}"
     host, port = cfg.control.host, cfg.control.port
     return http.client.HTTPConnection(host, port, timeout=TIMEOUT_S), f"http://{host}:{port}"
+
+
+def main(args: argparse.Namespace, fail: Any) -> int:
+    return run(args.config, args.action, args.token_file)
 
 
 def run(config_path: Path, action: str, token_file: Path | None) -> int:

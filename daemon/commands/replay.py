@@ -100,7 +100,7 @@ MARKER = ".tradingd-replay"
 STATE_FILES = ("risk_state.json", "final_state.json")
 
 
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, fail: Any) -> int:
     if args.state_dir is None:
         with tempfile.TemporaryDirectory(prefix="tradingd-replay-") as tmp:
             return _run(args, Path(tmp))
@@ -136,10 +136,10 @@ def fresh_state_dir(path: Path) -> None:
 
 
 def _run(args: argparse.Namespace, state_dir: Path) -> int:
-    from daemon.cli import load_all
+    from daemon import wiring
     from daemon.venues import replay_files
 
-    cfg, strategy = load_all(args.config)
+    cfg, strategy = wiring.load(args.config)
     cfg = replay_config(cfg, state_dir)
     try:
         data = replay_files.load(args.data)
@@ -167,18 +167,16 @@ def _run_daemon(cfg: Config, strategy: Strategy[Any], symbol: str, data: Recorde
                 batch_ticks: int, progress: Progress) -> tuple[Daemon, int]:
     import uvloop
 
-    from daemon.app import Daemon, instruments_from_config
+    from daemon import wiring
+    from daemon.app import Daemon
     from daemon.clock import ReplayClock
-    from daemon.venues.paper import PaperBroker
     from daemon.venues.replay import ReplaySource
 
     clock = ReplayClock()
     source = ReplaySource(symbol, [(data.ts_ns, data.price, data.size)], clock, batch_ticks,
                           progress.update)
-    paper = cfg.paper
-    broker = PaperBroker(instruments_from_config(cfg), paper.starting_cash, paper.fee_bps,
-                         paper.slippage_bps, clock)
-    daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker)
+    # Always the paper account, whatever daemon.mode says; an in-memory journal.
+    daemon = Daemon(wiring.build(cfg, strategy, wiring.paper_venue(cfg, strategy, clock, source)))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return daemon, runner.run(daemon.run())
 

@@ -1,88 +1,49 @@
-"""Startup for every mode: connect to the venue if the config needs one, then run the daemon.
+"""`tradingd run`: open the journal, set up the venue the config names, run the daemon.
 
-Exchange-backed modes learn their instruments from `load_markets` (precision, limits, spot or
-swap) before the strategy is built, and live mode checks credentials and the free balance
-against the allotted capital before any task starts. A failure here sends no order.
+Before anything connects: the config and strategy are validated and the journal opened (an
+unreadable one is exit 78 and must stop the daemon before it could send anything). Exchange
+modes then ask the exchange for its markets (and in live mode check credentials and balance,
+`venues.ccxt.startup`); a failure there sends no order. Everything is built by `wiring`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from decimal import Decimal
+import os
 from pathlib import Path
 from typing import Any
 
-from daemon.app import Daemon, instruments_from_config
+from daemon import wiring
+from daemon.app import Daemon
 from daemon.clock import LiveClock
-from daemon.config import Config, ConfigError, InstrumentKind, MarketSource, Mode, resolve_path
+from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
+from daemon.exitcodes import ExitCode
 from daemon.journal.store import Journal, journal_path, quote_spent
-from daemon.model import Instrument, MarketKind
-from daemon.ops import credentials, log
-from daemon.ops.metrics import Metrics
-from daemon.retry import backoff_s
-from daemon.venues.base import Broker, FatalBrokerError
-from daemon.venues.ccxt.client import (
-    BaseError,
-    ErrorKind,
-    classify,
-    error_label,
-    instruments_from_markets,
-    make_exchange,
-)
-from strategies.base import StrategyContext
-from strategies.base import load as load_strategy
+from daemon.ops import control_token, credentials, log
 
 _log = log.get("runtime")
-STARTUP_ATTEMPTS = 5
 
 
-class VenueUnavailable(Exception):
-    """The venue could not be reached at startup; a later restart may succeed."""
+def main(args: argparse.Namespace, fail: Any) -> int:
+    path: Path = args.config
+    cfg, _ = wiring.load(path)  # validates the strategy before anything connects anywhere
+    token = control_token.require() if cfg.control.enabled else None
+    log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
+    import uvloop
 
+    from daemon.venues.base import FatalBrokerError
+    from daemon.venues.ccxt.startup import VenueUnavailable
 
-async def _with_retry(what: str, call: Any) -> Any:
-    for attempt in range(1, STARTUP_ATTEMPTS + 1):
-        try:
-            return await call()
-        except BaseError as err:
-            kind = classify(err)
-            if kind is ErrorKind.AUTH:
-                raise FatalBrokerError("auth", f"{what}: the exchange refused our credentials "
-                                       f"({error_label(err)}): check the API key and secret"
-                                       ) from None
-            if kind not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT) or (
-                    attempt == STARTUP_ATTEMPTS):
-                raise VenueUnavailable(f"{what}: {error_label(err)}: {err}") from None
-            pause = backoff_s(attempt, 0.5, 5.0)
-            _log.warning("startup.retry", what=what, attempt=attempt, error=error_label(err),
-                         pause_s=round(pause, 3))
-            await asyncio.sleep(pause)
-    raise AssertionError("unreachable")
-
-
-async def _instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
-    markets = await _with_retry("load_markets", exchange.load_markets)
-    instruments = instruments_from_markets(markets, [i.symbol for i in cfg.market.instruments],
-                                           exchange.precisionMode)
-    for ic in cfg.market.instruments:
-        venue = instruments[ic.symbol].kind
-        if ic.kind is not None and (venue is MarketKind.SPOT) != (ic.kind is InstrumentKind.SPOT):
-            raise ConfigError(f"market.instruments: {ic.symbol} is kind = \"{ic.kind.value}\" "
-                              f"in the config but a {venue.value} market on the exchange")
-    return instruments
-
-
-async def _check_balance(exchange: Any, instruments: dict[str, Instrument],
-                         capital: Decimal, spent: dict[str, Decimal]) -> None:
-    """The capital not yet in positions (`spent` per the journal's fills) must be free."""
-    balance = await _with_retry("fetch_balance", exchange.fetch_balance)
-    for quote in {i.quote for i in instruments.values()}:
-        free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
-        need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))
-        if free < need:
-            held = f" ({capital - need} of it in positions)" if need != capital else ""
-            raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
-                              f"than the account's free balance of {free} {quote}")
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(run(cfg, config_path=path, control_token=token))
+    except VenueUnavailable as err:
+        fail(f"exchange unavailable: {err}")
+        return ExitCode.UNAVAILABLE
+    except FatalBrokerError as err:
+        fail(str(err))
+        return ExitCode.AUTH
 
 
 async def run(cfg: Config, config_path: Path | None = None,
@@ -105,70 +66,24 @@ async def run(cfg: Config, config_path: Path | None = None,
 async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
                config_path: Path | None, control_token: str | None) -> int:
     clock = LiveClock()
-    live = cfg.daemon.mode is Mode.LIVE
+    exchange = cfg.market.source is MarketSource.EXCHANGE
     opened: list[Any] = []
     try:
-        source, broker, instruments = None, None, instruments_from_config(cfg)
-        metrics: Metrics | None = None
-        if cfg.market.source is MarketSource.EXCHANGE:
-            from daemon.venues.ccxt.feed import CcxtFeed
-
-            feed_ex = make_exchange(cfg.exchange, None)  # public data needs no keys
-            opened.append(feed_ex)
-            instruments = await _instruments(feed_ex, cfg)
-            metrics = Metrics(list(instruments))
-        capital = cfg.paper.starting_cash
-        if live:
-            spent = quote_spent((await journal.load()).fills)
-            broker, capital = await _live_broker(cfg, creds, instruments, metrics, clock, opened,
-                                                 spent)
-        strategy = load_strategy(cfg.strategy.class_path, cfg.strategy.params,
-                                 StrategyContext(instruments, Path(cfg.config_dir)))
-        if cfg.market.source is MarketSource.EXCHANGE:
-            assert metrics is not None
-            # After the strategy: the feed subscribes to books only if it asks for them.
-            source = CcxtFeed(feed_ex, list(instruments), cfg.exchange, metrics, clock,
-                              strategy.book_depth)
+        if exchange:
+            spent = (quote_spent((await journal.load()).fills)
+                     if cfg.daemon.mode is Mode.LIVE else {})
+            venue, strategy = await wiring.exchange_venue(cfg, creds, clock, spent, opened)
+        else:
+            strategy = wiring.strategy(cfg)
+            venue = wiring.paper_venue(cfg, strategy, clock)
         # Reads the halt latch: a state error must stop us before anything is logged as started.
-        daemon = Daemon(cfg, strategy, clock=clock, source=source, broker=broker,
-                        instruments=instruments, metrics=metrics, starting_cash=capital,
-                        config_path=config_path, control_token=control_token,
-                        journal=journal)
+        daemon = Daemon(wiring.build(cfg, strategy, venue, journal, config_path,
+                                     control_token))
     except BaseException:
         for ex in opened:
             await ex.close()
         raise
     _log.info("startup.venue", mode=cfg.daemon.mode.value, source=cfg.market.source.value,
-              exchange=cfg.exchange.id if source else None, credentials=creds.source,
-              instruments={s: i.kind.value for s, i in instruments.items()})
+              exchange=cfg.exchange.id if exchange else None, credentials=creds.source,
+              instruments={s: i.kind.value for s, i in venue.instruments.items()})
     return await daemon.run()
-
-
-def check_live_markets(instruments: dict[str, Instrument]) -> None:
-    """Live trading is spot only. A linear swap's signed position is booked, but never checked
-    against the venue's positions (reconciliation compares spot balances) and has not been
-    proven against a venue: real money waits for both. Paper mode may use swap markets."""
-    for symbol, inst in instruments.items():
-        if inst.kind is not MarketKind.SPOT:
-            raise ConfigError(f"market.instruments: {symbol} is a {inst.kind.value} market; "
-                              "live mode trades spot markets only (use daemon.mode = \"paper\")")
-
-
-async def _live_broker(cfg: Config, creds: credentials.Credentials,
-                       instruments: dict[str, Instrument], metrics: Metrics | None,
-                       clock: LiveClock, opened: list[Any],
-                       spent: dict[str, Decimal]) -> tuple[Broker, Decimal]:
-    from daemon.venues.ccxt.broker import CcxtBroker
-
-    assert cfg.exchange.allotted_capital is not None and metrics is not None
-    check_live_markets(instruments)
-    ex = make_exchange(cfg.exchange, creds)
-    opened.append(ex)
-    await _with_retry("load_markets", ex.load_markets)
-    capital = cfg.exchange.allotted_capital
-    await _check_balance(ex, instruments, capital, spent)
-    if any(i.kind is MarketKind.SPOT for i in instruments.values()):
-        _log.info("startup.spot", note="spot is long-only: a short signal means flat, and only "
-                  "base bought by this daemon is ever sold")
-    return CcxtBroker(ex, instruments, cfg.exchange, metrics, clock,
-                      cfg.daemon.client_id_prefix), capital

@@ -34,6 +34,7 @@ from decimal import Decimal
 from daemon.book.inventory import InventoryManager
 from daemon.config import ReconcileConfig, TradingState, UnknownOrders
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.execution.booking import book
 from daemon.journal.store import Journal, JournalError, JournalRiskStore, OrderRecord
 from daemon.model import ZERO, MarketKind, Order, OrderState, UnknownInstrument
 from daemon.ops import log
@@ -41,7 +42,7 @@ from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.risk.gate import RiskGate
-from daemon.tasks.fills import book
+from daemon.risk.latch import RiskStateStore
 from daemon.venues.base import Broker, BrokerError, FatalBrokerError, VenueOrder
 
 _log = log.get("reconcile")
@@ -56,9 +57,11 @@ class Incomplete(BrokerError):
 class Reconciler:
     def __init__(self, journal: Journal, broker: Broker, inventory: InventoryManager,
                  gate: RiskGate, metrics: Metrics, health: HealthState, cfg: ReconcileConfig,
-                 run_prefix: str, halt: Callable[[str], object]) -> None:
+                 run_prefix: str, halt: Callable[[str], object],
+                 on_restored: Callable[[RiskStateStore], None]) -> None:
         self._journal = journal
         self._halt = halt
+        self._on_restored = on_restored
         self._broker = broker
         self._inventory = inventory
         self._gate = gate
@@ -72,12 +75,12 @@ class Reconciler:
 
     async def restore(self) -> None:
         """Rebuild the books from the journal: fills first, then the orders still open. The
-        inventory's listener (the risk supervisor) is not told of the replay, only handed the
-        journal's copy of the risk state once the books are whole."""
+        inventory's listener (the risk supervisor) is not told of the replay; once the books are
+        whole, `on_restored` hands it the journal's copy of the risk state."""
         snap = await self._journal.load()
         durable = JournalRiskStore(self._journal, await self._journal.load_risk_state())
         try:
-            with self._inventory.restoring(durable):
+            with self._inventory.restoring():
                 for fill in snap.fills:
                     self._inventory.apply_fill(fill)
                 for rec in snap.unsettled:
@@ -87,6 +90,7 @@ class Reconciler:
             raise JournalError(f"journal {self._journal.path} holds orders or fills of "
                                f"{err.args[0]}, which is not in market.instruments: keep it "
                                f"configured until it is flat") from None
+        self._on_restored(durable)
         _log.info("journal.loaded", path=str(self._journal.path), fills=len(snap.fills),
                   unsettled_orders=len(snap.unsettled),
                   open_orders=[o.client_order_id for o in self._inventory.working_orders()],

@@ -3,7 +3,8 @@
 Used by the routing task for strategy intents and by the flatten for closing orders, so both
 take the same path through the gate. The order is committed to the journal and recorded in the
 inventory *before* the request goes out: if the request (or the process) dies half way, the
-daemon still knows the order may exist, in this run and the next.
+daemon still knows the order may exist, in this run and the next. Replays, the bench and tests
+take the same path through an in-memory journal.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import Counter
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.events import OrderRejected
-from daemon.journal.store import Journal
+from daemon.journal.base import OrderJournal
 from daemon.model import Order, OrderIntent, OrderState
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
@@ -54,7 +55,7 @@ def _base36(n: int) -> str:
 class OrderRouter:
     def __init__(self, gate: RiskGate, inventory: InventoryManager, broker: Broker,
                  clock: Clock, metrics: Metrics, ids: ClientIds,
-                 journal: Journal | None = None) -> None:
+                 journal: OrderJournal) -> None:
         self._gate = gate
         self._inventory = inventory
         self._broker = broker
@@ -75,10 +76,10 @@ class OrderRouter:
                         closed_mono_ns: int = 0) -> list[ApprovedOrder | Denied]:
         """One decision's intents, in order, each through the gate and into the books. Each
         check counts the orders approved before it as working, and none waits for an earlier
-        one's request: the open leg of a flip goes out right behind the close. With a journal
-        the decision's orders are committed together (one fsync), then handed over; without
-        one each goes to the broker as soon as it is approved. The bookkeeping of a hand-over
-        (metrics, the log line) waits until every order of the decision is out.
+        one's request: the open leg of a flip goes out right behind the close. The decision's
+        orders are committed together (one fsync in the SQLite journal), then handed over. The
+        bookkeeping of a hand-over (metrics, the log line) waits until every order of the
+        decision is out.
         `closed_mono_ns`: when the bar behind the decision closed (0: none), for the latency."""
         now = self._clock.now_ns()
         decisions: list[ApprovedOrder | Denied] = []
@@ -95,10 +96,7 @@ class OrderRouter:
                 # next check, here or concurrent, sees it working.
                 order = _order_of(decision)
                 self._inventory.open_order(order)
-                if self._journal is None:
-                    await self._hand_over(decision, closed_mono_ns, handed)
-                else:
-                    to_commit.append((decision, order))
+                to_commit.append((decision, order))
             if to_commit:
                 await self._commit_and_send(to_commit, closed_mono_ns, handed)
         finally:
@@ -135,7 +133,6 @@ class OrderRouter:
         """Journal the orders, then hand each over unless the trading state changed during the
         write. A journal that cannot write stops the daemon (JournalError takes the crash
         path) rather than send an order a restart could forget."""
-        assert self._journal is not None
         try:
             await self._journal.record_intents([order for _, order in approved])
         except BaseException:
@@ -205,11 +202,8 @@ class OrderRouter:
         def end(_: bool) -> None:
             self._inventory.order_done(coid, OrderState.REJECTED)
 
-        if self._journal is None:
-            end(True)
-        else:
-            await self._journal.record_then(
-                OrderRejected(coid, reason, message, self._clock.now_ns()), end)
+        await self._journal.record_then(
+            OrderRejected(coid, reason, message, self._clock.now_ns()), end)
 
     async def cancel(self, order: Order) -> None:
         """Ask the broker to cancel one working order; the outcome arrives as an event."""

@@ -14,7 +14,6 @@ A missing file means "never halted". A file that exists but cannot be read or de
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
 from decimal import Decimal
@@ -143,38 +142,6 @@ class JsonFileStore:
                     os.close(dir_fd)
         except OSError as err:
             raise StateError(f"{self.path}: cannot save the risk state: {err}") from None
-
-
-def clear_halt(state_dir: Path) -> RiskState | None:
-    """Clear a latched halt with the daemon stopped (`tradingd clear-halt`), in both copies:
-    either one left halted would keep the next start halted. Return what was latched (the
-    stricter copy), or None if neither copy was halted (then nothing is written). The cleared
-    state carries no PnL: the next start measures from the equity it finds (losses accepted).
-    """
-    from daemon.journal.store import journal_path  # the journal imports this module
-
-    store = JsonFileStore(state_dir / FILE_NAME)
-    file_copy = store.load()
-    journal = journal_path(state_dir)
-    journal_copy = asyncio.run(_clear_journal_copy(journal)) if journal.exists() else None
-    latched = stricter(file_copy, journal_copy)
-    if latched is None or not latched.halted:
-        return None
-    store.save(RiskState())
-    return latched
-
-
-async def _clear_journal_copy(path: Path) -> RiskState | None:
-    from daemon.journal.store import Journal
-
-    journal = await Journal.open(path)
-    try:
-        saved = await journal.load_risk_state()
-        if saved is not None and saved.halted:
-            await journal.save_risk_state(RiskState())
-        return saved
-    finally:
-        await journal.close()
 
 
 def _private(path: str, flags: int) -> int:

@@ -9,19 +9,21 @@
   limits stay and a log line says why.
 
 State changes are synchronous, so the next intent already meets the new state. The slow parts
-(cancel and flatten through `shutdown.flatten`, the reload, saving what the breakers carry) run
-in `run()`, a task of the trading TaskGroup: a signal or HTTP handler changes a flag and returns.
+(cancel and flatten through execution's `flatten`, handed in as a callable; the reload; saving
+what the breakers carry) run in `run()`, a task of the trading TaskGroup: a signal or HTTP
+handler changes a flag and returns.
 
 It is the inventory's `BooksListener`: every mark, fill and rejection goes to the breakers, and
 the end of the journal replay (`on_restored`) brings the journal's copy of the risk state. The
 latch and the carried numbers are kept in `risk_state.json` and, with a journal, in the journal
-too; at startup the stricter of the two copies holds (`riskstate.stricter`), and from then on
+too; at startup the stricter of the two copies holds (`latch.stricter`), and from then on
 every save goes to both.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,6 @@ from daemon import config as config_mod
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.config import Config, ConfigError, RiskConfig, TradingState
-from daemon.execution import flatten as shutdown
-from daemon.execution.router import OrderRouter
 from daemon.model import Fill, Order
 from daemon.ops import log, sdnotify
 from daemon.ops.health import HealthState
@@ -46,15 +46,24 @@ SAVE_INTERVAL_S = 5.0  # how stale the carried-over daily PnL may be after a har
 KILL_SWITCH = "kill_switch"
 
 
+# Cancel every working order and close every position, within `timeout_s`; True if flat.
+# Execution's flatten, handed in by the wiring: risk decides when, execution knows how.
+Flatten = Callable[[float, str], Awaitable[bool]]
+
+
 class RiskSupervisor:
     def __init__(self, config: Config, config_path: Path | None, gate: RiskGate,
-                 inventory: InventoryManager, router: OrderRouter, clock: Clock,
-                 metrics: Metrics, health: HealthState, store: RiskStateStore) -> None:
+                 inventory: InventoryManager, flatten: Flatten, clock: Clock,
+                 metrics: Metrics, health: HealthState, store: RiskStateStore,
+                 saved: RiskState | None) -> None:
+        """`saved`: what `store` held at startup (the wiring reads it: a `StateError` stops
+        the daemon before anything starts). The wiring also makes this the inventory's
+        listener."""
         self._config = config
         self._config_path = config_path
         self._gate = gate
         self._inventory = inventory
-        self._router = router
+        self._flatten_books = flatten
         self._clock = clock
         self._metrics = metrics
         self._health = health
@@ -66,13 +75,11 @@ class RiskSupervisor:
         self._flatten_reason: str | None = None
         self.flattening = False
         self.stopping = False  # the trading phase is over; the stop's own flatten runs
-        saved = store.load()  # StateError: refuse to start rather than forget a latch
         self._loaded = saved
         self._latch = RiskState()
         self._saved: RiskState | None = None  # what is on disk, without its timestamp
         self.breakers = CircuitBreakers(config.risk, inventory.view, clock, metrics,
                                         self._on_trip, saved, inventory.starting_cash)
-        inventory.set_listener(self)
         self._apply_latch(saved, str(store.path))
         self._publish_state()
         self._publish_limits()
@@ -211,10 +218,8 @@ class RiskSupervisor:
     async def _cancel_and_flatten(self, reason: str) -> None:
         self.flattening = True
         try:
-            flat = await shutdown.flatten(self._router, self._gate, self._inventory,
-                                          self._clock,
-                                          float(self._config.shutdown.flatten_timeout_s),
-                                          reason=reason)
+            flat = await self._flatten_books(float(self._config.shutdown.flatten_timeout_s),
+                                             reason)
         finally:
             self.flattening = False
         positions = {p.symbol: p.qty for p in self._inventory.positions() if p.qty}

@@ -10,13 +10,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
+from daemon.app import Daemon
 from daemon.book.inventory import InventoryView
 from daemon.clock import ReplayClock
 from daemon.model import Bar, OrderIntent
 from daemon.venues.replay import ReplaySource
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
+from tests.support.in_process import paper_daemon
 from tests.support.strategies import Alternate, AlternateParams
 
 S = 10**9
@@ -57,7 +59,7 @@ def _replay(tmp_path: Path, strategy: object, ticks: int) -> Daemon:
     ts = [(i + 1) * S for i in range(ticks)]
     source = ReplaySource("BTC/USDT", [(ts, [100.0] * ticks, [1.0] * ticks)], clock,
                           batch_ticks=4)
-    daemon = Daemon(cfg, strategy, clock=clock, source=source)  # type: ignore[arg-type]
+    daemon = paper_daemon(cfg, strategy, clock=clock, source=source)  # type: ignore[arg-type]
     assert asyncio.run(daemon.run()) == 0
     return daemon
 

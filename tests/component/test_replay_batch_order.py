@@ -12,13 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
 from daemon.clock import ReplayClock
 from daemon.model import Side
 from daemon.venues.replay import ReplaySource
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.fills import record_fills
+from tests.support.in_process import paper_daemon
 
 S = 10**9
 CONFIG = IN_PROCESS_HEAD + """[paper]
@@ -49,7 +50,7 @@ def test_an_order_decided_on_a_batch_meets_that_batch_not_the_next(tmp_path: Pat
                     StrategyContext(instruments_from_config(cfg), tmp_path))
     clock = ReplayClock()
     source = ReplaySource("BTC/USDT", [(ts, price, [1.0] * 6)], clock, batch_ticks=3)
-    daemon = Daemon(cfg, strategy, clock=clock, source=source)
+    daemon = paper_daemon(cfg, strategy, clock=clock, source=source)
     booked = record_fills(daemon.inventory)
     assert asyncio.run(daemon.run()) == 0
     first = booked[0]

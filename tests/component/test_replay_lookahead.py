@@ -21,14 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
 from daemon.clock import ReplayClock
 from daemon.execution.market_walk import MarketWalk
 from daemon.model import Side
 from daemon.venues.replay import ReplaySource
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.fills import record_fills
+from tests.support.in_process import paper_daemon
 
 DAY_MS = 86_400_000
 CONFIG = IN_PROCESS_HEAD + """[paper]
@@ -85,7 +86,7 @@ def run_replay(case: Case, batch_ticks: int, tmp: Path, exhaustive: bool = False
     clock = ReplayClock()
     ts = [t * 1_000_000 for t in case.ts_ms]
     source = ReplaySource("BTC/USDT", [(ts, case.price, [0.1] * len(ts))], clock, batch_ticks)
-    daemon = Daemon(cfg, strategy, clock=clock, source=source)
+    daemon = paper_daemon(cfg, strategy, clock=clock, source=source)
     if exhaustive:  # the definition: every tick a stop, every mark shown to the breakers
         daemon.walk = MarketWalk(daemon.inventory, daemon.supervisor.breakers, daemon.broker,
                                  clock, exhaustive=True)  # type: ignore[arg-type]

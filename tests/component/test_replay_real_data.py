@@ -17,14 +17,16 @@ from pathlib import Path
 import pytest
 
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
+from daemon.app import Daemon
 from daemon.clock import ReplayClock
 from daemon.model import Fill, Side
 from daemon.venues import replay_files
 from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.configs import replace_section
 from tests.support.fills import record_fills
+from tests.support.in_process import paper_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDLES = ROOT / "examples" / "data" / "binance_spot_BTCUSDT_1h_2017-08-17_2024-04-21.csv.gz"
@@ -52,7 +54,7 @@ def replay(kind: str, batch_ticks: int, tmp: Path) -> tuple[list[Fill], Daemon]:
     data = replay_files.load(CANDLES)
     clock = ReplayClock()
     source = ReplaySource("BTC/USDT", [(data.ts_ns, data.price, data.size)], clock, batch_ticks)
-    daemon = Daemon(cfg, strategy, clock=clock, source=source)
+    daemon = paper_daemon(cfg, strategy, clock=clock, source=source)
     fills = record_fills(daemon.inventory)
     assert asyncio.run(daemon.run()) == 0
     return fills, daemon

@@ -25,15 +25,17 @@ import torch
 
 from bench.workload import ou_chunks
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
+from daemon.app import Daemon
 from daemon.clock import ReplayClock
 from daemon.model import Fill, Side
 from daemon.venues import replay_files
 from daemon.venues.replay import ReplaySource
+from daemon.wiring import instruments_from_config
 from strategies.ar_forecast import load_model, save_weights
 from strategies.base import StrategyContext, load
 from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.fills import record_fills
+from tests.support.in_process import paper_daemon
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "replay"
 TRADES = DATA / "binance_spot_BTCUSDT_trades_2024-08-08T2354Z_3000.csv"
@@ -77,7 +79,7 @@ def replay_daemon(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: 
     strategy = load(cfg.strategy.class_path, cfg.strategy.params, ctx)
     clock = ReplayClock()
     source = ReplaySource("BTC/USDT", [(ts, price, size)], clock, batch_ticks)
-    return Daemon(cfg, strategy, clock=clock, source=source)
+    return paper_daemon(cfg, strategy, clock=clock, source=source)
 
 
 def replay(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,

@@ -18,15 +18,17 @@ from pathlib import Path
 import pytest
 
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
+from daemon.app import Daemon
 from daemon.config import TradingState
 from daemon.events import OrderFilled
+from daemon.execution.booking import book
 from daemon.journal.store import Journal, journal_path
 from daemon.model import Fill, Side
-from daemon.tasks.fills import book
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.clock import ManualClock
 from tests.support.configs import IN_PROCESS_HEAD
+from tests.support.in_process import paper_daemon
 from tests.support.wait import eventually_async
 
 SEC = 1_000_000_000
@@ -54,7 +56,7 @@ def build(tmp: Path, clock: ManualClock, journal: Journal | None, daily: str = "
     cfg = config.parse(CONFIG.format(daily=daily, drawdown=drawdown), str(tmp))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp))
-    return Daemon(cfg, strategy, clock=clock, journal=journal)
+    return paper_daemon(cfg, strategy, clock=clock, journal=journal)
 
 
 async def start(tmp: Path, clock: ManualClock, **limits: str) -> Daemon:

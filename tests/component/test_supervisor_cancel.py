@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from daemon import config
-from daemon.app import Daemon, instruments_from_config
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.clock import ManualClock
 from tests.support.configs import IN_PROCESS_HEAD
+from tests.support.in_process import paper_daemon
 
 CONFIG = IN_PROCESS_HEAD + """[strategy]
 class = "tests.support.strategies:BuyOnce"
@@ -38,7 +39,7 @@ async def test_a_halt_landing_with_the_groups_cancel_cannot_keep_the_group_alive
     cfg = config.parse(CONFIG, str(tmp_path))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp_path))
-    d = Daemon(cfg, strategy, clock=ManualClock(1_772_452_800_000_000_000))
+    d = paper_daemon(cfg, strategy, clock=ManualClock(1_772_452_800_000_000_000))
 
     async def halt_and_fail() -> None:
         # Its first step runs right after the supervisor's, which parked it on its wake event.

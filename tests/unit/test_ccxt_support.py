@@ -11,7 +11,6 @@ import msgspec
 import pytest
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
-from daemon.commands.run import check_live_markets
 from daemon.config import ConfigError, ExchangeConfig
 from daemon.model import MarketKind
 from daemon.ops.metrics import Metrics
@@ -23,6 +22,7 @@ from daemon.venues.ccxt.client import (
     make_exchange,
 )
 from daemon.venues.ccxt.feed import TradeFilter
+from daemon.venues.ccxt.startup import check_live_markets
 
 
 @pytest.mark.parametrize(("err", "kind"), [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.app import instruments_from_config
 from daemon.config import ConfigError, RiskConfig, TradingState, load, parse
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext
 from strategies.base import load as load_strategy
 from tests.support.configs import SHIPPED, replace_section

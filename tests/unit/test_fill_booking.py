@@ -10,10 +10,10 @@ import pytest
 
 from daemon.book.inventory import InventoryManager
 from daemon.events import OrderFilled
+from daemon.execution.booking import apply, book
 from daemon.journal.store import Journal
 from daemon.model import Fill, Instrument, Order, OrderType, Side
 from daemon.ops.metrics import Metrics
-from daemon.tasks.fills import apply, book
 from tests.support.journal_lock import WriteLock
 
 BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))

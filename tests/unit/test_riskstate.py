@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from daemon.commands.clear_halt import clear_halt
 from daemon.journal.store import Journal, journal_path
-from daemon.risk.latch import JsonFileStore, RiskState, StateError, clear_halt, stricter
+from daemon.risk.latch import JsonFileStore, RiskState, StateError, stricter
 
 HALTED = RiskState(halted=True, halt_reason="drawdown", halt_detail="x", halted_ns=5,
                    day="2026-03-01", daily_pnl=D("-1.5"), drawdown=D("2.25"), updated_ns=7)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from daemon.app import instruments_from_config
 from daemon.book.inventory import InventoryManager
 from daemon.clock import LiveClock
 from daemon.config import parse
@@ -20,6 +19,7 @@ from daemon.execution.decisions import SignalEngine
 from daemon.handoff import Handoff
 from daemon.model import Decision, Tick, TickBatch
 from daemon.tasks import signal as signal_task
+from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext
 from tests.support.configs import SHIPPED
 from tests.support.strategies import Alternate, AlternateParams

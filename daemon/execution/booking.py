@@ -1,0 +1,64 @@
+"""Booking: a broker event into the journal, then into the books, as one step.
+
+The journal is written first: the books only ever hold what the journal holds, so a restart
+that replays the journal rebuilds them exactly. A fill the journal already has is a duplicate
+and is not booked again. The fills task books every event the broker reports through here, and
+the reconciler every one it learns from the venue.
+"""
+
+from __future__ import annotations
+
+from daemon.book.inventory import InventoryManager
+from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.journal.base import OrderJournal
+from daemon.model import OrderState
+from daemon.ops import log
+from daemon.ops.metrics import Metrics
+
+_log = log.get("fills")
+
+
+async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics,
+               journal: OrderJournal) -> None:
+    """Journal an event, then apply it to the books (the fills task and the reconciler), as one
+    step: a stop that cancels the caller mid-write still books what the journal took."""
+    def apply_fresh(fresh: bool) -> None:
+        if fresh:
+            apply(event, inventory, metrics)
+        elif isinstance(event, OrderFilled):
+            _log.debug("fill.duplicate", trade_id=event.fill.trade_id,
+                       client_order_id=event.fill.client_order_id)
+    await journal.record_then(event, apply_fresh)
+
+
+def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:
+    match event:
+        case OrderFilled(fill=fill):
+            if not inventory.apply_fill(fill):
+                _log.debug("fill.duplicate", trade_id=fill.trade_id,
+                          client_order_id=fill.client_order_id)
+                return
+            metrics.fills.inc()
+            if fill.fee_quote >= 0:
+                metrics.fees.inc(float(fill.fee_quote))
+            else:  # a maker rebate: prometheus counters refuse negative increments
+                metrics.fee_rebates.inc(float(-fill.fee_quote))
+            _log.info("order.filled", client_order_id=fill.client_order_id,
+                      trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side.value,
+                      qty=fill.qty, price=fill.price, fee=fill.fee_quote,
+                      position=inventory.position(fill.symbol))
+            if not any(o.client_order_id == fill.client_order_id
+                       for o in inventory.working_orders(fill.symbol)):
+                metrics.order_outcomes["filled"].inc()
+        case OrderAccepted(client_order_id=coid, venue_order_id=venue_id):
+            inventory.order_accepted(coid, venue_id)
+        case OrderCancelled(client_order_id=coid):
+            if inventory.order_done(coid, OrderState.CANCELLED) is not None:
+                metrics.order_outcomes["cancelled"].inc()
+                _log.info("order.cancelled", client_order_id=coid)
+        case OrderRejected(client_order_id=coid, reason=reason, message=message):
+            if inventory.order_done(coid, OrderState.REJECTED) is not None:
+                metrics.order_outcomes["rejected"].inc()
+                metrics.exchange_rejections.labels(reason).inc()
+                _log.warning("order.rejected", client_order_id=coid, reason=reason,
+                             message=message)

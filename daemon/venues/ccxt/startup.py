@@ -1,0 +1,113 @@
+"""Connecting to an exchange at startup, before any task runs and before any order can be sent.
+
+Exchange-backed modes learn their instruments from `load_markets` (precision, limits, spot or
+swap) before the strategy is built; live mode checks the credentials and that the free quote
+balance covers the allotted capital. Transient failures are retried a few times with backoff;
+refused credentials are a `FatalBrokerError` (exit 77), anything still failing after the
+retries `VenueUnavailable` (exit 69).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from daemon.clock import Clock
+from daemon.config import Config, ConfigError, InstrumentKind
+from daemon.model import Instrument, MarketKind
+from daemon.ops import credentials, log
+from daemon.ops.metrics import Metrics
+from daemon.retry import backoff_s
+from daemon.venues.base import FatalBrokerError
+from daemon.venues.ccxt.broker import CcxtBroker
+from daemon.venues.ccxt.client import (
+    BaseError,
+    ErrorKind,
+    classify,
+    error_label,
+    instruments_from_markets,
+    make_exchange,
+)
+
+_log = log.get("runtime")
+STARTUP_ATTEMPTS = 5
+
+
+class VenueUnavailable(Exception):
+    """The venue could not be reached at startup; a later restart may succeed."""
+
+
+async def with_retry(what: str, call: Any) -> Any:
+    for attempt in range(1, STARTUP_ATTEMPTS + 1):
+        try:
+            return await call()
+        except BaseError as err:
+            kind = classify(err)
+            if kind is ErrorKind.AUTH:
+                raise FatalBrokerError("auth", f"{what}: the exchange refused our credentials "
+                                       f"({error_label(err)}): check the API key and secret"
+                                       ) from None
+            if kind not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT) or (
+                    attempt == STARTUP_ATTEMPTS):
+                raise VenueUnavailable(f"{what}: {error_label(err)}: {err}") from None
+            pause = backoff_s(attempt, 0.5, 5.0)
+            _log.warning("startup.retry", what=what, attempt=attempt, error=error_label(err),
+                         pause_s=round(pause, 3))
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+async def instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
+    markets = await with_retry("load_markets", exchange.load_markets)
+    found = instruments_from_markets(markets, [i.symbol for i in cfg.market.instruments],
+                                     exchange.precisionMode)
+    for ic in cfg.market.instruments:
+        venue = found[ic.symbol].kind
+        if ic.kind is not None and (venue is MarketKind.SPOT) != (ic.kind is InstrumentKind.SPOT):
+            raise ConfigError(f"market.instruments: {ic.symbol} is kind = \"{ic.kind.value}\" "
+                              f"in the config but a {venue.value} market on the exchange")
+    return found
+
+
+async def check_balance(exchange: Any, instruments: dict[str, Instrument],
+                        capital: Decimal, spent: dict[str, Decimal]) -> None:
+    """The capital not yet in positions (`spent` per the journal's fills) must be free."""
+    balance = await with_retry("fetch_balance", exchange.fetch_balance)
+    for quote in {i.quote for i in instruments.values()}:
+        free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
+        need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))
+        if free < need:
+            held = f" ({capital - need} of it in positions)" if need != capital else ""
+            raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
+                              f"than the account's free balance of {free} {quote}")
+
+
+def check_live_markets(instruments: dict[str, Instrument]) -> None:
+    """Live trading is spot only. A linear swap's signed position is booked, but never checked
+    against the venue's positions (reconciliation compares spot balances) and has not been
+    proven against a venue: real money waits for both. Paper mode may use swap markets."""
+    for symbol, inst in instruments.items():
+        if inst.kind is not MarketKind.SPOT:
+            raise ConfigError(f"market.instruments: {symbol} is a {inst.kind.value} market; "
+                              "live mode trades spot markets only (use daemon.mode = \"paper\")")
+
+
+async def live_broker(cfg: Config, creds: credentials.Credentials,
+                      instruments: dict[str, Instrument], metrics: Metrics,
+                      clock: Clock, opened: list[Any],
+                      spent: dict[str, Decimal]) -> tuple[CcxtBroker, Decimal]:
+    """The exchange's broker for live mode, and the capital it may trade. `opened` collects
+    the ccxt clients made, for the caller to close whatever happens."""
+    assert cfg.exchange.allotted_capital is not None
+    check_live_markets(instruments)
+    ex = make_exchange(cfg.exchange, creds)
+    opened.append(ex)
+    await with_retry("load_markets", ex.load_markets)
+    capital = cfg.exchange.allotted_capital
+    await check_balance(ex, instruments, capital, spent)
+    if any(i.kind is MarketKind.SPOT for i in instruments.values()):
+        _log.info("startup.spot", note="spot is long-only: a short signal means flat, and only "
+                  "base bought by this daemon is ever sold")
+    return CcxtBroker(ex, instruments, cfg.exchange, metrics, clock,
+                      cfg.daemon.client_id_prefix), capital

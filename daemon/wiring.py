@@ -1,0 +1,202 @@
+"""The one place that turns a config into a daemon's components.
+
+`tradingd run`, `tradingd replay`, `check-config`, the bench and the tests all come through
+here, so they run the same parts wired the same way; only the venue differs:
+- `paper_venue`: the paper broker on the simulated market, or on a source the caller brings
+  (a replay's recorded trades, a test's scripted ticks);
+- `venues.ccxt.startup.exchange_venue` (async: it asks the exchange for its markets, checks
+  credentials and balance): the exchange's feed, and in live mode its broker.
+`build` then makes the rest: books, gate, router, supervisor, signal engine, the replay walk and,
+for a journal that outlives the process, the reconciler. Nothing here starts a task, opens a
+listener or sends a request; reading the halt latch is the one thing it does on disk, so that a
+latch that cannot be read stops the daemon before anything is logged as started.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from daemon import config as config_mod
+from daemon.book.inventory import InventoryManager
+from daemon.clock import Clock, LiveClock, stepper
+from daemon.config import Config, ConfigError, InstrumentKind, Mode, resolve_path
+from daemon.execution.decisions import SignalEngine
+from daemon.execution.flatten import flatten
+from daemon.execution.market_walk import MarketWalk
+from daemon.execution.reconcile import Reconciler
+from daemon.execution.router import ClientIds, OrderRouter
+from daemon.journal.base import OrderJournal
+from daemon.journal.memory import MemoryJournal
+from daemon.journal.store import Journal
+from daemon.model import Instrument, MarketKind
+from daemon.ops import control
+from daemon.ops.credentials import Credentials
+from daemon.ops.health import HealthState
+from daemon.ops.metrics import Metrics
+from daemon.risk.gate import RiskGate
+from daemon.risk.latch import FILE_NAME, JsonFileStore
+from daemon.risk.supervisor import RiskSupervisor
+from daemon.venues.base import Broker
+from daemon.venues.paper import PaperBroker
+from daemon.venues.sim import SimMarket
+from daemon.venues.source import MarketDataSource
+from strategies.base import Strategy, StrategyContext
+from strategies.base import load as load_strategy
+
+# Stand-in grid for instruments whose real grid comes from the exchange at startup: lets
+# `check-config` validate the strategy without a network connection.
+_PLACEHOLDER = Decimal("1e-8")
+
+
+def instruments_from_config(config: Config) -> dict[str, Instrument]:
+    out = {}
+    for ic in config.market.instruments:
+        base, quote = ic.symbol.split(":", 1)[0].split("/", 1)
+        out[ic.symbol] = Instrument(
+            symbol=ic.symbol, base=base, quote=quote,
+            price_increment=ic.price_increment or _PLACEHOLDER,
+            size_increment=ic.size_increment or _PLACEHOLDER,
+            min_qty=ic.min_qty if ic.min_qty is not None else Decimal(0),
+            max_qty=ic.max_qty or Decimal("1e12"),
+            min_notional=ic.min_notional if ic.min_notional is not None else Decimal(0),
+            kind=MarketKind.SPOT if ic.market_kind is InstrumentKind.SPOT else MarketKind.MARGIN)
+    return out
+
+
+def strategy(config: Config, instruments: dict[str, Instrument] | None = None,
+             config_dir: Path | None = None) -> Strategy[Any]:
+    """The configured strategy, its params checked (`ConfigError` names the key). A model file
+    in the params resolves against `config_dir` (default: the config file's directory)."""
+    ctx = StrategyContext(instruments or instruments_from_config(config),
+                          config_dir or Path(config.config_dir))
+    return load_strategy(config.strategy.class_path, config.strategy.params, ctx)
+
+
+def load(path: Path) -> tuple[Config, Strategy[Any]]:
+    """Config and strategy from a file, or `ConfigError`."""
+    config = config_mod.load(path)
+    return config, strategy(config)
+
+
+class Venue(NamedTuple):
+    """Where orders go and prices come from, and what the venue says about them."""
+
+    clock: Clock
+    instruments: dict[str, Instrument]
+    source: MarketDataSource
+    broker: Broker
+    metrics: Metrics
+    starting_cash: Decimal
+
+
+def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = None,
+                source: MarketDataSource | None = None) -> Venue:
+    """The paper account on the simulated market, or on `source` (a replay, a test's ticks)."""
+    clock = clock or LiveClock()
+    instruments = instruments_from_config(config)
+    source = source or SimMarket(config.market.instruments, config.market.sim,
+                                 config.market.batch_interval_ms, clock, strategy.book_depth)
+    return Venue(clock, instruments, source, _paper_broker(config, instruments, clock),
+                 Metrics(list(instruments)), config.paper.starting_cash)
+
+
+def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
+                  ) -> PaperBroker:
+    paper = config.paper
+    return PaperBroker(instruments, paper.starting_cash, paper.fee_bps, paper.slippage_bps,
+                       clock)
+
+
+class Parts(NamedTuple):
+    """Every component of one daemon, wired; `app.Daemon` runs them."""
+
+    config: Config
+    config_path: Path | None
+    control_token: str | None
+    clock: Clock
+    metrics: Metrics
+    health: HealthState
+    inventory: InventoryManager
+    gate: RiskGate
+    broker: Broker
+    source: MarketDataSource
+    journal: OrderJournal
+    router: OrderRouter
+    supervisor: RiskSupervisor
+    signals: SignalEngine
+    walk: MarketWalk | None
+    reconciler: Reconciler | None
+
+
+def build(config: Config, strategy: Strategy[Any], venue: Venue,
+          journal: OrderJournal | None = None, config_path: Path | None = None,
+          control_token: str | None = None) -> Parts:
+    """Wire a daemon on `venue`. Without a journal it gets an in-memory one (a replay, the
+    bench, a test): the same order path, nothing kept, nothing to reconcile. `config_path` is
+    re-read on SIGHUP; `control_token` is required if control is enabled. Raises `StateError`
+    if the halt latch cannot be read, `ConfigError` for a control API that cannot be."""
+    if config.control.enabled and not control_token:
+        raise ConfigError("control: enabled but no control token")
+    control.socket_path(config)  # a bad socket path fails now, before anything starts
+    clock = venue.clock
+    journal = journal or MemoryJournal(clock.now_ns())
+    health = HealthState()
+    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash)
+    gate = RiskGate(config.risk, inventory.view, clock.now_ns())
+    ids = ClientIds(config.daemon.client_id_prefix, journal.run_ns)
+    router = OrderRouter(gate, inventory, venue.broker, clock, venue.metrics, ids, journal)
+    store = JsonFileStore(resolve_path(config, config.daemon.state_dir) / FILE_NAME)
+
+    async def flatten_books(timeout_s: float, reason: str) -> bool:
+        return await flatten(router, gate, inventory, clock, timeout_s, reason=reason)
+
+    supervisor = RiskSupervisor(config, config_path, gate, inventory, flatten_books, clock,
+                                venue.metrics, health, store, store.load())
+    inventory.set_listener(supervisor)  # the breakers see every mark, fill and rejection
+    stepped = stepper(clock)
+    # A replay walks each batch tick by tick: marks, breakers, fills as of the tick read.
+    walk = None if stepped is None else MarketWalk(
+        inventory, supervisor.breakers,
+        venue.broker if isinstance(venue.broker, PaperBroker) else None, stepped)
+    # Only a journal that outlives the process has anything to reconcile. Drift halts through
+    # the supervisor: one latch, one way to clear it.
+    reconciler = None if not isinstance(journal, Journal) else Reconciler(
+        journal, venue.broker, inventory, gate, venue.metrics, health, config.reconcile,
+        ids.prefix, lambda detail: supervisor.halt("reconciliation", "reconciliation", detail),
+        supervisor.on_restored)
+    return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
+                 gate, venue.broker, venue.source, journal, router, supervisor,
+                 SignalEngine(strategy, inventory.view, clock), walk, reconciler)
+
+
+async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
+                         spent: dict[str, Decimal], opened: list[Any]
+                         ) -> tuple[Venue, Strategy[Any]]:
+    """A venue on an exchange (`market.source = "exchange"`): its public feed, and in live mode
+    its broker (else the paper account at the exchange's prices). The strategy is built here,
+    between the two: it needs the exchange's instruments, and the feed subscribes to books only
+    if the strategy asks. Asks the exchange for its markets, and in live mode checks credentials
+    and balance (`spent`: what the journal's fills took): `VenueUnavailable` (69),
+    `FatalBrokerError` (77), `ConfigError` (78). `opened` collects every ccxt client made, for
+    the caller to close whatever happens. ccxt is imported only here, when a mode needs it."""
+    from daemon.venues.ccxt import startup
+    from daemon.venues.ccxt.client import make_exchange
+    from daemon.venues.ccxt.feed import CcxtFeed
+
+    feed_ex = make_exchange(config.exchange, None)  # public data needs no keys
+    opened.append(feed_ex)
+    instruments = await startup.instruments(feed_ex, config)
+    metrics = Metrics(list(instruments))
+    broker: Broker | None = None
+    capital = config.paper.starting_cash
+    if config.daemon.mode is Mode.LIVE:
+        broker, capital = await startup.live_broker(config, creds, instruments, metrics, clock,
+                                                    opened, spent)
+    strat = strategy(config, instruments)
+    if broker is None:
+        broker = _paper_broker(config, instruments, clock)
+    source = CcxtFeed(feed_ex, list(instruments), config.exchange, metrics, clock,
+                      strat.book_depth)
+    return Venue(clock, instruments, source, broker, metrics, capital), strat

@@ -1,0 +1,22 @@
+"""A daemon in this process, wired as `tradingd replay` wires one: the paper account on a
+source the test brings (the simulated market if none), an in-memory journal unless the test
+brings one. Run it with `await daemon.run()`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon import wiring
+from daemon.app import Daemon
+from daemon.clock import Clock
+from daemon.config import Config
+from daemon.journal.base import OrderJournal
+from daemon.venues.source import MarketDataSource
+from strategies.base import Strategy
+
+
+def paper_daemon(cfg: Config, strategy: Strategy[Any], clock: Clock | None = None,
+                 source: MarketDataSource | None = None,
+                 journal: OrderJournal | None = None) -> Daemon:
+    venue = wiring.paper_venue(cfg, strategy, clock, source)
+    return Daemon(wiring.build(cfg, strategy, venue, journal))

@@ -24,12 +24,12 @@ import gc
 import os
 import signal
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from daemon import accel
+from daemon.atomic import write_atomic
 from daemon.config import resolve_path
 from daemon.execution import flatten
 from daemon.exitcodes import ExitCode
@@ -278,7 +278,8 @@ class Daemon:
         return code
 
     def _persist(self, flat: bool, positions: dict[str, Decimal], working: list[str]) -> None:
-        """Write the final books atomically, so an operator (or the next start) can read them."""
+        """Write the final books atomically and durably, so an operator (or the next start) can
+        read them whatever happens to the machine after the exit."""
         state_dir = resolve_path(self.config, self.config.daemon.state_dir)
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -287,9 +288,8 @@ class Daemon:
                    "realized_pnl": self.inventory.realized_pnl, "fees": self.inventory.fees,
                    "state": self.gate.state.value, "ts_ns": self.clock.now_ns(),
                    "halt": _halt_doc(self.supervisor.latch)}
-            tmp = state_dir / "final_state.json.tmp"
-            tmp.write_bytes(msgspec.json.format(msgspec.json.encode(doc)))
-            os.replace(tmp, Path(state_dir) / "final_state.json")
+            write_atomic(state_dir / "final_state.json",
+                         msgspec.json.format(msgspec.json.encode(doc)))
         except OSError as err:
             _log.error("persist.failed", error=str(err), state_dir=str(state_dir))
 

@@ -39,8 +39,7 @@ from daemon.journal.schema import FILENAME
 from daemon.journal.schema import JournalError as JournalError  # the journal's one error type
 from daemon.model import ZERO, Fill, Order, OrderState, OrderType, Side
 from daemon.ops import log
-from daemon.risk.latch import VERSION as RISK_STATE_VERSION
-from daemon.risk.latch import RiskState, StateError
+from daemon.risk.latch import RiskState, StateError, version_problem
 
 T = TypeVar("T")
 _log = log.get("journal")
@@ -263,9 +262,8 @@ class Journal:
         except msgspec.DecodeError as err:
             raise JournalError(f"journal {self.path}: corrupt risk state ({err}); it may hold "
                                f"a halt latch: inspect it before anything else") from None
-        if not 1 <= state.version <= RISK_STATE_VERSION:
-            raise JournalError(f"journal {self.path}: unknown risk state version "
-                               f"{state.version}")
+        if (problem := version_problem(state)) is not None:
+            raise JournalError(f"journal {self.path}: {problem}")
         return state
 
     async def load(self) -> Snapshot:

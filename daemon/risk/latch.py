@@ -15,13 +15,13 @@ A missing file means "never halted". A file that exists but cannot be read or de
 from __future__ import annotations
 
 import datetime
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
 import msgspec
 
+from daemon.atomic import write_atomic
 from daemon.model import ZERO
 
 FILE_NAME = "risk_state.json"
@@ -52,6 +52,13 @@ class RiskState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # rebuilt books, whatever the marks and even if the allotted capital changed. None: not
     # known (a version 1 file, or a cleared latch).
     total_pnl: Decimal | None = None
+
+
+def version_problem(state: RiskState) -> str | None:
+    """Why a decoded copy cannot be used, whichever store it came from; None if it can."""
+    if not 1 <= state.version <= VERSION:
+        return f"unknown risk state version {state.version}"
+    return None
 
 
 def utc_day(ts_ns: int) -> str:
@@ -120,29 +127,15 @@ class JsonFileStore:
         except msgspec.DecodeError as err:
             raise StateError(f"{self.path}: corrupt risk state ({err}). It may hold a halt "
                              "latch; inspect it, then repair or remove it to start") from None
-        if not 1 <= state.version <= VERSION:
-            raise StateError(f"{self.path}: unknown risk state version {state.version}")
+        if (problem := version_problem(state)) is not None:
+            raise StateError(f"{self.path}: {problem}")
         return state
 
     def save(self, state: RiskState, durable: bool = True) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb", opener=_private) as fh:
-                fh.write(msgspec.json.format(msgspec.json.encode(state)) + b"\n")
-                fh.flush()
-                if durable:
-                    os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            if durable:  # the rename is durable only once the directory entry is on disk
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            write_atomic(self.path, msgspec.json.format(msgspec.json.encode(state)) + b"\n",
+                         durable=durable, mode=0o600)
         except OSError as err:
             raise StateError(f"{self.path}: cannot save the risk state: {err}") from None
 
-
-def _private(path: str, flags: int) -> int:
-    return os.open(path, flags, 0o600)

@@ -39,8 +39,11 @@ test-interpreted: $(STAMP)
 	TRADINGD_INTERPRETED=1 TRADINGD_ACCEL_DIR=$(VENV)/no-accel HYPOTHESIS_PROFILE=dev \
 		$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/component
 
+# The import contracts in pyproject.toml (layers, and which package may import ccxt, torch,
+# prometheus_client, aiohttp) are part of lint: the README's Architecture section, enforced.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon strategies tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -142,7 +142,6 @@ class Daemon:
                           instruments=list(self.inventory.instruments), pid=os.getpid(),
                           strategy=cfg.strategy.class_path, state=self.gate.state.value,
                           order_path=accel.status)
-                await self.broker.start()
                 if self.reconciler is None:
                     self.health.reconciled = True  # an in-memory journal: nothing to reconcile
                 else:

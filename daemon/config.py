@@ -106,10 +106,6 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("min_qty: must be <= max_qty")
 
     @property
-    def has_grid(self) -> bool:
-        return all(getattr(self, name) is not None for name in self.GRID)
-
-    @property
     def market_kind(self) -> InstrumentKind:
         if self.kind is not None:
             return self.kind

@@ -9,17 +9,11 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import MutableSequence, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from daemon.model import Bar
 
-T_in = TypeVar("T_in", contravariant=True)
-T_out = TypeVar("T_out", covariant=True)
 T = TypeVar("T")
-
-
-class Operator(Protocol[T_in, T_out]):
-    def on_tick(self, val: T_in) -> T_out: ...
 
 
 class RingWindow(Generic[T]):
@@ -71,17 +65,6 @@ class RingWindow(Generic[T]):
 
     def oldest_first(self) -> list[T]:
         return self.newest_first()[::-1]
-
-
-class Last(Generic[T]):
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value: T | None = None
-
-    def on_tick(self, val: T) -> T:
-        self.value = val
-        return val
 
 
 class LogReturn:

@@ -24,10 +24,6 @@ class Side(enum.Enum):
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
 
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
     @staticmethod
     def of(signed_qty: Decimal) -> Side:
         return Side.BUY if signed_qty > 0 else Side.SELL

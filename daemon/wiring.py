@@ -105,8 +105,7 @@ def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = N
 def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
                   ) -> PaperBroker:
     paper = config.paper
-    return PaperBroker(instruments, paper.starting_cash, paper.fee_bps, paper.slippage_bps,
-                       clock)
+    return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock)
 
 
 class Parts(NamedTuple):

@@ -32,8 +32,7 @@ class JournalError(Exception):
 
 
 # Migrations, oldest first. A fresh journal runs them all, so every step is exercised on every
-# new install, not only on upgrades. Append; never edit a released step. (Step 2's risk_state
-# table is unused: the journal keeps its copy of the risk state in `meta`.)
+# new install, not only on upgrades. Append; never edit a released step.
 MIGRATIONS: tuple[str, ...] = (
     # 1: orders and fills
     """
@@ -60,6 +59,11 @@ MIGRATIONS: tuple[str, ...] = (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         state TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 3: step 2's risk_state table was never written (it cannot hold what the breakers carry;
+    # the journal keeps its copy of the risk state in `meta`)
+    """
+    DROP TABLE IF EXISTS risk_state;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

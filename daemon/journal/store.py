@@ -43,11 +43,9 @@ from daemon.risk.latch import RiskState, StateError, version_problem
 
 T = TypeVar("T")
 _log = log.get("journal")
-# The risk state is one JSON document in `meta`, replaced on each save. (Migration 2's
-# risk_state table was never written: it cannot hold the breakers' numbers.)
+# The risk state is one JSON document in `meta`, replaced on each save.
 _RISK_STATE_KEY = "risk_state"
 _OPEN = ("pending_new", "accepted", "partially_filled")
-_TERMINAL = ("filled", "cancelled", "rejected")
 
 
 class OrderRecord(msgspec.Struct, frozen=True):

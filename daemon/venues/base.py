@@ -55,8 +55,6 @@ class Broker(Protocol):
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]: ...
 
-    async def start(self) -> None: ...
-
     async def run(self) -> None:
         """Pump venue events (websocket, polling) into `events` until cancelled; returns at
         once for a broker that has none. The fill handling task runs it."""
@@ -75,9 +73,6 @@ class Broker(Protocol):
 
     async def on_market(self, batch: TickBatch) -> None:
         """See market data (the paper broker fills against it; a venue ignores it)."""
-
-    def balances(self) -> dict[str, Decimal]:
-        """What the account holds as the broker knows it: quote cash and base positions."""
 
     # --- reconciliation: direct questions to the venue, before and between trading ---------
     # These raise BrokerError when the venue cannot answer (the caller retries) and never

@@ -7,11 +7,11 @@ takes requests: the router does not wait for one order's fill before it hands ov
 Market orders fill at once at the best ask (buys) or bid (sells) moved against us by
 `slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
 touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
-account is margin-style: positions are signed, so a strategy may go short.
+account itself is the books' (the inventory manager's): the broker only fills.
 
 The touch is the market as the daemon has seen it. Live, the daemon has seen every trade of the
 last batch, and the touch is its quote. On a replay clock the daemon walks a batch tick by tick
-(`daemon.market_walk`), and tells the broker where it stands (`at_tick`): the touch is the
+(`execution.market_walk`), and tells the broker where it stands (`at_tick`): the touch is the
 batch's spread around that trade, as a feed that delivered trade by trade would have shown it,
 and before the walk reaches the batch's first trade it is the previous batch's last touch.
 Resting limits are then matched at the tick where the market first reaches them
@@ -28,7 +28,7 @@ from decimal import Decimal
 from daemon.clock import Clock, stepper
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.handoff import WorkQueue
-from daemon.model import ZERO, Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
+from daemon.model import Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.base import EVENT_QUEUE_SIZE, VenueOrder
 
@@ -36,8 +36,8 @@ BPS = Decimal(10_000)
 
 
 class PaperBroker:
-    def __init__(self, instruments: dict[str, Instrument], starting_cash: Decimal,
-                 fee_bps: Decimal, slippage_bps: Decimal, clock: Clock) -> None:
+    def __init__(self, instruments: dict[str, Instrument], fee_bps: Decimal,
+                 slippage_bps: Decimal, clock: Clock) -> None:
         self._instruments = instruments
         self._fee = fee_bps / BPS
         self._buy_factor = 1 + slippage_bps / BPS
@@ -55,17 +55,12 @@ class PaperBroker:
         self._stepped = stepper(clock) is not None
         self._cursor: dict[str, int] = {}
         self._resting: dict[str, ApprovedOrder] = {}
-        self._cash = starting_cash
-        self._positions: dict[str, Decimal] = {s: ZERO for s in instruments}
         self._order_seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
         return self._events
-
-    async def start(self) -> None:
-        return None
 
     async def close(self) -> None:
         return None
@@ -104,11 +99,6 @@ class PaperBroker:
 
     def track(self, order: VenueOrder) -> None:
         return None
-
-    def balances(self) -> dict[str, Decimal]:
-        out = {"cash": self._cash}
-        out.update(self._positions)
-        return out
 
     async def submit(self, order: ApprovedOrder) -> None:
         # Handed over, not worked here: the router goes on to the decision's next order while
@@ -237,9 +227,6 @@ class PaperBroker:
 
     async def _fill(self, order: ApprovedOrder, price: Decimal, now: int) -> None:
         fee = order.qty * price * self._fee
-        signed = order.qty if order.side is Side.BUY else -order.qty
-        self._cash -= signed * price + fee
-        self._positions[order.symbol] += signed
         # The trade id carries the order id: unique across restarts of a journaled paper account.
         fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}-{order.client_order_id}",
                     order.symbol, order.side, order.qty, price, fee, now)

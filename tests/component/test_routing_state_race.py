@@ -52,7 +52,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     inventory.mark(SYMBOL, 100.0, now)
     inventory.quote(SYMBOL, 99.99, 100.01)
     gate = RiskGate(RiskConfig(D(100_000), D(100_000), 10), inventory.view, now)
-    broker = PaperBroker({SYMBOL: BTC}, D(10_000), D("7.5"), D(1), clock)
+    broker = PaperBroker({SYMBOL: BTC}, D("7.5"), D(1), clock)
     await broker.on_market(TickBatch(SYMBOL, [now], [100.0], [1.0], 99.99, 100.01, now + 1))
     metrics = Metrics([SYMBOL])
     router = OrderRouter(gate, inventory, broker, clock, metrics, ClientIds("t"), journal)

@@ -26,7 +26,7 @@ BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100
 @pytest_asyncio.fixture
 async def broker() -> AsyncIterator[PaperBroker]:
     clock = ReplayClock(10)
-    paper = PaperBroker({SYMBOL: BTC}, D(10_000), D(0), D(0), clock)
+    paper = PaperBroker({SYMBOL: BTC}, D(0), D(0), clock)
     await paper.on_market(TickBatch(SYMBOL, [10], [100.0], [1.0], 99.99, 100.01, 11))
     paper.at_tick(SYMBOL, 0)  # on a replay clock the daemon's walk says how far it has read
     worker = asyncio.create_task(paper.run())

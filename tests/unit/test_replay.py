@@ -119,7 +119,7 @@ def test_bad_data_files_say_what_is_wrong(tmp_path: Path, text: str, error: str)
 def test_paper_touch_inside_a_batch_is_the_trade_the_walk_reached() -> None:
     async def scenario() -> list[tuple[D, D] | None]:
         clock = ReplayClock()
-        broker = PaperBroker({"BTC/USDT": BTC}, D(1000), D(0), D(0), clock)
+        broker = PaperBroker({"BTC/USDT": BTC}, D(0), D(0), clock)
         await broker.on_market(TickBatch("BTC/USDT", [1, 2], [50.0, 51.0], [1, 1], 51, 51, 3))
         broker.at_tick("BTC/USDT", 1)
         await broker.on_market(TickBatch("BTC/USDT", [5, 7, 7, 9], [100.0, 101.0, 102.0, 103.0],

@@ -74,9 +74,6 @@ class CcxtBroker:
     def events(self) -> asyncio.Queue[BrokerEvent]:
         return self._events
 
-    async def start(self) -> None:
-        return None
-
     async def close(self) -> None:
         try:
             await self._ex.close()
@@ -85,9 +82,6 @@ class CcxtBroker:
 
     async def on_market(self, batch: Any) -> None:
         return None
-
-    def balances(self) -> dict[str, Decimal]:
-        return {}
 
     def owns(self, client_order_id: str | None) -> bool:
         return self._orders.owns(client_order_id)

@@ -38,8 +38,7 @@ from bench.workload import ou_chunks  # noqa: E402
 from daemon import accel, wiring  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
 from daemon.clock import ReplayClock  # noqa: E402
-from daemon.config import TradingState  # noqa: E402
-from daemon.model import Fill  # noqa: E402
+from daemon.model import Fill, TradingState  # noqa: E402
 from daemon.ops import log  # noqa: E402
 from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource  # noqa: E402
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 
 from daemon.config_errors import describe_validation_error, non_finite_path
+from daemon.model import TradingState
 
 
 class ConfigError(Exception):
@@ -203,12 +204,6 @@ class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
         for name in ("ws_silence_s", "rest_poll_s", "fill_poll_s", "reconnect_max_s",
                      "max_price_jump_bps", "order_lookup_s"):
             _positive(name, getattr(self, name))
-
-
-class TradingState(enum.Enum):
-    ACTIVE = "active"
-    REDUCING = "reducing"
-    HALTED = "halted"
 
 
 class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):

@@ -1,7 +1,8 @@
 """Streaming feature operators: each does O(1) work per value and keeps O(window) memory.
 
 The building block is an operator with `on_tick(value) -> result`; operators compose by feeding
-one's result to the next (seed 000). Prices here are floats: features are statistics, not money.
+one's result to the next, as in the seed code this project grew from. Prices here are floats:
+features are statistics, not money.
 """
 
 from __future__ import annotations

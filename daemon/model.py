@@ -16,6 +16,16 @@ import msgspec
 ZERO = Decimal(0)
 
 
+class TradingState(enum.Enum):
+    """What the risk gate allows: everything; only orders that shrink a position; only cancels
+    and the daemon's own flatten. Owned by the risk supervisor; `risk.initial_state` in the
+    config names the one to start in."""
+
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
 class Side(enum.Enum):
     BUY = "buy"
     SELL = "sell"

@@ -35,6 +35,7 @@ from daemon.ops import control
 from daemon.ops.credentials import Credentials
 from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
+from daemon.risk.breakers import RECONCILIATION
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import FILE_NAME, JsonFileStore
 from daemon.risk.supervisor import RiskSupervisor
@@ -163,7 +164,7 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     # the supervisor: one latch, one way to clear it.
     reconciler = None if not isinstance(journal, Journal) else Reconciler(
         journal, venue.broker, inventory, gate, venue.metrics, health, config.reconcile,
-        ids.prefix, lambda detail: supervisor.halt("reconciliation", "reconciliation", detail),
+        ids.prefix, lambda detail: supervisor.halt(RECONCILIATION, RECONCILIATION, detail),
         supervisor.on_restored)
     return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
                  gate, venue.broker, venue.source, journal, router, supervisor,

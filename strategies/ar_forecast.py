@@ -1,9 +1,10 @@
 """The seed strategy: an AR(3) torch model on bar log returns, long/short by the forecast's sign.
 
-From seed 000: the model forecasts the next bar's log return from the last three (newest first);
-a new sign closes the old position and opens one of size equity / price x `scale`, so winnings
-compound. Equity is cash plus *unrealized PnL* with the right sign (the seed reversed it, so a
-winning long sized the next trade off a loss). On spot markets a short signal means flat.
+From the seed code this project grew from: the model forecasts the next bar's log return from
+the last three (newest first); a new sign closes the old position and opens one of size
+equity / price x `scale`, so winnings compound. Equity is cash plus *unrealized PnL* with the
+right sign (the seed reversed it, so a winning long sized the next trade off a loss). On spot
+markets a short signal means flat.
 
 torch is imported here and nowhere in the daemon.
 """

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
-from daemon.config import TradingState
 from daemon.execution.router import OrderRouter
-from daemon.model import OrderIntent, Side
+from daemon.model import OrderIntent, Side, TradingState
 from daemon.ops import log
 from daemon.risk.gate import RiskGate
 

@@ -32,11 +32,11 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from daemon.book.inventory import InventoryManager
-from daemon.config import ReconcileConfig, TradingState, UnknownOrders
+from daemon.config import ReconcileConfig, UnknownOrders
 from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.execution.booking import book
 from daemon.journal.store import Journal, JournalError, JournalRiskStore, OrderRecord
-from daemon.model import ZERO, MarketKind, Order, OrderState, UnknownInstrument
+from daemon.model import ZERO, MarketKind, Order, OrderState, TradingState, UnknownInstrument
 from daemon.ops import log
 from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics

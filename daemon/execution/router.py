@@ -17,13 +17,16 @@ from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.events import OrderRejected
 from daemon.journal.base import OrderJournal
-from daemon.model import Order, OrderIntent, OrderState
+from daemon.model import Order, OrderIntent, OrderState, TradingState
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
 from daemon.venues.base import Broker, BrokerError, FatalBrokerError
 
 _log = log.get("execution")
+# Why an approved order is withdrawn before sending: the state the trading state changed to.
+WITHDRAWN_BECAUSE = {TradingState.HALTED: DenyReason.HALTED,
+                     TradingState.REDUCING: DenyReason.REDUCING}
 # A runaway strategy can be denied thousands of times a second: log the first few of each reason
 # per second and a count of the rest (the denial metric counts every one). Log floods hide the
 # lines that matter and journald drops lines past its rate limit.
@@ -186,7 +189,7 @@ class OrderRouter:
     async def _withdraw(self, approved: ApprovedOrder) -> None:
         """Never send an order the trading state no longer allows; journal why, so a restart
         does not look for it on the venue."""
-        reason = DenyReason(self._gate.state.value)  # halted or reducing
+        reason = WITHDRAWN_BECAUSE[self._gate.state]
         self._metrics.risk_denials.labels(reason.value).inc()
         self._metrics.order_outcomes["denied"].inc()
         _log.warning("order.withdrawn", client_order_id=approved.client_order_id,

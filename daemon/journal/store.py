@@ -11,7 +11,7 @@ one twice is a no-op. The journal records; the exchange is the authority on what
 All SQLite work runs on one dedicated thread with one connection, so the event loop never
 blocks on a disk and writes keep their order. A journal that cannot be read, an empty one, or
 a missing one where the state directory shows an earlier run is a `JournalError` naming the
-file (`journal_file`): it is never replaced, because a fresh journal would forget live orders.
+file (`journal.schema`): it is never replaced, because a fresh journal would forget live orders.
 
 The journal also keeps a copy of the risk state (the halt latch and what the breakers carry),
 `JournalRiskStore`, so that losing `risk_state.json` cannot un-latch a halt.
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
-from daemon.journal import schema as journal_file
+from daemon.journal import schema
 from daemon.journal.schema import FILENAME
 from daemon.journal.schema import JournalError as JournalError  # the journal's one error type
 from daemon.model import ZERO, Fill, Order, OrderState, OrderType, Side
@@ -121,7 +121,7 @@ class Journal:
 
     def _open(self) -> None:
         try:
-            db = self._db = journal_file.connect(self.path)
+            db = self._db = schema.connect(self.path)
             last = db.execute("SELECT value FROM meta WHERE key = 'last_run_ns'").fetchone()
             self.run_ns = max(time.time_ns(), int(last[0]) + 1_000_000 if last else 0)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_run_ns', ?)",

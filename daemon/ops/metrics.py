@@ -16,7 +16,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 VERSION = "0.1.0"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 ORDER_OUTCOMES = ("submitted", "filled", "cancelled", "rejected", "denied")
-BREAKERS = ("daily_loss", "drawdown", "rejections", "reconciliation", "kill_switch")
 DATA_PATHS = ("sim", "replay", "websocket", "rest")
 STATE_VALUES = {"active": 0, "reducing": 1, "halted": 2}
 # Label values known up front, created at zero so alerts see a series before the first event.
@@ -98,8 +97,6 @@ class Metrics:
                                 (self.exchange_errors, EXCHANGE_ERRORS)):
             for value in values:
                 counter.labels(value)
-        for breaker in BREAKERS:
-            self.breaker_trips.labels(breaker)
         for path in DATA_PATHS:
             self.data_path.labels(path).set(0)
         for symbol in instruments:

@@ -46,6 +46,14 @@ class Breaker(enum.Enum):
     REJECTIONS = "rejections"
 
 
+# The halts that come from elsewhere: reconciliation drift and the operator's kill switch
+# (SIGUSR1, `POST /halt`). With the breakers above, every `breaker` label of
+# tradingd_circuit_breaker_trips_total.
+RECONCILIATION = "reconciliation"
+KILL_SWITCH = "kill_switch"
+TRIP_LABELS = (*(b.value for b in Breaker), RECONCILIATION, KILL_SWITCH)
+
+
 class CircuitBreakers:
     def __init__(self, config: RiskConfig, view: InventoryView, clock: Clock, metrics: Metrics,
                  on_trip: Callable[[Breaker, str], None], carry: RiskState | None,

@@ -24,8 +24,8 @@ from decimal import ROUND_CEILING, Decimal
 import msgspec
 
 from daemon.book.inventory import InventoryView
-from daemon.config import RiskConfig, TradingState
-from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side
+from daemon.config import RiskConfig
+from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side, TradingState
 from daemon.risk.throttle import Limited, OrderThrottle
 
 BPS = Decimal(10_000)

@@ -32,18 +32,17 @@ import msgspec
 from daemon import config as config_mod
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
-from daemon.config import Config, ConfigError, RiskConfig, TradingState
-from daemon.model import Fill, Order
+from daemon.config import Config, ConfigError, RiskConfig
+from daemon.model import Fill, Order, TradingState
 from daemon.ops import log, sdnotify
 from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.risk.breakers import Breaker, CircuitBreakers
+from daemon.risk.breakers import KILL_SWITCH, TRIP_LABELS, Breaker, CircuitBreakers
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import RiskState, RiskStateStore, StateError, stricter
 
 _log = log.get("supervisor")
 SAVE_INTERVAL_S = 5.0  # how stale the carried-over daily PnL may be after a hard kill
-KILL_SWITCH = "kill_switch"
 
 
 # Cancel every working order and close every position, within `timeout_s`; True if flat.
@@ -75,6 +74,8 @@ class RiskSupervisor:
         self._flatten_reason: str | None = None
         self.flattening = False
         self.stopping = False  # the trading phase is over; the stop's own flatten runs
+        for label in TRIP_LABELS:  # zeros from the start: alerts see a series, not a gap
+            metrics.breaker_trips.labels(label)
         self._loaded = saved
         self._latch = RiskState()
         self._saved: RiskState | None = None  # what is on disk, without its timestamp

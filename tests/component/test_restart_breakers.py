@@ -19,11 +19,10 @@ import pytest
 
 from daemon import config
 from daemon.app import Daemon
-from daemon.config import TradingState
 from daemon.events import OrderFilled
 from daemon.execution.booking import book
 from daemon.journal.store import Journal, journal_path
-from daemon.model import Fill, Side
+from daemon.model import Fill, Side, TradingState
 from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
 from tests.support.clock import ManualClock

@@ -18,11 +18,11 @@ import pytest_asyncio
 
 from daemon.book.inventory import InventoryManager
 from daemon.clock import LiveClock
-from daemon.config import RiskConfig, TradingState
+from daemon.config import RiskConfig
 from daemon.events import OrderFilled
 from daemon.execution.router import ClientIds, OrderRouter
 from daemon.journal.store import Journal
-from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch
+from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch, TradingState
 from daemon.ops.metrics import Metrics
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper import PaperBroker

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import ConfigError, RiskConfig, TradingState, load, parse
+from daemon.config import ConfigError, RiskConfig, load, parse
+from daemon.model import TradingState
 from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext
 from strategies.base import load as load_strategy

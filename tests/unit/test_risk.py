@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from daemon.book.inventory import InventoryManager
-from daemon.config import RiskConfig, TradingState
+from daemon.config import RiskConfig
 from daemon.model import (
     Fill,
     Instrument,
@@ -17,6 +17,7 @@ from daemon.model import (
     OrderState,
     OrderType,
     Side,
+    TradingState,
 )
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from daemon.book.inventory import InventoryManager
-from daemon.config import RiskConfig, TradingState
+from daemon.config import RiskConfig
 from daemon.model import (
     Fill,
     Instrument,
@@ -32,6 +32,7 @@ from daemon.model import (
     OrderState,
     OrderType,
     Side,
+    TradingState,
 )
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
 from tests.support.profiles import GATE_PROPERTY_EXAMPLES

@@ -217,11 +217,11 @@ class Daemon:
 
     def _health_task(self) -> Any:
         return health.run(self.inventory, self.gate, self.metrics, self.clock, self.health,
-                          float(self.config.health.heartbeat_s),
-                          float(self.config.health.stale_data_s), lambda: self.source.path)
+                          self.config.health.heartbeat_s,
+                          self.config.health.stale_data_s, lambda: self.source.path)
 
     async def _flatten(self) -> bool:
-        timeout_s = float(self.config.shutdown.flatten_timeout_s)
+        timeout_s = self.config.shutdown.flatten_timeout_s
         sdnotify.stopping(f"flattening, deadline {timeout_s:g}s")
         result: list[bool] = []
 

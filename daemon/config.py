@@ -2,13 +2,15 @@
 
 Unknown keys are rejected and every error names its key path (`risk.max_order_notional: must be
 > 0`), so an operator can fix a typo before it costs money. TOML floats are parsed as `Decimal`,
-which keeps money exact; fractional settings are therefore typed `Decimal` here too.
+which keeps money exact; fractional settings are therefore typed `Decimal` here too. Durations
+are the exception: `float` seconds (`*_s`), what every timer and sleep takes.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 import re
 import tomllib
 from decimal import Decimal
@@ -25,19 +27,21 @@ class ConfigError(Exception):
     """A configuration problem, already phrased as `key.path: what is wrong`."""
 
 
-def _finite(name: str, value: Decimal | int) -> None:
+def _finite(name: str, value: Decimal | float) -> None:
     # First: NaN cannot even be compared, and an infinite limit or timeout is none at all.
     if isinstance(value, Decimal) and not value.is_finite():
         raise ValueError(f"{name}: must be a finite number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number")
 
 
-def _positive(name: str, value: Decimal | int) -> None:
+def _positive(name: str, value: Decimal | float) -> None:
     _finite(name, value)
     if value <= 0:
         raise ValueError(f"{name}: must be > 0")
 
 
-def _non_negative(name: str, value: Decimal | int) -> None:
+def _non_negative(name: str, value: Decimal | float) -> None:
     _finite(name, value)
     if value < 0:
         raise ValueError(f"{name}: must be >= 0")
@@ -186,14 +190,14 @@ class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
     # Live mode trades this much quote currency, whatever else the account holds.
     allotted_capital: Decimal | None = None
     timeout_ms: int = 10_000
-    ws_silence_s: Decimal = Decimal(10)  # no trades for this long: fall back to REST polling
-    rest_poll_s: Decimal = Decimal(2)
-    fill_poll_s: Decimal = Decimal(5)  # REST check for fills/orders the websocket may miss
-    reconnect_max_s: Decimal = Decimal(30)
+    ws_silence_s: float = 10.0  # no trades for this long: fall back to REST polling
+    rest_poll_s: float = 2.0
+    fill_poll_s: float = 5.0  # REST check for fills/orders the websocket may miss
+    reconnect_max_s: float = 30.0
     max_price_jump_bps: Decimal = Decimal(500)  # a trade this far from the last is bad data
     # After a timeout on create, look the order up by client id for this long before
     # concluding it never reached the venue (longer than the venue's recvWindow).
-    order_lookup_s: Decimal = Decimal(10)
+    order_lookup_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9_]+", self.id):
@@ -220,7 +224,7 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_leverage: Decimal = Decimal(3)
     price_collar_bps: Decimal = Decimal(500)
     max_orders_per_minute: int = 60
-    stale_data_s: Decimal = Decimal(5)
+    stale_data_s: float = 5.0
     max_daily_loss: Decimal = Decimal(1000)
     max_drawdown_pct: Decimal = Decimal(20)
     max_rejections_per_minute: int = 10
@@ -237,7 +241,7 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
 
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):
-    flatten_timeout_s: Decimal = Decimal(30)
+    flatten_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         _positive("flatten_timeout_s", self.flatten_timeout_s)
@@ -261,8 +265,8 @@ class MetricsConfig(Base, frozen=True, forbid_unknown_fields=True):
 
 
 class HealthConfig(Base, frozen=True, forbid_unknown_fields=True):
-    heartbeat_s: Decimal = Decimal(10)
-    stale_data_s: Decimal = Decimal(5)
+    heartbeat_s: float = 10.0
+    stale_data_s: float = 5.0
 
     def __post_init__(self) -> None:
         _positive("heartbeat_s", self.heartbeat_s)
@@ -326,7 +330,7 @@ class UnknownOrders(enum.Enum):
 class ReconcileConfig(Base, frozen=True, forbid_unknown_fields=True):
     """Checking the journal against the venue: at startup (before trading) and periodically."""
 
-    interval_s: Decimal = Decimal(60)
+    interval_s: float = 60.0
     # The position may exceed what the venue holds by this fraction of it before it is drift.
     tolerance_ratio: Decimal = Decimal("0.001")
     # Open orders with our client-id prefix that the journal does not know: cancel or adopt.
@@ -390,7 +394,27 @@ def parse(text: str, config_dir: str = ".") -> Config:
     if "__config_dir__" in raw:
         raise ConfigError("__config_dir__: unknown key (not a setting; check the spelling)")
     raw["__config_dir__"] = config_dir
+    _durations_from_strings(raw)
     return convert(raw, Config)
+
+
+def _durations_from_strings(raw: dict[str, Any]) -> None:
+    """Durations were `Decimal` fields, which also take a string (`flatten_timeout_s = "30"`);
+    as `float` fields they would not. Such a string is read as the decimal it always was, so a
+    config that validated before still does, and a bad one fails with the same message."""
+    for section in msgspec.structs.fields(Config):
+        table = raw.get(section.encode_name)
+        kind = section.type
+        if not isinstance(table, dict) or not (isinstance(kind, type) and issubclass(kind, Base)):
+            continue
+        for field in msgspec.structs.fields(kind):
+            value = table.get(field.encode_name)
+            if field.type is float and isinstance(value, str):
+                try:
+                    table[field.encode_name] = Decimal(value)
+                except ArithmeticError:
+                    raise ConfigError(f"{section.encode_name}.{field.encode_name}: invalid "
+                                      f"decimal string") from None
 
 
 def load(path: str | Path) -> Config:

@@ -23,12 +23,12 @@ def main(args: argparse.Namespace, fail: Any) -> int:
           f"{r.max_position_notional}, gross {r.max_gross_exposure}, leverage "
           f"{r.max_leverage}x, collar {r.price_collar_bps} bps, "
           f"{r.max_orders_per_second} orders/s, {r.max_orders_per_minute} orders/min, "
-          f"stale after {r.stale_data_s}s, start {r.initial_state.value}")
+          f"stale after {r.stale_data_s:g}s, start {r.initial_state.value}")
     print(f"  breakers:    daily loss {r.max_daily_loss}, drawdown {r.max_drawdown_pct}%, "
           f"{r.max_rejections_per_minute} rejections/min")
     c = cfg.control
     where = f"unix socket {c.unix} under state_dir" if c.unix else f"http://{c.address}"
     print(f"  control:     {where if c.enabled else 'off'}")
-    print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s}s")
+    print(f"  shutdown:    flatten within {cfg.shutdown.flatten_timeout_s:g}s")
     print(f"  metrics:     http://{cfg.metrics.listen}/metrics")
     return ExitCode.OK

@@ -122,8 +122,8 @@ class Reconciler:
                 return True
             self._metrics.reconciliation_drift.inc()
             _log.error("reconcile.failed", drifts=drifts, positions=self._positions(),
-                       action="not trading; checking again", retry_s=float(self._cfg.interval_s))
-            await _wait(stop, float(self._cfg.interval_s))
+                       action="not trading; checking again", retry_s=self._cfg.interval_s)
+            await _wait(stop, self._cfg.interval_s)
         return False
 
     # --- periodic --------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class Reconciler:
         suspect = 0
         tripped = False
         while True:
-            await asyncio.sleep(CONFIRM_DELAY_S if suspect else float(self._cfg.interval_s))
+            await asyncio.sleep(CONFIRM_DELAY_S if suspect else self._cfg.interval_s)
             if tripped and self._gate.state is not TradingState.HALTED:
                 # Resumed (or the halt cleared) while drift may persist: it must be able to
                 # halt again, after being seen twice like any drift.

@@ -267,7 +267,7 @@ class RiskGate:
         if ts is None or now_ns - ts > self._stale_ns:
             age = "never" if ts is None else f"{(now_ns - ts) / 1e9:.3f}s old"
             return Denied(DenyReason.STALE_MARKET_DATA,
-                          f"{symbol} data {age} > {self._config.stale_data_s}s")
+                          f"{symbol} data {age} > {self._config.stale_data_s:g}s")
         return None
 
     def _expected_fill(self, symbol: str, side: Side, ref: Decimal) -> Decimal:

@@ -219,7 +219,7 @@ class RiskSupervisor:
     async def _cancel_and_flatten(self, reason: str) -> None:
         self.flattening = True
         try:
-            flat = await self._flatten_books(float(self._config.shutdown.flatten_timeout_s),
+            flat = await self._flatten_books(self._config.shutdown.flatten_timeout_s,
                                              reason)
         finally:
             self.flattening = False

@@ -115,9 +115,9 @@ async def venue(run: bool = False, fake: dict[str, Any] | None = None,
     async with FakeBinance(seed=3, **(fake or {})) as fx:
         urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
         cfg = ExchangeConfig(api_urls=urls, options=options,
-                             **{"timeout_ms": 2000, "fill_poll_s": Decimal("0.3"),
-                                "order_lookup_s": Decimal("1"),
-                                "reconnect_max_s": Decimal("0.5"), **exchange})
+                             **{"timeout_ms": 2000, "fill_poll_s": 0.3,
+                                "order_lookup_s": 1.0,
+                                "reconnect_max_s": 0.5, **exchange})
         ex = make_exchange(cfg, Credentials(fx.api_key, fx.api_secret, "", "test"))
         ex.enableRateLimit = False  # ccxt's client-side throttle only slows the tests
         metrics = Metrics([SYM])

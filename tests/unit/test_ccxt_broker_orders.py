@@ -38,7 +38,7 @@ async def test_partition_through_the_lookup_window_leaves_the_order_working_unti
     every lookup fails through the window. submit returns once the window has passed, with
     no event (the order stays working, nothing resent); the broker keeps looking in the
     background; after the partition heals it finds the order and books its fill."""
-    async with venue(run=True, order_lookup_s=Decimal(str(WINDOW_S))) as v:
+    async with venue(run=True, order_lookup_s=float(WINDOW_S)) as v:
         order = v.approve()
         v.fx.faults.partition_after("/api/v3/order", method="POST")
         started = time.monotonic()
@@ -61,7 +61,7 @@ async def test_only_the_venues_not_found_after_the_window_ends_an_order_as_lost(
     """Steps: the create gets a 503 and never lands; the venue says "not found" while the
     window is open, then lookups fail (503) until it has passed: still unknown, not lost. Once
     the venue answers again, its "not found" ends the order as lost_in_transit."""
-    async with venue(run=True, order_lookup_s=Decimal(str(WINDOW_S))) as v:
+    async with venue(run=True, order_lookup_s=float(WINDOW_S)) as v:
         order = v.approve()
         coid = order.client_order_id
         v.fx.faults.server_error("/api/v3/order", method="POST", status=503)
@@ -82,7 +82,7 @@ async def test_only_the_venues_not_found_after_the_window_ends_an_order_as_lost(
 async def test_not_found_is_final_only_after_the_window() -> None:
     """Steps: the create gets a 503; the venue answers every lookup "not found". The order is
     ended as lost_in_transit, and not before the window has passed."""
-    async with venue(order_lookup_s=Decimal(str(WINDOW_S))) as v:
+    async with venue(order_lookup_s=float(WINDOW_S)) as v:
         order = v.approve()
         v.fx.faults.server_error("/api/v3/order", method="POST", status=503)
         started = time.monotonic()
@@ -177,7 +177,7 @@ async def test_cancel_of_an_unconfirmed_order_does_not_wait_out_its_window() -> 
     flatten cancels it and the venue knows no such order. The cancel returns at once (an
     error the flatten asks again after) instead of holding the flatten for the window; the
     order then ends lost_in_transit, once."""
-    async with venue(order_lookup_s=Decimal("3")) as v:
+    async with venue(order_lookup_s=3.0) as v:
         order = v.approve()
         coid = order.client_order_id
         v.fx.faults.server_error("/api/v3/order", method="POST", status=503)

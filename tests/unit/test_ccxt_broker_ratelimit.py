@@ -101,7 +101,7 @@ async def test_during_a_backoff_submit_refuses_without_sending() -> None:
 async def test_polls_wait_out_a_backoff_and_then_resume() -> None:
     """Steps: a resting order is polled every 0.2 s; an order create gets a 429 with
     Retry-After 2; no poll reaches the venue until the 2 s are over, then polling resumes."""
-    async with venue(run=True, fill_poll_s=Decimal("0.2")) as v:
+    async with venue(run=True, fill_poll_s=0.2) as v:
         await v.broker.submit(v.approve(limit=limit_below(v)))
         await v.wait(lambda: arrivals(v, "GET", "/api/v3/order", 0), "a first poll")
         await rate_limited_submit(v, retry_after=2)

@@ -176,7 +176,7 @@ def test_stale_market_data_blocks_new_risk_but_not_a_close() -> None:
     inv = InventoryManager([BTC], D(10_000))
     inv.mark("BTC/USDT", 100.0, 0)
     inv.apply_fill(Fill("f", "t1", "BTC/USDT", Side.BUY, D(2), D(100), D(0), 0))
-    gate = gate_with(inv, stale_data_s=D(5))
+    gate = gate_with(inv, stale_data_s=5.0)
     assert reason(gate.check(buy("1"), "a", 5 * SEC)) is None  # exactly 5 s old: fresh
     late = 5 * SEC + 1
     assert reason(gate.check(buy("1.5"), "b", late)) is DenyReason.STALE_MARKET_DATA
@@ -234,7 +234,7 @@ def test_an_identical_intent_is_denied_while_the_first_still_works() -> None:
 def test_per_minute_throttle_holds_after_the_per_second_bucket_refills() -> None:
     _, gate = setup(per_s=5)
     gate.reconfigure(RiskConfig(D(1000), D(2000), 5, max_orders_per_minute=7,
-                                stale_data_s=D(3600)), 0)
+                                stale_data_s=3600.0), 0)
     outcomes = [reason(gate.check(buy("0.1"), f"c{n}", n * SEC)) for n in range(9)]
     assert outcomes[:7] == [None] * 7
     assert outcomes[7:] == [DenyReason.THROTTLE_PER_MINUTE] * 2

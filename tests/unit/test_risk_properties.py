@@ -108,7 +108,7 @@ configs = st.builds(
     max_leverage=st.sampled_from([D("0.05"), D("0.5"), D(3), D(3), D(3)]),
     price_collar_bps=st.sampled_from([D(10), D(100), D(1000)]),
     max_orders_per_minute=st.sampled_from([5, 30, 600]),
-    stale_data_s=st.sampled_from([D(1), D(5)]),
+    stale_data_s=st.sampled_from([1.0, 5.0]),
 )
 
 

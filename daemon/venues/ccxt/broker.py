@@ -68,7 +68,7 @@ class CcxtBroker:
         self._open = self._orders.open
         self._unconfirmed = self._orders.unconfirmed
         self._creating: set[str] = set()  # creates in flight: no lookup is final meanwhile
-        self._window_ns = int(float(cfg.order_lookup_s) * 1e9)
+        self._window_ns = int(cfg.order_lookup_s * 1e9)
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -162,7 +162,7 @@ class CcxtBroker:
         if coid in self._unconfirmed:
             u.next_ns = self._clock.monotonic_ns()
             _log.warning("order.unresolved", client_order_id=coid,
-                         window_s=float(self._cfg.order_lookup_s),
+                         window_s=self._cfg.order_lookup_s,
                          action="the venue has not answered: left working, never resent; "
                                 "looked up in the background until it answers")
 
@@ -249,7 +249,7 @@ class CcxtBroker:
 
     @property
     def lookup_window_s(self) -> float:
-        return float(self._cfg.order_lookup_s)
+        return self._cfg.order_lookup_s
 
     async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
         try:
@@ -315,7 +315,7 @@ class CcxtBroker:
                 self._venue.failed(err)  # refused credentials stop the daemon
                 attempt += 1
                 self._metrics.ws_reconnects.inc()
-                pause = backoff_s(attempt, 0.5, float(self._cfg.reconnect_max_s), floor_s=0.1)
+                pause = backoff_s(attempt, 0.5, self._cfg.reconnect_max_s, floor_s=0.1)
                 _log.warning("user_stream.reconnect", stream=what, attempt=attempt,
                              pause_s=round(pause, 3), error=error_label(err))
                 await self._clock.sleep(pause)
@@ -330,7 +330,7 @@ class CcxtBroker:
     async def _poll(self) -> None:
         """REST safety net: order states and fills a dropped socket did not deliver, and the
         orders whose create the venue has not confirmed. Waits out a rate-limit backoff."""
-        poll_ns = int(float(self._cfg.fill_poll_s) * 1e9)
+        poll_ns = int(self._cfg.fill_poll_s * 1e9)
         next_poll_ns = self._clock.monotonic_ns() + poll_ns
         while True:
             due = [next_poll_ns, *(u.next_ns for u in self._unconfirmed.values()
@@ -355,7 +355,7 @@ class CcxtBroker:
                 await self._orders.on_order(found, coid)
 
     async def _poll_unconfirmed(self) -> None:
-        max_s = max(1.0, float(self._cfg.reconnect_max_s))
+        max_s = max(1.0, self._cfg.reconnect_max_s)
         for coid, u in list(self._unconfirmed.items()):
             if u.blocking or u.next_ns > self._clock.monotonic_ns():
                 continue

@@ -214,7 +214,7 @@ class CcxtFeed:
         """The best bid/ask midpoint, if the venue sent one within `ws_silence_s`."""
         q = self._quotes[symbol]
         age_ns = self._clock.monotonic_ns() - q.mono_ns
-        if q.mono_ns == 0 or age_ns > int(float(self._cfg.ws_silence_s) * 1e9):
+        if q.mono_ns == 0 or age_ns > int(self._cfg.ws_silence_s * 1e9):
             return None
         return (q.bid + q.ask) / 2
 
@@ -301,15 +301,15 @@ class CcxtFeed:
                                attempt: int) -> None:
         self._metrics.ws_reconnects.inc()
         self._metrics.exchange_errors.labels(error_label(err)).inc()
-        pause = backoff_s(attempt, 0.5, float(self._cfg.reconnect_max_s), floor_s=0.1)
+        pause = backoff_s(attempt, 0.5, self._cfg.reconnect_max_s, floor_s=0.1)
         _log.warning("market_data.reconnect", stream=what, symbol=symbol, attempt=attempt,
                      pause_s=round(pause, 3), error=error_label(err))
         await asyncio.sleep(pause)
 
     async def _rest_fallback(self, symbol: str) -> None:
         """Poll trades over REST while the socket is silent; idle otherwise."""
-        silence_ns = int(float(self._cfg.ws_silence_s) * 1e9)
-        poll_s = float(self._cfg.rest_poll_s)
+        silence_ns = int(self._cfg.ws_silence_s * 1e9)
+        poll_s = self._cfg.rest_poll_s
         polling = False
         while True:
             await asyncio.sleep(poll_s)

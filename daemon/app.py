@@ -44,6 +44,10 @@ from daemon.venues.base import FatalBrokerError
 from daemon.wiring import Parts
 
 QUEUE_SIZE = 1024
+# The flatten group as a whole is cut off this long after the flatten's own deadline, should a
+# task hang; after it the daemon persists its state and exits, well within EXIT_SLACK_S.
+FLATTEN_CUTOFF_S = 5.0
+EXIT_SLACK_S = 10.0
 
 _log = log.get("app")
 
@@ -223,6 +227,10 @@ class Daemon:
     async def _flatten(self) -> bool:
         timeout_s = self.config.shutdown.flatten_timeout_s
         sdnotify.stopping(f"flattening, deadline {timeout_s:g}s")
+        # systemd SIGKILLs at TimeoutStopSec: ask it to wait for the flatten's own deadline
+        # (EXTEND_TIMEOUT_USEC only ever extends), so a flatten_timeout_s above the unit's stop
+        # timeout is not cut short with positions open.
+        sdnotify.extend_timeout(timeout_s + FLATTEN_CUTOFF_S + EXIT_SLACK_S)
         result: list[bool] = []
 
         async def flatten_then_stop() -> None:
@@ -239,7 +247,7 @@ class Daemon:
                 _log.error("flatten.market_data_failed", error=repr(err))
 
         try:
-            async with asyncio.timeout(timeout_s + 5):
+            async with asyncio.timeout(timeout_s + FLATTEN_CUTOFF_S):
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(prices_while_flattening(), name="market_data")
                     tg.create_task(fills.run(self.broker, self.inventory, self.metrics,

@@ -65,8 +65,10 @@ def test_ready_only_after_reconciliation_then_reloading_and_stopping(
     """Steps: the venue fails the startup reconciliation's open-orders query three times
     (a real 503, retried); while it is retrying the daemon has sent nothing, not READY=1, not
     a watchdog ping; READY=1 follows `reconcile.complete`; SIGHUP brings RELOADING=1 then
-    READY=1 around `config.reloaded`; SIGTERM brings STOPPING=1 before the flatten's first
-    order; nothing says READY=1 after STOPPING=1."""
+    READY=1 around `config.reloaded`; SIGTERM brings STOPPING=1 and an EXTEND_TIMEOUT_USEC
+    covering the flatten's deadline (flatten_timeout_s = 20: 35 s with the group's cutoff and
+    the exit's slack) before the flatten's first order; nothing says READY=1 after
+    STOPPING=1."""
     fx, _ = venue
     fx.call(lambda f: f.faults.server_error("/api/v3/openOrders", n=3, status=503))
     cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=BUY_ONCE,
@@ -95,6 +97,8 @@ def test_ready_only_after_reconciliation_then_reloading_and_stopping(
     d.wait_for("order.submitted", 20, tag="flatten")
     notify.drain()
     assert "STOPPING=1" in notify.keys(), "the flatten started before STOPPING=1"
+    after_stop = notify.keys()[notify.keys().index("STOPPING=1"):]
+    assert "EXTEND_TIMEOUT_USEC=35000000" in after_stop, after_stop
     assert d.wait_exit(40) == 0
     notify.drain()
     lifecycle = [k for k in notify.keys() if k in ("READY=1", "RELOADING=1", "STOPPING=1")]

@@ -39,10 +39,9 @@ from daemon.risk.breakers import RECONCILIATION
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import FILE_NAME, JsonFileStore
 from daemon.risk.supervisor import RiskSupervisor
-from daemon.venues.base import Broker
+from daemon.venues.base import Broker, MarketDataSource
 from daemon.venues.paper import PaperBroker
 from daemon.venues.sim import SimMarket
-from daemon.venues.source import MarketDataSource
 from strategies.base import Strategy, StrategyContext
 from strategies.base import load as load_strategy
 

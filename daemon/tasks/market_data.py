@@ -8,8 +8,7 @@ from daemon.book.inventory import InventoryManager
 from daemon.model import TickBatch
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
-from daemon.venues.base import Broker
-from daemon.venues.source import MarketDataSource
+from daemon.venues.base import Broker, MarketDataSource
 
 
 async def run(source: MarketDataSource, inventory: InventoryManager, broker: Broker,

@@ -1,13 +1,19 @@
-"""The broker protocol: the one interface for the paper account and real venues.
+"""The venue protocols: `Broker` (where approved orders go) and `MarketDataSource` (where
+prices come from), the one interface for the paper account, replays and real venues.
 
 A broker accepts only `ApprovedOrder` (made by the risk gate) and reports what happened as
 `BrokerEvent`s on a bounded queue that the fill handler drains. Fills are never dropped: a full
 queue makes the producer wait.
+
+A source's `stream()` yields tick batches until cancelled. It keeps its state on the object,
+not in the generator, so the shutdown phase can call `stream()` again and carry on where
+trading left off (the flatten needs prices after the trading tasks are gone).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Protocol
 
@@ -96,3 +102,17 @@ class Broker(Protocol):
 
     def track(self, order: VenueOrder) -> None:
         """Follow a recovered open order (fills, end) as if this run had sent it."""
+
+
+class MarketDataSource(Protocol):
+    @property
+    def path(self) -> str:
+        """Which path is live (`sim`, `replay`, `websocket`, `rest`): a metric label."""
+
+    async def run(self) -> None:
+        """Background I/O feeding `stream()` (websockets, polling) until cancelled; returns at
+        once for a source that has none. The market data task runs it."""
+
+    def stream(self) -> AsyncIterator[TickBatch]: ...
+
+    async def close(self) -> None: ...

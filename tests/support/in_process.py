@@ -11,7 +11,7 @@ from daemon.app import Daemon
 from daemon.clock import Clock
 from daemon.config import Config
 from daemon.journal.base import OrderJournal
-from daemon.venues.source import MarketDataSource
+from daemon.venues.base import MarketDataSource
 from strategies.base import Strategy
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import math
 import re
 import tomllib
 from decimal import Decimal
@@ -19,32 +18,17 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from daemon.config_errors import describe_validation_error, non_finite_path
+from daemon.config_errors import (
+    describe_validation_error,
+    non_finite_path,
+    non_negative,
+    positive,
+)
 from daemon.model import TradingState
 
 
 class ConfigError(Exception):
     """A configuration problem, already phrased as `key.path: what is wrong`."""
-
-
-def _finite(name: str, value: Decimal | float) -> None:
-    # First: NaN cannot even be compared, and an infinite limit or timeout is none at all.
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise ValueError(f"{name}: must be a finite number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name}: must be a finite number")
-
-
-def _positive(name: str, value: Decimal | float) -> None:
-    _finite(name, value)
-    if value <= 0:
-        raise ValueError(f"{name}: must be > 0")
-
-
-def _non_negative(name: str, value: Decimal | float) -> None:
-    _finite(name, value)
-    if value < 0:
-        raise ValueError(f"{name}: must be >= 0")
 
 
 class Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -102,11 +86,11 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
         for name in ("price_increment", "size_increment", "max_qty", "start_price"):
             value = getattr(self, name)
             if value is not None:
-                _positive(name, value)
+                positive(name, value)
         for name in ("min_qty", "min_notional"):
             value = getattr(self, name)
             if value is not None:
-                _non_negative(name, value)
+                non_negative(name, value)
         if self.min_qty is not None and self.max_qty is not None and self.min_qty > self.max_qty:
             raise ValueError("min_qty: must be <= max_qty")
 
@@ -126,9 +110,9 @@ class SimConfig(Base, frozen=True, forbid_unknown_fields=True):
     spread_bps: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
-        _positive("ticks_per_s", self.ticks_per_s)
-        _non_negative("vol_per_sqrt_hour", self.vol_per_sqrt_hour)
-        _non_negative("spread_bps", self.spread_bps)
+        positive("ticks_per_s", self.ticks_per_s)
+        non_negative("vol_per_sqrt_hour", self.vol_per_sqrt_hour)
+        non_negative("spread_bps", self.spread_bps)
 
 
 class MarketSource(enum.Enum):
@@ -148,7 +132,7 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
         symbols = [i.symbol for i in self.instruments]
         if len(set(symbols)) != len(symbols):
             raise ValueError("instruments: symbols must be unique")
-        _positive("batch_interval_ms", self.batch_interval_ms)
+        positive("batch_interval_ms", self.batch_interval_ms)
         if self.source is MarketSource.SIM:
             for n, inst in enumerate(self.instruments):
                 for name in InstrumentConfig.GRID:
@@ -163,9 +147,9 @@ class PaperConfig(Base, frozen=True, forbid_unknown_fields=True):
     slippage_bps: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
-        _positive("starting_cash", self.starting_cash)
-        _non_negative("fee_bps", self.fee_bps)
-        _non_negative("slippage_bps", self.slippage_bps)
+        positive("starting_cash", self.starting_cash)
+        non_negative("fee_bps", self.fee_bps)
+        non_negative("slippage_bps", self.slippage_bps)
 
 
 class StrategyConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -203,11 +187,11 @@ class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
         if not re.fullmatch(r"[a-z0-9_]+", self.id):
             raise ValueError("id: must be a ccxt exchange id like 'binance'")
         if self.allotted_capital is not None:
-            _positive("allotted_capital", self.allotted_capital)
-        _positive("timeout_ms", self.timeout_ms)
+            positive("allotted_capital", self.allotted_capital)
+        positive("timeout_ms", self.timeout_ms)
         for name in ("ws_silence_s", "rest_poll_s", "fill_poll_s", "reconnect_max_s",
                      "max_price_jump_bps", "order_lookup_s"):
-            _positive(name, getattr(self, name))
+            positive(name, getattr(self, name))
 
 
 class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -234,17 +218,17 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
                      "max_gross_exposure", "max_leverage", "price_collar_bps",
                      "max_orders_per_minute", "stale_data_s", "max_daily_loss",
                      "max_drawdown_pct"):
-            _positive(name, getattr(self, name))
+            positive(name, getattr(self, name))
         if self.max_drawdown_pct >= 100:
             raise ValueError("max_drawdown_pct: must be < 100 (a percentage of the equity peak)")
-        _non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
+        non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
 
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):
     flatten_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        _positive("flatten_timeout_s", self.flatten_timeout_s)
+        positive("flatten_timeout_s", self.flatten_timeout_s)
 
 
 class MetricsConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -269,8 +253,8 @@ class HealthConfig(Base, frozen=True, forbid_unknown_fields=True):
     stale_data_s: float = 5.0
 
     def __post_init__(self) -> None:
-        _positive("heartbeat_s", self.heartbeat_s)
-        _positive("stale_data_s", self.stale_data_s)
+        positive("heartbeat_s", self.heartbeat_s)
+        positive("stale_data_s", self.stale_data_s)
 
 
 class ControlConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -337,8 +321,8 @@ class ReconcileConfig(Base, frozen=True, forbid_unknown_fields=True):
     unknown_orders: UnknownOrders = UnknownOrders.CANCEL
 
     def __post_init__(self) -> None:
-        _positive("interval_s", self.interval_s)
-        _non_negative("tolerance_ratio", self.tolerance_ratio)
+        positive("interval_s", self.interval_s)
+        non_negative("tolerance_ratio", self.tolerance_ratio)
 
 
 class Config(Base, frozen=True, forbid_unknown_fields=True):

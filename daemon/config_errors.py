@@ -8,6 +8,7 @@ infinite limit is no limit and NaN cannot even be compared.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -64,3 +65,26 @@ def non_finite_path(obj: Any, path: str = "", strings: bool = False) -> str | No
         if found is not None:
             return found
     return None
+
+
+# Checks for the structs' __post_init__: a ValueError phrased `key: problem`, which msgspec
+# reports at the key's section and `describe_validation_error` turns into the full path.
+
+def finite(name: str, value: Decimal | float) -> None:
+    # First: NaN cannot even be compared, and an infinite limit or timeout is none at all.
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError(f"{name}: must be a finite number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number")
+
+
+def positive(name: str, value: Decimal | float) -> None:
+    finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name}: must be > 0")
+
+
+def non_negative(name: str, value: Decimal | float) -> None:
+    finite(name, value)
+    if value < 0:
+        raise ValueError(f"{name}: must be >= 0")

@@ -14,14 +14,14 @@ import pytest
 
 from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
-from daemon.model import Instrument
 from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
 from daemon.risk.gate import RiskGate
 from daemon.tasks import health
+from tests.support.instruments import instrument
 from tests.support.wait import eventually_async
 
-BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(1))
+BTC = instrument(min_notional="1")
 SEC = 1_000_000_000
 T0 = 1_800_000_000 * SEC
 

@@ -22,15 +22,16 @@ from daemon.config import RiskConfig
 from daemon.events import OrderFilled
 from daemon.execution.router import ClientIds, OrderRouter
 from daemon.journal.store import Journal
-from daemon.model import Fill, Instrument, OrderIntent, Side, TickBatch, TradingState
+from daemon.model import Fill, OrderIntent, Side, TickBatch, TradingState
 from daemon.ops.metrics import Metrics
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper import PaperBroker
+from tests.support.instruments import instrument
 from tests.support.journal_lock import WriteLock
 from tests.support.wait import eventually
 
 SYMBOL = "BTC/USDT"
-BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
+BTC = instrument(SYMBOL)
 
 
 @dataclass

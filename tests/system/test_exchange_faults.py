@@ -6,7 +6,7 @@ The exchange's own records are the judge: orders placed per client id, trades, b
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,13 +32,12 @@ def fx() -> Iterator[FakeBinanceThread]:
 
 
 @pytest.fixture
-def daemon(fx: FakeBinanceThread, tmp_path: Path) -> Iterator[DaemonProcess]:
+def daemon(fx: FakeBinanceThread, tmp_path: Path,
+           daemons: Callable[..., DaemonProcess]) -> DaemonProcess:
     cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=ALTERNATE, lookup_s="2",
                           extra_exchange="reconnect_max_s = 1\n")
-    d = DaemonProcess(cfg, env={"TRADINGD_API_KEY": fx.api_key,
-                                "TRADINGD_API_SECRET": fx.api_secret})
-    yield d
-    d.kill()
+    return daemons(cfg, env={"TRADINGD_API_KEY": fx.api_key,
+                             "TRADINGD_API_SECRET": fx.api_secret})
 
 
 def test_partition_after_a_create_keeps_the_order_working_until_the_venue_answers(

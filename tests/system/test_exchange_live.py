@@ -7,7 +7,7 @@ client id, trades, open orders and balances as the venue holds them.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,20 +32,16 @@ def fx() -> Iterator[FakeBinanceThread]:
 
 
 @pytest.fixture
-def run_daemon(fx: FakeBinanceThread, tmp_path: Path) -> Iterator[Any]:
-    started: list[DaemonProcess] = []
-
+def run_daemon(fx: FakeBinanceThread, tmp_path: Path,
+               daemons: Callable[..., DaemonProcess]) -> Callable[..., DaemonProcess]:
+    """A daemon on the local exchange (live mode and its credentials unless told otherwise)."""
     def start(strategy: tuple[str, str] = ALTERNATE, mode: str = "live", env: dict[str, str]
               | None = None, **kw: Any) -> DaemonProcess:
         cfg = exchange_config(tmp_path, fx.ccxt_config(), mode=mode, strategy=strategy, **kw)
         creds = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret}
-        d = DaemonProcess(cfg, env=creds if env is None else env)
-        started.append(d)
-        return d
+        return daemons(cfg, env=creds if env is None else env)
 
-    yield start
-    for d in started:
-        d.kill()
+    return start
 
 
 def our_orders(fx: FakeBinanceThread) -> list[dict[str, Any]]:

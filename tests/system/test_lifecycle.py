@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,26 +36,12 @@ def assert_flat_shutdown(d: DaemonProcess, code: int, expected_code: int = 0) ->
     return last
 
 
-@pytest.fixture
-def daemon_factory() -> Any:
-    started: list[DaemonProcess] = []
-
-    def start(config: Path) -> DaemonProcess:
-        d = DaemonProcess(config)
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.kill()
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_with_open_position_exits_flat(tmp_path: Path, daemon_factory: Any,
+def test_signal_with_open_position_exits_flat(tmp_path: Path, daemons: Callable[..., DaemonProcess],
                                               sig: signal.Signals) -> None:
     """Steps: start on paper with a buy-and-hold strategy; wait until the position is open;
     send the signal; the daemon sells it back, logs shutdown.complete flat, exits 0."""
-    d = daemon_factory(fast_config(tmp_path, BUY_ONCE))
+    d = daemons(fast_config(tmp_path, BUY_ONCE))
     d.wait_for_match(30, has_position, "an open position")
     d.send(sig)
     code = d.wait_exit(30)
@@ -65,10 +52,11 @@ def test_signal_with_open_position_exits_flat(tmp_path: Path, daemon_factory: An
     assert state["flat"] is True and state["positions"] == {"BTC/USDT": "0"}
 
 
-def test_crashing_task_flattens_and_exits_nonzero(tmp_path: Path, daemon_factory: Any) -> None:
+def test_crashing_task_flattens_and_exits_nonzero(
+        tmp_path: Path, daemons: Callable[..., DaemonProcess]) -> None:
     """Steps: a strategy raises once it holds a position; the signal task dies, the group
     cancels the rest, the flatten closes the position, and the exit code says a task crashed."""
-    d = daemon_factory(fast_config(tmp_path, CRASH_AFTER_FILL))
+    d = daemons(fast_config(tmp_path, CRASH_AFTER_FILL))
     code = d.wait_exit(60)
     crash = d.find("task.crashed")
     assert crash is not None and "crashing on purpose" in crash["error"]
@@ -88,11 +76,11 @@ def sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} not exported")
 
 
-def test_seed_strategy_trades_on_paper_with_metrics_and_json_logs(tmp_path: Path,
-                                                                  daemon_factory: Any) -> None:
+def test_seed_strategy_trades_on_paper_with_metrics_and_json_logs(
+        tmp_path: Path, daemons: Callable[..., DaemonProcess]) -> None:
     """Steps: start the shipped AR(3) strategy on 1 s bars; wait for a paper fill; the metrics
     endpoint shows it; SIGTERM brings it down flat."""
-    d = daemon_factory(fast_config(tmp_path))
+    d = daemons(fast_config(tmp_path))
     started = d.wait_for("daemon.started", 30)
     fill = d.wait_for("order.filled", 45)
     assert fill["task"] == "fills" and fill["client_order_id"].startswith("td-")
@@ -129,7 +117,7 @@ def books_add_up(text: str) -> dict[str, float] | None:
 
 
 def test_the_shipped_config_fills_on_paper_within_a_minute_and_stops_flat(
-        tmp_path: Path, daemon_factory: Any) -> None:
+        tmp_path: Path, daemons: Callable[..., DaemonProcess]) -> None:
     """What `make run` promises. Steps: config.toml exactly as shipped (the seed AR(3) model,
     the simulated market, the paper broker), but in a scratch directory and on a free metrics
     port; a paper fill within 60 s of `daemon.started`; SIGTERM; exit 0, flat."""
@@ -137,7 +125,7 @@ def test_the_shipped_config_fills_on_paper_within_a_minute_and_stops_flat(
     assert 'listen = "127.0.0.1:9464"' in shipped and 'state_dir = "state"' in shipped
     path = tmp_path / "config.toml"  # state_dir resolves next to it: tmp_path/state
     path.write_text(shipped.replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"'))
-    d = daemon_factory(path)
+    d = daemons(path)
     started = d.wait_for("daemon.started", 60)
     fill = d.wait_for("order.filled", 90)
     seconds = (_ts(fill["ts"]) - _ts(started["ts"]))

@@ -7,7 +7,7 @@ import json
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +38,14 @@ def get(port: int, path: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def trading_daemon(tmp_path: Path) -> Iterator[tuple[DaemonProcess, int]]:
-    d = DaemonProcess(fast_config(tmp_path, BUY_ONCE))
-    try:
-        port = d.wait_for("daemon.started", 30)["metrics_port"]
-        d.wait_for("order.filled", 30)
-        yield d, port
-        d.send(signal.SIGTERM)
-        assert d.wait_exit(30) == 0
-    finally:
-        d.kill()
+def trading_daemon(tmp_path: Path, daemons: Callable[..., DaemonProcess]
+                   ) -> Iterator[tuple[DaemonProcess, int]]:
+    d = daemons(fast_config(tmp_path, BUY_ONCE))
+    port = d.wait_for("daemon.started", 30)["metrics_port"]
+    d.wait_for("order.filled", 30)
+    yield d, port
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(30) == 0
 
 
 def test_every_contract_dashboard_and_alert_metric_is_exported(

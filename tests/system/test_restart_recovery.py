@@ -11,7 +11,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,25 +42,17 @@ def fx() -> Iterator[FakeBinanceThread]:
 
 
 @pytest.fixture
-def start(fx: FakeBinanceThread, tmp_path: Path) -> Iterator[Any]:
-    started: list[DaemonProcess] = []
-
+def start(fx: FakeBinanceThread, tmp_path: Path,
+          daemons: Callable[..., DaemonProcess]) -> Callable[..., DaemonProcess]:
+    """A daemon on the local exchange with its credentials; reconciliation every second."""
     def run(strategy: tuple[str, str], env: dict[str, str] | None = None,
             **kw: Any) -> DaemonProcess:
         kw.setdefault("sections", {"reconcile": "interval_s = 1"})
         cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=strategy, lookup_s="2", **kw)
-        d = DaemonProcess(cfg, env={"TRADINGD_API_KEY": fx.api_key,
-                                    "TRADINGD_API_SECRET": fx.api_secret, **(env or {})})
-        started.append(d)
-        return d
+        return daemons(cfg, env={"TRADINGD_API_KEY": fx.api_key,
+                                 "TRADINGD_API_SECRET": fx.api_secret, **(env or {})})
 
-    yield run
-    for n, d in enumerate(started):
-        d.kill()
-        d.find("")
-        # Shown only when the test fails: each run's last log lines.
-        print(f"--- run {n}, exit {d.proc.returncode}:\n" + "".join(
-            ln[:400] for ln in d.raw_lines[-40:] if "market_data" not in ln))
+    return run
 
 
 def place_foreign(fx: FakeBinanceThread, coid: str, price: Decimal) -> None:

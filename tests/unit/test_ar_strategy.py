@@ -13,18 +13,18 @@ from hypothesis import strategies as st
 
 from daemon.book.inventory import InventoryManager
 from daemon.config import ConfigError
-from daemon.model import Bar, Fill, Instrument, MarketKind, Side
+from daemon.model import Bar, Fill, MarketKind, Side
 from strategies.ar_forecast import ARForecastStrategy, ARParams, save_weights, target_qty
 from strategies.base import StrategyContext, load
+from tests.support.instruments import instrument
 
-INST = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(1000), D(1))
+INST = instrument(max_qty="1000", min_notional="1")
 SEED_W = [-0.10395038, -0.06726477, 0.02827305]
 SEED_B = 0.00067121
 
 
 def ctx(kind: MarketKind = MarketKind.MARGIN) -> StrategyContext:
-    inst = Instrument(INST.symbol, "BTC", "USDT", INST.price_increment, INST.size_increment,
-                      INST.min_qty, INST.max_qty, INST.min_notional, kind)
+    inst = instrument(max_qty="1000", min_notional="1", kind=kind)
     return StrategyContext({"BTC/USDT": inst}, Path("."))
 
 

@@ -7,13 +7,14 @@ from decimal import Decimal as D
 
 from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
-from daemon.model import Fill, Instrument, Order, OrderState, OrderType, Side
+from daemon.model import Fill, Order, OrderState, OrderType, Side
 from daemon.ops.metrics import Metrics
 from daemon.risk.breakers import Breaker, CircuitBreakers
 from daemon.risk.latch import RiskState, utc_day
 from tests.support.clock import ManualClock
+from tests.support.instruments import instrument
 
-BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(1))
+BTC = instrument(min_notional="1")
 SEC = 1_000_000_000
 # 2026-03-01 23:00 UTC: an hour before a UTC day boundary
 T0 = int(datetime.datetime(2026, 3, 1, 23, tzinfo=datetime.UTC).timestamp()) * SEC

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.book.inventory import DEDUP_WINDOW, InventoryManager
-from daemon.model import Fill, Instrument, Order, OrderState, OrderType, Side
+from daemon.model import Fill, Order, OrderState, OrderType, Side
+from tests.support.instruments import instrument
 
-BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D("1000"), D(5))
+BTC = instrument(max_qty="1000")
 
 
 _trade_ids = itertools.count(1)

@@ -15,12 +15,13 @@ from daemon.book.inventory import InventoryManager
 from daemon.clock import ReplayClock
 from daemon.config import RiskConfig
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled
-from daemon.model import Instrument, OrderIntent, OrderType, Side, TickBatch
+from daemon.model import OrderIntent, OrderType, Side, TickBatch
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper import PaperBroker
+from tests.support.instruments import instrument
 
 SYMBOL = "BTC/USDT"
-BTC = Instrument(SYMBOL, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
+BTC = instrument(SYMBOL)
 
 
 @pytest_asyncio.fixture

@@ -14,13 +14,14 @@ import pytest
 from daemon.clock import LiveClock, ReplayClock, stepper
 from daemon.commands.replay import Progress
 from daemon.features import LogReturnLags
-from daemon.model import Instrument, TickBatch
+from daemon.model import TickBatch
 from daemon.venues import replay_files
 from daemon.venues.paper import PaperBroker
 from daemon.venues.replay import ReplaySource
+from tests.support.instruments import instrument
 
 S = 1_000_000_000
-BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(0))
+BTC = instrument(min_notional="0")
 
 
 def test_sleepers_wake_in_deadline_order_when_time_passes_them() -> None:

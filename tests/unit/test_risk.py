@@ -20,8 +20,9 @@ from daemon.model import (
     TradingState,
 )
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
+from tests.support.instruments import instrument
 
-BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.01"), D("5"), D(10))
+BTC = instrument(min_qty="0.01", max_qty="5", min_notional="10")
 SEC = 1_000_000_000
 
 
@@ -132,8 +133,8 @@ def test_halted_allows_only_the_flatten_of_a_position() -> None:
 
 # --- the checks of the risk issue, one by one -------------------------------------------------
 
-ETH = Instrument("ETH/USDT", "ETH", "USDT", D("0.01"), D("0.01"), D("0.01"), D(100), D(5))
-BTC_BIG = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.01"), D(100), D(10))
+ETH = instrument("ETH/USDT", lot="0.01", min_qty="0.01")
+BTC_BIG = instrument(min_qty="0.01", min_notional="10")
 
 
 def gate_with(inv: InventoryManager, **limits: object) -> RiskGate:
@@ -290,10 +291,9 @@ def test_a_split_close_never_leaves_a_rest_too_small_to_close() -> None:
     assert gate.close_piece("BTC/USDT", Side.SELL, D("2.61")) == D("2.5")  # leaves 0.11
 
 
-SPOT_ETH = Instrument("ETH/USDT", "ETH", "USDT", D("0.01"), D("0.001"), D("0.01"), D("500"),
-                      D(10), kind=MarketKind.SPOT)
-SPOT_BTC = Instrument(BTC.symbol, "BTC", "USDT", BTC.price_increment, BTC.size_increment,
-                      BTC.min_qty, D(500), BTC.min_notional, kind=MarketKind.SPOT)
+SPOT_ETH = instrument("ETH/USDT", min_qty="0.01", max_qty="500", min_notional="10",
+                      kind=MarketKind.SPOT)
+SPOT_BTC = instrument(min_qty="0.01", max_qty="500", min_notional="10", kind=MarketKind.SPOT)
 
 
 def spot_setup(*instruments: Instrument) -> tuple[InventoryManager, RiskGate]:
@@ -324,8 +324,7 @@ def test_spot_capital_counts_working_buys_and_other_spot_holdings() -> None:
 
 def test_margin_instruments_keep_their_leverage() -> None:
     """The same 2,000 buy on 1,000 of equity that spot refuses is 2x on margin: allowed."""
-    margin = Instrument(BTC.symbol, "BTC", "USDT", BTC.price_increment, BTC.size_increment,
-                        BTC.min_qty, D(500), BTC.min_notional)
+    margin = instrument(min_qty="0.01", max_qty="500", min_notional="10")
     assert margin.kind is MarketKind.MARGIN
     _, spot_gate = spot_setup(SPOT_BTC)
     _, margin_gate = spot_setup(margin)

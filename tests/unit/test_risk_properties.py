@@ -25,7 +25,6 @@ from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
 from daemon.model import (
     Fill,
-    Instrument,
     MarketKind,
     Order,
     OrderIntent,
@@ -35,18 +34,19 @@ from daemon.model import (
     TradingState,
 )
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
+from tests.support.instruments import instrument
 from tests.support.profiles import GATE_PROPERTY_EXAMPLES
 
 SEC = 1_000_000_000
 MIN = 60 * SEC
 CASH = D(1000)
 INSTRUMENTS = [
-    Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.002"), D(5), D(10)),
+    instrument(min_qty="0.002", max_qty="5", min_notional="10"),
     # Spot: long-only, and buys only with the daemon's equity (a max size whose notional
     # exceeds the equity, so one order can reach the spot capital check).
-    Instrument("ETH/USDT", "ETH", "USDT", D("0.1"), D("0.01"), D("0.01"), D(500), D(5),
+    instrument("ETH/USDT", tick="0.1", lot="0.01", min_qty="0.01", max_qty="500",
                kind=MarketKind.SPOT),
-    Instrument("OLD/USDT", "OLD", "USDT", D("0.01"), D(1), D(1), D(100), D(1), trading=False),
+    instrument("OLD/USDT", lot="1", min_qty="1", min_notional="1", trading=False),
 ]
 START_PRICE = {"BTC/USDT": 100.0, "ETH/USDT": 20.0, "OLD/USDT": 5.0}
 SYMBOLS = [*START_PRICE, "XRP/USDT"]  # the last one is not configured

@@ -12,7 +12,7 @@ import pytest
 
 from daemon.events import OrderRejected
 from daemon.venues.base import BrokerError
-from tests.unit.test_ccxt_broker_harness import SYM, Venue, venue
+from tests.support.ccxt_venue import SYM, Venue, venue
 
 WINDOW_S = 1.0  # order_lookup_s in these tests
 

@@ -12,11 +12,12 @@ from daemon.book.inventory import InventoryManager
 from daemon.events import OrderFilled
 from daemon.execution.booking import apply, book
 from daemon.journal.store import Journal
-from daemon.model import Fill, Instrument, Order, OrderType, Side
+from daemon.model import Fill, Order, OrderType, Side
 from daemon.ops.metrics import Metrics
+from tests.support.instruments import instrument
 from tests.support.journal_lock import WriteLock
 
-BTC = Instrument("BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(100), D(5))
+BTC = instrument()
 
 
 def fill(fee: str, trade_id: str) -> OrderFilled:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.unit.test_ccxt_broker_harness import (
+from tests.support.ccxt_venue import (
     SYM,
     Venue,
     capture_logs,

@@ -17,7 +17,7 @@ from daemon.venues.ccxt.client import make_exchange, retry_after_s
 from tests.fake_exchange import FakeBinance
 from tests.fake_exchange.errors import BinanceError
 from tests.fake_exchange.faults import RATE_LIMIT_MSG, HttpFault
-from tests.unit.test_ccxt_broker_harness import SYM, Venue, venue
+from tests.support.ccxt_venue import SYM, Venue, venue
 
 
 def limit_below(v: Venue) -> str:

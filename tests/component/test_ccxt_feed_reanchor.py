@@ -17,8 +17,8 @@ from daemon.ops.metrics import Metrics
 from daemon.venues.ccxt.client import make_exchange
 from daemon.venues.ccxt.feed import CONFIRM_TRADES, CcxtFeed, TradeFilter
 from tests.fake_exchange import FakeBinance
+from tests.support.ccxt_venue import capture_logs, log_records
 from tests.support.wait import eventually_async
-from tests.unit.test_ccxt_broker_harness import capture_logs, log_records
 
 SYM = "BTC/USDT"
 

@@ -1,5 +1,5 @@
-"""The ccxt broker on a real venue client against the fake Binance: shared by the
-`test_ccxt_broker_*` modules (this one holds no tests).
+"""The ccxt broker on a real venue client against the fake Binance, for the component tests
+`tests/component/test_ccxt_broker_*`.
 
 The broker is built the way the daemon builds it (`make_exchange`, `load_markets`, instruments
 from the venue's markets) on an unmodified ccxt.pro client talking HTTP and websockets to the

@@ -137,7 +137,7 @@ class Daemon:
         self.install_signal_handlers()
         cfg = self.config
         # Everything inside the try: a listener that cannot bind, or a broker that cannot
-        # start, still closes the venue connections the runtime opened.
+        # start, still closes the venue connections the wiring opened.
         try:
             async with (serve(self.metrics, self.health, cfg.metrics.host,
                               cfg.metrics.port) as port,

@@ -18,7 +18,7 @@ class HealthState:
         self.connected = False  # market data has arrived for every instrument
         self.halted = False
         # The journal and the venue agree (startup reconciliation passed); never true before.
-        # A daemon without a journal (a replay) has nothing to reconcile and sets it at start.
+        # A daemon on an in-memory journal (a replay) has nothing to reconcile: set at start.
         self.reconciled = False
 
     def started(self) -> bool:

@@ -5,7 +5,7 @@ Behind a two-method interface (`RiskStateStore`), kept in two copies: `risk_stat
 directory, so a crash leaves the old state or the new one) and, when the daemon has one, the
 journal (`journal.JournalRiskStore`). At startup the two are merged by `stricter`: halted if
 either says so, the worse of the carried PnL and drawdown. One copy lost or deleted therefore
-never un-latches a halt or hands out a fresh loss budget; a daemon without a journal (a
+never un-latches a halt or hands out a fresh loss budget; a daemon on an in-memory journal (a
 replay) has the file alone.
 
 A missing file means "never halted". A file that exists but cannot be read or decoded is a

@@ -1,4 +1,4 @@
-"""Restarts through the real components: the daemon as `runtime` builds it (books, gate, risk
+"""Restarts through the real components: the daemon as `wiring.build` wires it (books, gate, risk
 supervisor and breakers, reconciler, SQLite journal and risk_state.json in one state dir), the
 books restored from the journal as `Daemon.run` does before trading, fills booked through the
 fills task's own path. Only the venue (fills arrive at chosen prices) and the clock are faked.
@@ -221,9 +221,9 @@ async def test_a_lost_risk_state_file_does_not_unlatch_a_halt(tmp_path: Path) ->
 @pytest.mark.asyncio
 async def test_without_a_journal_the_file_alone_carries_the_latch_and_the_loss(
         tmp_path: Path) -> None:
-    """A replay or an in-process daemon has no journal: risk_state.json alone keeps the halt
-    and the day's loss; a loss carried beyond a lowered limit trips when the supervisor starts,
-    before it waits for anything."""
+    """A replay or an in-process daemon has an in-memory journal, which keeps no risk state:
+    risk_state.json alone keeps the halt and the day's loss; a loss carried beyond a lowered
+    limit trips when the supervisor starts, before it waits for anything."""
     clock = ManualClock(T0)
     d = build(tmp_path, clock, None)
     await fill(d, clock, Side.BUY, "1", "60000")

@@ -1,6 +1,6 @@
 """The risk supervisor's task inside a real trading TaskGroup: a cancel is never swallowed.
 
-Real components (the daemon as `app.Daemon` builds it, paper broker, no journal); only the
+Real components (the daemon as `wiring.build` wires it, paper broker, in-memory journal); only the
 clock is faked.
 """
 

@@ -29,7 +29,7 @@ COMPILED = (
     "strategies.ar_forecast", "daemon.handoff", "daemon.tasks.signal", "daemon.tasks.routing",
     "daemon.execution.router", "daemon.risk.gate", "daemon.risk.throttle",
     "daemon.book.inventory", "daemon.venues.paper", "daemon.execution.market_walk",
-    "daemon.risk.breaker_screen",
+    "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
 )
 MANIFEST = "manifest.json"
 ENV_DIR = "TRADINGD_ACCEL_DIR"  # where the build lives; default <sys.prefix>/tradingd-accel

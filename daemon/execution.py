@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from daemon import log
-from daemon.broker.base import Broker, BrokerError, FatalBrokerError
+from daemon.broker.base import Broker, BrokerError, FatalBrokerError, UnresolvedOrder
 from daemon.clock import Clock
 from daemon.events import OrderRejected
 from daemon.inventory import InventoryManager
@@ -210,6 +210,10 @@ class OrderRouter:
         else:
             await self._journal.record_then(
                 OrderRejected(coid, reason, message, self._clock.now_ns()), end)
+
+    def unresolved_orders(self) -> list[UnresolvedOrder]:
+        """Orders handed over whose create had no clear outcome yet (for `/status`)."""
+        return self._broker.unresolved_orders()
 
     async def cancel(self, order: Order) -> None:
         """Ask the broker to cancel one working order; the outcome arrives as an event."""

@@ -28,8 +28,9 @@ REJECTION_REASONS = ("insufficient_funds", "invalid_order", "rate_limited", "rej
 EXCHANGE_ERRORS = ("RequestTimeout", "ExchangeNotAvailable", "NetworkError", "DDoSProtection",
                    "RateLimitExceeded", "InsufficientFunds", "InvalidOrder", "BadRequest",
                    "AuthenticationError", "OperationFailed", "ExchangeError",
-                   # not ccxt classes: trades the broker could not book as they came
-                   "MalformedFill", "FeeInOtherCurrency")
+                   # not ccxt classes: trades the broker could not book as they came, and
+                   # answers that were not what was asked for (ccxt's parser raised, no order id)
+                   "MalformedFill", "FeeInOtherCurrency", "MalformedReply")
 
 # Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
 _FAST_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1, 1.0)
@@ -64,6 +65,8 @@ class Metrics:
         self.last_reconciliation = g("last_reconciliation_timestamp_seconds",
                                      "When reconciliation last succeeded (unix seconds)")
         self.risk_limit = g("risk_limit", "Configured risk limits", ["limit"])
+        self.unresolved_orders = g("unresolved_orders", "Orders whose create had no clear "
+                                   "outcome, still looked up by client id")
 
         c = self._counter
         self.orders = c("orders", "Orders by outcome", ["outcome"])
@@ -82,6 +85,8 @@ class Metrics:
         self.exchange_errors = c("exchange_errors", "Exchange errors by ccxt class", ["error"])
         self.breaker_trips = c("circuit_breaker_trips", "Circuit breaker trips", ["breaker"])
         self.reconciliation_drift = c("reconciliation_drift", "Reconciliation drifts found")
+        self.ambiguous_orders = c("ambiguous_orders", "Orders whose create had no clear outcome "
+                                  "(timeout, 5xx, an unreadable answer): looked up, never resent")
 
         h = self._histogram
         self.bar_to_order = h("bar_to_order_latency_seconds",

@@ -281,6 +281,9 @@ class RiskSupervisor:
                  "type": o.order_type.value, "limit_price": o.limit_price,
                  "state": o.state.value, "tag": o.tag}
                 for o in inv.working_orders()],
+            # Working orders whose create had no clear outcome: looked up, never resent.
+            "unresolved_orders": [msgspec.structs.asdict(u)
+                                  for u in self._router.unresolved_orders()],
             "limits": msgspec.structs.asdict(self._gate.config),
         }
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from bisect import bisect_left
+from collections.abc import Callable
 from decimal import Decimal
 
-from daemon.broker.base import EVENT_QUEUE_SIZE, VenueOrder
+from daemon.broker.base import EVENT_QUEUE_SIZE, UnresolvedOrder, VenueOrder
 from daemon.clock import Clock
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.handoff import WorkQueue
@@ -98,6 +99,12 @@ class PaperBroker:
 
     def track(self, order: VenueOrder) -> None:
         return None
+
+    def unresolved_orders(self) -> list[UnresolvedOrder]:
+        return []  # every paper order's outcome is known at once
+
+    def watch_malformed_replies(self, listener: Callable[[], None]) -> None:
+        return None  # no venue, no replies
 
     def balances(self) -> dict[str, Decimal]:
         out = {"cash": self._cash}

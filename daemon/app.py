@@ -153,6 +153,8 @@ class Daemon:
         self.supervisor = RiskSupervisor(config, config_path, self.gate, self.inventory,
                                          self.router, self.clock, self.metrics, self.health,
                                          JsonFileStore(state_dir / FILE_NAME))
+        # A venue that keeps answering garbage trips a breaker, like one that keeps refusing.
+        self.broker.watch_malformed_replies(self.supervisor.breakers.on_malformed_reply)
         # Drift halts through the supervisor: one latch, one way to clear it.
         self.reconciler = None if journal is None else Reconciler(
             journal, self.broker, self.inventory, self.gate, self.metrics, self.health,

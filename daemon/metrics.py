@@ -16,7 +16,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 VERSION = "0.1.0"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 ORDER_OUTCOMES = ("submitted", "filled", "cancelled", "rejected", "denied")
-BREAKERS = ("daily_loss", "drawdown", "rejections", "reconciliation", "kill_switch")
+BREAKERS = ("daily_loss", "drawdown", "rejections", "malformed_replies", "reconciliation",
+            "kill_switch")
 DATA_PATHS = ("sim", "replay", "websocket", "rest")
 STATE_VALUES = {"active": 0, "reducing": 1, "halted": 2}
 # Label values known up front, created at zero so alerts see a series before the first event.

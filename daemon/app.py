@@ -193,7 +193,8 @@ class Daemon:
         try:
             async with (serve(self.metrics, self.health, cfg.metrics.host,
                               cfg.metrics.port) as port,
-                        control.serve(self.supervisor, cfg, self._control_token)):
+                        control.serve(self.supervisor, cfg, self._control_token,
+                                      self.metrics)):
                 _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
                           instruments=list(self.inventory.instruments), pid=os.getpid(),
                           strategy=cfg.strategy.class_path, state=self.gate.state.value,

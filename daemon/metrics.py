@@ -68,6 +68,10 @@ class Metrics:
         self.risk_limit = g("risk_limit", "Configured risk limits", ["limit"])
         self.unresolved_orders = g("unresolved_orders", "Orders whose create had no clear "
                                    "outcome, still looked up by client id")
+        self.http_connections = g("http_connections", "Open connections per HTTP listener",
+                                  ["listener"])
+        self.open_fds = g("open_fds", "File descriptors this process has open")
+        self.max_fds = g("max_fds", "This process's file descriptor limit (RLIMIT_NOFILE, soft)")
 
         c = self._counter
         self.orders = c("orders", "Orders by outcome", ["outcome"])
@@ -86,6 +90,11 @@ class Metrics:
         self.exchange_errors = c("exchange_errors", "Exchange errors by ccxt class", ["error"])
         self.breaker_trips = c("circuit_breaker_trips", "Circuit breaker trips", ["breaker"])
         self.reconciliation_drift = c("reconciliation_drift", "Reconciliation drifts found")
+        self.http_dropped = c("http_connections_dropped", "HTTP connections closed by the "
+                              "daemon: slow or oversized request head, or over the limit",
+                              ["listener", "reason"])
+        self.control_unauthorized = c("control_unauthorized", "Control API requests refused "
+                                      "for a missing or wrong token")
         self.ambiguous_orders = c("ambiguous_orders", "Orders whose create had no clear outcome "
                                   "(timeout, 5xx, an unreadable answer): looked up, never resent")
 

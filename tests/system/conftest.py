@@ -14,8 +14,9 @@ from tests.support.daemon_proc import DaemonProcess
 def daemons() -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
-    def start(config: Path, env: dict[str, str] | None = None) -> DaemonProcess:
-        d = DaemonProcess(config, env=env)
+    def start(config: Path, env: dict[str, str] | None = None,
+              nofile: int | None = None) -> DaemonProcess:
+        d = DaemonProcess(config, env=env, nofile=nofile)
         started.append(d)
         return d
 

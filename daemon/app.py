@@ -36,6 +36,7 @@ from daemon.execution import ClientIds, OrderRouter
 from daemon.handoff import Handoff
 from daemon.inventory import InventoryManager
 from daemon.journal import Journal
+from daemon.journal_watch import JournalWatch
 from daemon.marketdata.base import MarketDataSource
 from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
@@ -156,6 +157,11 @@ class Daemon:
         # A venue that keeps answering garbage trips a breaker, like one that keeps refusing.
         self.broker.watch_malformed_replies(self.supervisor.breakers.on_malformed_reply)
         # Drift halts through the supervisor: one latch, one way to clear it.
+        # A journal deleted, replaced or failing halts for good: no trading without a record.
+        self.journal_watch = None if journal is None else JournalWatch(
+            journal, self.metrics, self.clock,
+            lambda detail: self.supervisor.halt_until_restart("journal_watch", "journal",
+                                                              detail))
         self.reconciler = None if journal is None else Reconciler(
             journal, self.broker, self.inventory, self.gate, self.metrics, self.health,
             config.reconcile, ids.prefix,
@@ -234,6 +240,8 @@ class Daemon:
                 tg.create_task(self._wait_for_stop(), name="stop")
                 if self.reconciler is not None:
                     tg.create_task(self.reconciler.run(), name="reconcile")
+                if self.journal_watch is not None:
+                    tg.create_task(self.journal_watch.run(), name="journal_watch")
         except* _StopRequested:
             pass
         except* Exception as group:

@@ -17,7 +17,7 @@ VERSION = "0.1.0"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 ORDER_OUTCOMES = ("submitted", "filled", "cancelled", "rejected", "denied")
 BREAKERS = ("daily_loss", "drawdown", "rejections", "malformed_replies", "reconciliation",
-            "kill_switch")
+            "journal", "kill_switch")
 DATA_PATHS = ("sim", "replay", "websocket", "rest")
 STATE_VALUES = {"active": 0, "reducing": 1, "halted": 2}
 # Label values known up front, created at zero so alerts see a series before the first event.
@@ -72,6 +72,8 @@ class Metrics:
                                   ["listener"])
         self.open_fds = g("open_fds", "File descriptors this process has open")
         self.max_fds = g("max_fds", "This process's file descriptor limit (RLIMIT_NOFILE, soft)")
+        self.journal_lost = g("journal_lost", "1 once the journal file was deleted or replaced, "
+                              "or a journal write failed: halted, no trading until a restart")
 
         c = self._counter
         self.orders = c("orders", "Orders by outcome", ["outcome"])

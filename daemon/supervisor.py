@@ -63,6 +63,7 @@ class RiskSupervisor:
         self._flatten_reason: str | None = None
         self.flattening = False
         self.stopping = False  # the trading phase is over; the stop's own flatten runs
+        self._until_restart: str | None = None  # why resume is refused (the journal is lost)
         saved = store.load()  # StateError: refuse to start rather than forget a latch
         self._loaded = saved
         self._latch = RiskState()
@@ -128,6 +129,12 @@ class RiskSupervisor:
         self._request_flatten(f"halt:{breaker}")
         return changed
 
+    def halt_until_restart(self, source: str, breaker: str, detail: str) -> bool:
+        """Halt for a reason a resume cannot clear (the journal is lost: nothing could be
+        recorded); only a restart, which checks the state afresh, trades again."""
+        self._until_restart = detail
+        return self.halt(source, breaker, detail)
+
     def flatten(self, source: str) -> TradingState:
         """No new risk (REDUCING unless halted), cancel everything, close every position."""
         if self._gate.state is TradingState.ACTIVE:
@@ -141,6 +148,8 @@ class RiskSupervisor:
         """Back to ACTIVE and clear the latch; or the reason it cannot happen now."""
         if self.stopping:
             return "the daemon is shutting down"
+        if self._until_restart is not None:
+            return f"{self._until_restart}: a resume cannot clear this; restart the daemon"
         if self.flattening or self._flatten_reason is not None:
             return "a flatten is running; resume when it has finished"
         previous = self._gate.state

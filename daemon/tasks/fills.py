@@ -2,7 +2,9 @@
 
 The journal is written first: the books only ever hold what the journal holds, so a restart
 that replays the journal rebuilds them exactly. A fill the journal already has is a duplicate
-and is not booked again.
+and is not booked again. If the journal cannot take an event, the daemon is halted by the
+journal's watch (`journal_watch`) and the event is booked all the same: what the venue did is
+what a flatten must size its closes from (the inventory still books each trade id once).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from daemon import log
 from daemon.broker.base import Broker
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.inventory import InventoryManager
-from daemon.journal import Journal
+from daemon.journal import Journal, JournalError
 from daemon.metrics import Metrics
 from daemon.model import OrderState
 
@@ -49,7 +51,12 @@ async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics
         elif isinstance(event, OrderFilled):
             _log.debug("fill.duplicate", trade_id=event.fill.trade_id,
                        client_order_id=event.fill.client_order_id)
-    await journal.record_then(event, apply_fresh)
+    try:
+        await journal.record_then(event, apply_fresh)
+    except JournalError as err:
+        _log.error("journal.event_not_recorded", event_type=type(event).__name__,
+                   error=str(err), action="booked anyway; halted by the journal watch")
+        apply(event, inventory, metrics)
 
 
 def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:

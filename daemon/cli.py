@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config as config_mod
-from daemon import control_token, log, replay_cli
+from daemon import control_token, log, replay_cli, startup_signals
 from daemon.config import EXIT_CONFIG, Config, ConfigError
 from daemon.riskstate import StateError
 
@@ -104,20 +104,37 @@ def cmd_run(path: Path) -> int:
     cfg, _ = load_all(path)  # validates the strategy before anything connects anywhere
     token = control_token.require() if cfg.control.enabled else None
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
+    if (early := startup_signals.requested()) is not None:
+        return _stopped_before_start(early)
     import uvloop
 
     from daemon import runtime
     from daemon.broker.base import FatalBrokerError
 
+    async def start() -> int:
+        startup_signals.on_loop()  # until Daemon.run installs its own handlers
+        return await runtime.run(cfg, config_path=path, control_token=token)
+
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(runtime.run(cfg, config_path=path, control_token=token))
+            return runner.run(start())
+    except asyncio.CancelledError:
+        if (early := startup_signals.requested()) is None:
+            raise
+        return _stopped_before_start(early)
     except runtime.VenueUnavailable as err:
         fail(f"exchange unavailable: {err}")
         return EXIT_UNAVAILABLE
     except FatalBrokerError as err:
         fail(str(err))
         return EXIT_AUTH
+
+
+def _stopped_before_start(signal_name: str) -> int:
+    """A stop signal came before the daemon's handlers: nothing traded, nothing to flatten."""
+    log.get("cli").info("shutdown.before_start", signal=signal_name, exit_code=0,
+                        note="stopped while starting: nothing traded, no order sent")
+    return 0
 
 
 def _unexpected(err: Exception) -> int:
@@ -147,6 +164,8 @@ def cmd_clear_halt(path: Path, reason: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     log.install_process_hooks()
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        startup_signals.install()  # the console script's path (`python -m daemon` did already)
     from daemon.journal import JournalError
 
     try:

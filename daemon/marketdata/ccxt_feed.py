@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from daemon import log
-from daemon.ccxt_support import BaseError, error_label
+from daemon.ccxt_support import error_label
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
 from daemon.metrics import Metrics
@@ -241,7 +241,7 @@ class CcxtFeed:
         while True:
             try:
                 message = await receive()
-            except BaseError as err:
+            except Exception as err:  # ccxt's, or its parser's on a message it could not read
                 attempt += 1
                 if on_drop is not None:
                     on_drop()
@@ -328,7 +328,8 @@ class CcxtFeed:
         try:
             trades = await self._ex.fetch_trades(symbol, None, 500, self._rest_params)
             ticker = await self._ex.fetch_bids_asks([symbol])
-        except BaseError as err:
+        except Exception as err:  # an answer ccxt's parser raised on too: a failed poll
+
             self._metrics.exchange_errors.labels(error_label(err)).inc()
             _log.warning("market_data.rest_failed", symbol=symbol, error=error_label(err))
             return

@@ -164,3 +164,19 @@ def test_an_unresolved_order_is_shown_in_status_and_warned_about_until_the_venue
     eventually(lambda: len(fills_after(d, lost)) >= 1, 30, what="trading after the venue answered")
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0, d.why()
+
+
+def test_an_unreadable_balance_at_startup_is_retried_not_read_as_an_empty_account(
+        fx: FakeBinanceThread, start: Start) -> None:
+    """Steps: the venue answers the startup balance check twice with a 200 HTML page. It is
+    retried like a timeout (`startup.retry`, MalformedReply), never read as an account without
+    the allotted capital (which would exit 78); the third answer is real and trading starts."""
+    fx.call(lambda f: f.faults.reply("/api/v3/account", HTML, n=2, method="GET",
+                                     content_type="text/html"))
+    d = start(BUY_ONCE)
+    d.wait_for("daemon.started", 40)
+    retries = [r for r in d.records if r.get("event") == "startup.retry"]
+    assert [(r["what"], r["error"]) for r in retries] == [("fetch_balance", "MalformedReply")] * 2
+    d.wait_for("order.filled", 40)
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0, d.why()

@@ -57,6 +57,9 @@ async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics
         _log.error("journal.event_not_recorded", event_type=type(event).__name__,
                    error=str(err), action="booked anyway; halted by the journal watch")
         apply(event, inventory, metrics)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from None  # a stop that came during the write
 
 
 def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:

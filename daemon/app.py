@@ -156,12 +156,12 @@ class Daemon:
                                          JsonFileStore(state_dir / FILE_NAME))
         # A venue that keeps answering garbage trips a breaker, like one that keeps refusing.
         self.broker.watch_malformed_replies(self.supervisor.breakers.on_malformed_reply)
-        # Drift halts through the supervisor: one latch, one way to clear it.
         # A journal deleted, replaced or failing halts for good: no trading without a record.
         self.journal_watch = None if journal is None else JournalWatch(
             journal, self.metrics, self.clock,
             lambda detail: self.supervisor.halt_until_restart("journal_watch", "journal",
                                                               detail))
+        # Drift halts through the supervisor: one latch, one way to clear it.
         self.reconciler = None if journal is None else Reconciler(
             journal, self.broker, self.inventory, self.gate, self.metrics, self.health,
             config.reconcile, ids.prefix,

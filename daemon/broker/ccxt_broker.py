@@ -311,5 +311,8 @@ class CcxtBroker:
             outcome, found = await self._venue.lookup(coid, order.symbol)
             if outcome is Lookup.FOUND and found is not None:
                 await self._orders.on_order(found, coid)
-            elif outcome is Lookup.NOT_FOUND and coid not in self._creating:
-                self._unresolved.doubt(coid)  # it said it had it: a whole window decides
+            elif outcome is Lookup.NOT_FOUND and coid in self._orders.acked \
+                    and coid not in self._unconfirmed:
+                # It said it had it (asked again now: an unconfirmed create may have failed
+                # while this lookup was under way): a whole window of "not found" decides.
+                self._unresolved.doubt(coid)

@@ -78,13 +78,19 @@ def test_300_half_open_connections_are_closed_within_the_header_timeout_while_tr
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: tradingd\r\n")  # no blank line: half a head
         socks.append((s, time.monotonic()))
+    # Closures are watched as they happen, while the daemon is checked below.
+    held: list[float] = []
+    watcher = threading.Thread(target=lambda: held.extend(
+        wait_closed(socks, HEADER_TIMEOUT_S + 10)))
+    watcher.start()
     before = fills(d)
     eventually(lambda: fills(d) >= before + 2, 10, what="fills while the connections hang")
     d.send(signal.SIGUSR1)
     d.wait_for("trading.halted", 10, breaker="kill_switch")
     latch = json.loads((tmp_path / "state" / "risk_state.json").read_text())
     assert latch["halted"] is True and d.find("risk_state.save_failed") is None
-    held = wait_closed(socks, HEADER_TIMEOUT_S + 10)
+    watcher.join(HEADER_TIMEOUT_S + 15)
+    assert len(held) == HALF_OPEN, "some connections were never closed"
     assert max(held) <= HEADER_TIMEOUT_S + SLACK_S, max(held)
     assert sum(1 for h in held if h >= HEADER_TIMEOUT_S - SLACK_S) <= MAX_CONNECTIONS
     assert status_code(f"http://127.0.0.1:{port}/healthz") == 200

@@ -119,7 +119,11 @@ def test_an_html_answer_to_a_create_is_resolved_within_the_bound_and_trading_goe
     took_s = ts_s(lost) - ts_s(unknown)
     assert LOOKUP_S <= took_s <= LOOKUP_S + TIMEOUT_S, took_s
     print(f"\nambiguous create resolved in {took_s:.3f}s (bound {LOOKUP_S + TIMEOUT_S:g}s)")
-    assert metric(port, "tradingd_ambiguous_orders_total") == 1
+    # Every ambiguous create is counted and warned about, this one among them (a create that
+    # times out on a loaded machine is one too).
+    d.find("")
+    warned = [r for r in d.records if r.get("event") == "order.outcome_unknown"]
+    assert metric(port, "tradingd_ambiguous_orders_total") == len(warned) >= 1
     assert metric(port, 'tradingd_exchange_errors_total{error="MalformedReply"}') >= 1
     assert metric(port, "tradingd_unresolved_orders") == 0
     eventually(lambda: len(fills_after(d, lost)) >= 2, 30, what="trading after the HTML answer")

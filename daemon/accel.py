@@ -28,6 +28,7 @@ COMPILED = (
     "daemon.model", "daemon.clock", "daemon.features", "daemon.signals", "strategies.ar_forecast",
     "daemon.handoff", "daemon.tasks.signal", "daemon.tasks.routing", "daemon.execution",
     "daemon.risk", "daemon.throttle", "daemon.inventory", "daemon.broker.paper",
+    "daemon.market_walk", "daemon.breaker_screen",
 )
 MANIFEST = "manifest.json"
 ENV_DIR = "TRADINGD_ACCEL_DIR"  # where the build lives; default <sys.prefix>/tradingd-accel

@@ -30,13 +30,14 @@ import msgspec
 from daemon import accel, control, log, sdnotify, shutdown
 from daemon.broker.base import Broker, FatalBrokerError
 from daemon.broker.paper import PaperBroker
-from daemon.clock import Clock, LiveClock
-from daemon.config import Config, ConfigError, resolve_path
+from daemon.clock import Clock, LiveClock, stepper
+from daemon.config import Config, ConfigError, InstrumentKind, resolve_path
 from daemon.execution import ClientIds, OrderRouter
 from daemon.handoff import Handoff
 from daemon.inventory import InventoryManager
 from daemon.journal import Journal
 from daemon.journal_watch import JournalWatch
+from daemon.market_walk import MarketWalk
 from daemon.marketdata.base import MarketDataSource
 from daemon.marketdata.sim import SimMarket
 from daemon.metrics import Metrics
@@ -44,7 +45,7 @@ from daemon.model import Decision, Instrument, MarketKind, TickBatch
 from daemon.monitor import HealthState, serve
 from daemon.reconcile import Reconciler
 from daemon.risk import RiskGate
-from daemon.riskstate import FILE_NAME, JsonFileStore
+from daemon.riskstate import FILE_NAME, JsonFileStore, RiskState
 from daemon.signals import SignalEngine
 from daemon.supervisor import RiskSupervisor
 from daemon.tasks import fills, health, market_data, routing
@@ -76,7 +77,7 @@ _PLACEHOLDER = Decimal("1e-8")
 def instruments_from_config(config: Config) -> dict[str, Instrument]:
     out = {}
     for ic in config.market.instruments:
-        base, quote = ic.symbol.split("/", 1)
+        base, quote = ic.symbol.split(":", 1)[0].split("/", 1)
         out[ic.symbol] = Instrument(
             symbol=ic.symbol, base=base, quote=quote,
             price_increment=ic.price_increment or _PLACEHOLDER,
@@ -84,8 +85,13 @@ def instruments_from_config(config: Config) -> dict[str, Instrument]:
             min_qty=ic.min_qty if ic.min_qty is not None else Decimal(0),
             max_qty=ic.max_qty or Decimal("1e12"),
             min_notional=ic.min_notional if ic.min_notional is not None else Decimal(0),
-            kind=MarketKind.MARGIN)
+            kind=MarketKind.SPOT if ic.market_kind is InstrumentKind.SPOT else MarketKind.MARGIN)
     return out
+
+
+def _halt_doc(latch: RiskState) -> dict[str, Any]:
+    return {"halted": latch.halted, "reason": latch.halt_reason, "detail": latch.halt_detail,
+            "halted_ns": latch.halted_ns}
 
 
 def crash_cause(group: BaseExceptionGroup[Exception]) -> Exception:
@@ -145,7 +151,6 @@ class Daemon:
                         journal.run_ns if journal else self.clock.now_ns())
         self.router = OrderRouter(self.gate, self.inventory, self.broker, self.clock,
                                   self.metrics, ids, journal)
-        self.signals = SignalEngine(strategy, self.inventory.view, self.clock)
         if config.control.enabled and not control_token:
             raise ConfigError("control: enabled but no control token")
         control.socket_path(config)  # a bad socket path fails now, before anything starts
@@ -154,6 +159,12 @@ class Daemon:
         self.supervisor = RiskSupervisor(config, config_path, self.gate, self.inventory,
                                          self.router, self.clock, self.metrics, self.health,
                                          JsonFileStore(state_dir / FILE_NAME))
+        self.signals = SignalEngine(strategy, self.inventory.view, self.clock)
+        stepped = stepper(self.clock)
+        # A replay walks each batch tick by tick: marks, breakers, fills as of the tick read.
+        self.walk = None if stepped is None else MarketWalk(
+            self.inventory, self.supervisor.breakers,
+            self.broker if isinstance(self.broker, PaperBroker) else None, stepped)
         # A venue that keeps answering garbage trips a breaker, like one that keeps refusing.
         self.broker.watch_malformed_replies(self.supervisor.breakers.on_malformed_reply)
         # A journal deleted, replaced or failing halts for good: no trading without a record.
@@ -231,7 +242,7 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
                 tg.create_task(signal_task.run(self.signals, ticks, decisions, self.clock,
-                                               self.settled), name="signal")
+                                               self.settled, self.walk), name="signal")
                 tg.create_task(routing.run(self.router, decisions), name="routing")
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
                                          self.journal), name="fills")
@@ -256,11 +267,22 @@ class Daemon:
     async def settled(self) -> None:
         """Every order handed to the broker has been acted on and every event it has produced
         so far is booked: what a strategy's next decision must see."""
-        await self.broker.settled()
-        await self.broker.events.join()
+        while True:
+            await self.broker.settled()
+            await self.broker.events.join()
+            if self.walk is None or self.supervisor.is_quiet:
+                return
+            # A replay: a breaker tripped (on a mark or on one of these fills); its flatten goes
+            # out and fills at this tick, whatever the batch size, before the walk reads on.
+            await self.supervisor.quiet()
+            if self.supervisor.latched and not self.stop.is_set():
+                # Nobody will resume it: a halted replay ends here, as a stop would end it.
+                _log.warning("replay.halted", note="the replay ends at the halt")
+                self.stop.set()
 
     async def _market_data(self, out: asyncio.Queue[TickBatch]) -> None:
-        await market_data.run(self.source, self.inventory, self.broker, self.metrics, out)
+        await market_data.run(self.source, self.inventory, self.broker, self.metrics, out,
+                              walked=self.walk is not None)
         # Only a finite source (a replay) runs out, once the daemon has processed its last
         # batch: that ends trading the way a stop signal does, so the books end flat.
         _log.info("market_data.ended")
@@ -339,7 +361,8 @@ class Daemon:
             doc = {"flat": flat, "positions": positions, "working_orders": working,
                    "cash": self.inventory.cash, "equity": self.inventory.equity(),
                    "realized_pnl": self.inventory.realized_pnl, "fees": self.inventory.fees,
-                   "state": self.gate.state.value, "ts_ns": self.clock.now_ns()}
+                   "state": self.gate.state.value, "ts_ns": self.clock.now_ns(),
+                   "halt": _halt_doc(self.supervisor.latch)}
             tmp = state_dir / "final_state.json.tmp"
             tmp.write_bytes(msgspec.json.format(msgspec.json.encode(doc)))
             os.replace(tmp, Path(state_dir) / "final_state.json")

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from daemon import log
+from daemon.breaker_screen import Screen
 from daemon.clock import Clock
 from daemon.config import RiskConfig
 from daemon.inventory import InventoryView
@@ -161,6 +162,24 @@ class CircuitBreakers:
             self._on_trip(Breaker.DRAWDOWN,
                           f"equity {equity} is {drawdown * HUNDRED:.4f}% below its peak "
                           f"{self._peak} > {cfg.max_drawdown_pct}%")
+
+    def screen(self, symbol: str) -> Screen:
+        """Where marking `symbol` could trip a breaker, with the books as they stand (a replay's
+        market walk asks before each run of ticks; see `daemon.breaker_screen`)."""
+        cfg = self._config
+        day_end_ns = (self._day + 1) * DAY_NS
+        peak = float(self._peak)
+        daily_floor = float(self._day_start - cfg.max_daily_loss)
+        keep = 1 - float(cfg.max_drawdown_pct) / 100
+        view = self._view
+        qty = view.position(symbol)
+        if not qty:  # equity does not move with this price: only a new day matters
+            return Screen(0.0, 0.0, peak, daily_floor, keep, day_end_ns)
+        mark = view.mark_price(symbol)
+        if mark is None or self._unpriced:
+            return Screen(0.0, 0.0, peak, daily_floor, keep, day_end_ns, look_now=True)
+        base = float(view.equity() - qty * mark)
+        return Screen(base, float(qty), peak, daily_floor, keep, day_end_ns)
 
     def _priced(self) -> bool:
         view = self._view

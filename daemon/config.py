@@ -67,9 +67,20 @@ class DaemonConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("client_id_prefix: must be 1-8 letters or digits")
 
 
+class InstrumentKind(enum.Enum):
+    """What the paper account may do with an instrument, as the venue would allow it."""
+
+    SPOT = "spot"  # long-only: sell only what was bought
+    SWAP = "swap"  # a linear perpetual: signed positions, long or short
+
+
 class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
     """An instrument to trade. The grid is required for the simulated market; with an exchange
-    source it comes from the exchange's markets and any value here is ignored."""
+    source it comes from the exchange's markets and any value here is ignored.
+
+    `kind` defaults from the symbol as ccxt writes it: `BTC/USDT` is spot, `BTC/USDT:USDT` a
+    swap settled in USDT. With an exchange source the venue's market decides, and a `kind`
+    written here must agree with it."""
 
     symbol: str
     price_increment: Decimal | None = None
@@ -78,6 +89,7 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_qty: Decimal | None = None
     min_notional: Decimal | None = None
     start_price: Decimal = Decimal(60000)
+    kind: InstrumentKind | None = None
 
     GRID = ("price_increment", "size_increment", "min_qty", "max_qty", "min_notional")
 
@@ -98,6 +110,12 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
     @property
     def has_grid(self) -> bool:
         return all(getattr(self, name) is not None for name in self.GRID)
+
+    @property
+    def market_kind(self) -> InstrumentKind:
+        if self.kind is not None:
+            return self.kind
+        return InstrumentKind.SWAP if ":" in self.symbol else InstrumentKind.SPOT
 
 
 class SimConfig(Base, frozen=True, forbid_unknown_fields=True):

@@ -199,17 +199,29 @@ class BarAggregator:
         self._n = 1
         return closed
 
-    def on_columns(self, ts_ns: Sequence[int], price: Sequence[float], size: Sequence[float],
-                   start: int) -> tuple[list[Bar] | None, int]:
-        """Consume a batch's columns from `start` up to the first tick that closes a bar.
+    def next_close(self, ts_ns: Sequence[int], start: int, end: int) -> int:
+        """The index of the first tick in [start, end) that would close a bar, or `end`: where
+        a caller must bring the books up to date before `on_columns` reads that tick."""
+        if start >= end:
+            return end
+        bucket = self._bucket
+        if bucket is None:  # the first tick opens the first bar; a later interval closes it
+            bucket = ts_ns[start] // self._interval_ns
+            start += 1
+        return bisect_left(ts_ns, (bucket + 1) * self._interval_ns, start, end)
 
-        Returns the bars that tick closed and the index after it, or `(None, len(ts_ns))` when
-        the batch ends inside the open bar, so the caller can act on a bar at the very tick that
+    def on_columns(self, ts_ns: Sequence[int], price: Sequence[float], size: Sequence[float],
+                   start: int, end: int = -1) -> tuple[list[Bar] | None, int]:
+        """Consume a batch's columns from `start` up to the first tick that closes a bar, reading
+        no further than `end` (default: the whole batch).
+
+        Returns the bars that tick closed and the index after it, or `(None, end)` when the
+        range ends inside the open bar, so the caller can act on a bar at the very tick that
         closed it and then resume. `ts_ns` must be non-decreasing (the `TickBatch` contract).
         Same results as `on_tick` per tick, but a run of ticks inside the open bar costs one
         `bisect` and C-level `max`/`min`/`sum` over slices instead of a Python loop per tick.
         """
-        n = len(ts_ns)
+        n = len(ts_ns) if end < 0 else end
         i = start
         interval = self._interval_ns
         while i < n:

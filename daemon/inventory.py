@@ -108,12 +108,14 @@ class InventoryManager:
 
     # --- writes -----------------------------------------------------------------------------
 
-    def mark(self, symbol: str, price: float, ts_ns: int) -> None:
-        """Record the latest market price. Floats here: converted only when equity is asked."""
+    def mark(self, symbol: str, price: float, ts_ns: int, notify: bool = True) -> None:
+        """Record the latest market price. Floats here: converted only when equity is asked.
+        `notify=False` spares the listener a mark its breakers were shown cannot trip them
+        (a replay's marks between looks, see `daemon.market_walk`)."""
         self._marks[symbol] = price
         self._mark_ns[symbol] = ts_ns
         self._mark_dec.pop(symbol, None)
-        if self._listener is not None:
+        if notify and self._listener is not None:
             self._listener.on_mark(symbol)
 
     def quote(self, symbol: str, bid: float, ask: float) -> None:

@@ -2,9 +2,11 @@
 
 The same `Daemon` as `tradingd run` — tasks, risk gate, inventory, paper broker, metrics — fed
 by a `ReplaySource` on a `ReplayClock`, as fast as it goes. The broker is always the paper
-account (whatever `daemon.mode` says), the metrics listener takes a free port, and the final
-state goes to `<state_dir>/replay/`, so a replay never touches a running daemon's venue, port or
-state. Logs go to stdout as usual; a progress bar and a summary go to stderr.
+account (whatever `daemon.mode` says), the metrics listener takes a free port, and the state
+(halt latch, final state) goes to a fresh temporary directory unless `--state-dir` names one, so
+a replay never touches a running daemon's venue, port or state, and nothing one replay latched
+carries into the next. Logs go to stdout as usual; a progress bar and a summary go to stderr.
+A replay that a circuit breaker halted says which, when and why, and exits 3.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 
 from daemon import log
-from daemon.config import Config, MetricsConfig, resolve_path
+from daemon.config import EXIT_CONFIG, Config, MetricsConfig
 from daemon.marketdata.replay import DEFAULT_BATCH_TICKS
 
 if TYPE_CHECKING:  # the daemon (torch, aiohttp) loads only when a replay runs
@@ -29,6 +33,7 @@ if TYPE_CHECKING:  # the daemon (torch, aiohttp) loads only when a replay runs
     from strategies.base import Strategy
 
 EXIT_DATA = 65  # EX_DATAERR: the data file cannot be replayed
+EXIT_HALTED = 3  # the replay ran, but a circuit breaker (or the drift check) halted trading
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"trades per batch handed to the daemon (default "
                              f"{DEFAULT_BATCH_TICKS})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--state-dir", type=Path,
+                        help="keep the replay's state (final_state.json, risk_state.json) here; "
+                             "default: a fresh temporary directory, removed afterwards")
 
 
 class Progress:
@@ -82,20 +90,59 @@ class Progress:
             self._stream.write("\n")
 
 
-def replay_config(cfg: Config) -> Config:
+def replay_config(cfg: Config, state_dir: Path) -> Config:
     """The replay's own port and state directory: never a running daemon's."""
-    state_dir = str(resolve_path(cfg, cfg.daemon.state_dir) / "replay")
     return msgspec.structs.replace(
-        cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=state_dir),
+        cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=str(state_dir.resolve())),
         metrics=MetricsConfig(listen="127.0.0.1:0"))
 
 
+# Marks a state directory as a replay's own: its state files may be cleared by the next replay.
+MARKER = ".tradingd-replay"
+STATE_FILES = ("risk_state.json", "final_state.json")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.state_dir is None:
+        with tempfile.TemporaryDirectory(prefix="tradingd-replay-") as tmp:
+            return _run(args, Path(tmp))
+    try:
+        fresh_state_dir(args.state_dir)
+    except StateDirError as err:
+        print(f"tradingd: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    return _run(args, args.state_dir)
+
+
+class StateDirError(Exception):
+    pass
+
+
+def fresh_state_dir(path: Path) -> None:
+    """Make `path` a replay state directory with nothing latched in it. A directory an earlier
+    replay made is cleared of its state; one that holds any other daemon's state is refused,
+    never touched (it may be a running daemon's)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        marked = (path / MARKER).exists()
+        foreign = [p.name for p in sorted(path.iterdir())
+                   if p.name != MARKER and (not marked or p.name not in STATE_FILES)]
+        if foreign:
+            raise StateDirError(f"--state-dir {path}: holds {', '.join(foreign)}; a replay "
+                                "starts from a fresh state: name a new or empty directory")
+        for name in STATE_FILES:
+            (path / name).unlink(missing_ok=True)
+        (path / MARKER).touch()
+    except OSError as err:
+        raise StateDirError(f"--state-dir {path}: {err.strerror}") from None
+
+
+def _run(args: argparse.Namespace, state_dir: Path) -> int:
     from daemon.cli import load_all
     from daemon.marketdata import replay_files
 
     cfg, strategy = load_all(args.config)
-    cfg = replay_config(cfg)
+    cfg = replay_config(cfg, state_dir)
     try:
         data = replay_files.load(args.data)
     except replay_files.DataFileError as err:
@@ -113,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     daemon, code = _run_daemon(cfg, strategy, symbol, data, args.batch_ticks, progress)
     progress.close()
     _summary(daemon, progress.done, time.perf_counter() - started, sys.stderr)
+    if code == 0 and daemon.supervisor.latched:
+        return EXIT_HALTED
     return code
 
 
@@ -144,3 +193,8 @@ def _summary(daemon: Daemon, ticks: int, seconds: float, out: TextIO) -> None:
           f"{daemon.signals.bars_closed:,} bars, {int(submitted):,} orders, "
           f"{inv.fill_count:,} fills; realized PnL {inv.realized_pnl:.4f}, fees {inv.fees:.4f}, "
           f"equity {inv.equity():.4f}, flat {inv.is_flat()}", file=out)
+    latch = daemon.supervisor.latch
+    if latch.halted:
+        when = datetime.fromtimestamp(latch.halted_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"HALTED at {when} UTC (data time) by {latch.halt_reason}: {latch.halt_detail}; "
+              f"the replay ended there (exit {EXIT_HALTED})", file=out)

@@ -24,7 +24,7 @@ from daemon.ccxt_support import (
     make_exchange,
 )
 from daemon.clock import LiveClock
-from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
+from daemon.config import Config, ConfigError, InstrumentKind, MarketSource, Mode, resolve_path
 from daemon.journal import Journal, journal_path, quote_spent
 from daemon.metrics import Metrics
 from daemon.model import Instrument, MarketKind
@@ -64,8 +64,14 @@ async def _with_retry(what: str, call: Any, check: Any = lambda reply: reply) ->
 
 async def _instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
     markets = await _with_retry("load_markets", exchange.load_markets)
-    return instruments_from_markets(markets, [i.symbol for i in cfg.market.instruments],
-                                    exchange.precisionMode)
+    instruments = instruments_from_markets(markets, [i.symbol for i in cfg.market.instruments],
+                                           exchange.precisionMode)
+    for ic in cfg.market.instruments:
+        venue = instruments[ic.symbol].kind
+        if ic.kind is not None and (venue is MarketKind.SPOT) != (ic.kind is InstrumentKind.SPOT):
+            raise ConfigError(f"market.instruments: {ic.symbol} is kind = \"{ic.kind.value}\" "
+                              f"in the config but a {venue.value} market on the exchange")
+    return instruments
 
 
 async def _check_balance(exchange: Any, instruments: dict[str, Instrument],

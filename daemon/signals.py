@@ -4,10 +4,10 @@ One bar aggregator per traded instrument; bars close on the first tick of a late
 when the clock passes the interval's end, whichever comes first, so a quiet market still closes
 bars on time.
 
-A batch may hold many bars. `on_batch` stops at the tick whose bar made the strategy act and
-says where to resume: the caller hands that decision on before reading further, so the next
-decision sees its outcome and the orders go out as of that tick, as if trades had arrived one
-by one. Bars that make no decision cost no stop.
+A batch may hold many bars. `next_close` says at which tick the next bar closes and `read` stops
+right after it, so the caller can bring the books to that tick first and hand the strategy's
+decision on before reading further: the next decision sees its outcome and the orders go out as
+of that tick, as if trades had arrived one by one.
 """
 
 from __future__ import annotations
@@ -44,29 +44,24 @@ class SignalEngine:
         """Closed bars wait for the strategy: hand the last decision on, then call `drain`."""
         return bool(self._pending)
 
-    def on_batch(self, batch: TickBatch, start: int = 0) -> tuple[Decision | None, int]:
-        """Read ticks from `start` until a closed bar makes the strategy act or the batch ends.
-
-        Returns the decision and the index to resume from; it was made at tick `resume - 1`.
-        `(None, len)` means the batch is done; then call `after_batch`.
-        """
-        decision = self.drain()
-        n = len(batch.ts_ns)
+    def next_close(self, batch: TickBatch, start: int, end: int) -> int:
+        """The first tick in [start, end) that closes a bar of the batch's instrument, or `end`.
+        The caller brings the books to that tick before `read` shows the bar to the strategy."""
         agg = self._bars.get(batch.symbol)
-        if decision is not None or agg is None:
-            return decision, start if decision is not None else n
+        return end if agg is None else agg.next_close(batch.ts_ns, start, end)
+
+    def read(self, batch: TickBatch, start: int, end: int) -> int:
+        """Read ticks [start, end) into the open bars until one closes bars; those wait in
+        `pending` for `drain`. Returns the index after that tick, or `end`."""
+        agg = self._bars.get(batch.symbol)
+        if agg is None:
+            return end
         if start == 0 and batch.gap_before:
             agg.mark_gap()
-        ts_ns, price, size = batch.ts_ns, batch.price, batch.size
-        pos = start
-        while pos < n:
-            bars, pos = agg.on_columns(ts_ns, price, size, pos)
-            if bars is not None:
-                self._closed(bars)
-                decision = self.drain()
-                if decision is not None:
-                    return decision, pos
-        return None, n
+        bars, pos = agg.on_columns(batch.ts_ns, batch.price, batch.size, start, end)
+        if bars is not None:
+            self._closed(bars)
+        return pos
 
     def after_batch(self, batch: TickBatch) -> Decision | None:
         """Once every tick is read: the strategy's look at the whole batch (no bar behind it,

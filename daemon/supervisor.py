@@ -59,6 +59,8 @@ class RiskSupervisor:
         self._health = health
         self._stores = [store]  # the journal's copy joins when the books are restored
         self._wake = asyncio.Event()
+        self._quiet = asyncio.Event()  # no flatten asked for or running
+        self._quiet.set()
         self._reload_wanted = False
         self._flatten_reason: str | None = None
         self.flattening = False
@@ -202,6 +204,17 @@ class RiskSupervisor:
             if self._flatten_reason is not None:
                 reason, self._flatten_reason = self._flatten_reason, None
                 await self._cancel_and_flatten(reason)
+            if self._flatten_reason is None:
+                self._quiet.set()
+
+    @property
+    def is_quiet(self) -> bool:
+        return self._quiet.is_set()
+
+    async def quiet(self) -> None:
+        """Until no flatten is asked for or running: a replay waits here at the tick a breaker
+        tripped, so the flatten's orders go out at that tick, whatever the batch size."""
+        await self._quiet.wait()
 
     async def _cancel_and_flatten(self, reason: str) -> None:
         self.flattening = True
@@ -224,6 +237,7 @@ class RiskSupervisor:
         if self.stopping:
             return  # the stop's own flatten is already running; this task is not
         self._flatten_reason = reason
+        self._quiet.clear()
         self._wake.set()
 
     def close(self) -> None:
@@ -299,6 +313,11 @@ class RiskSupervisor:
     @property
     def latched(self) -> bool:
         return self._latch.halted
+
+    @property
+    def latch(self) -> RiskState:
+        """The halt latch as it stands: why and when (clock time) trading halted, if it did."""
+        return self._latch
 
     def _save(self, durable: bool = True) -> None:
         state = self.breakers.carry(self._latch, self._clock.now_ns())

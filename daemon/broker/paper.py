@@ -9,23 +9,24 @@ Market orders fill at once at the best ask (buys) or bid (sells) moved against u
 touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
 account is margin-style: positions are signed, so a strategy may go short.
 
-The touch is the one as of the clock's now. Live, now is past every trade of the last batch and
-the touch is its quote. On a replay clock now can stand inside the last batch (a bar closed on a
-tick in the middle of it, and the order goes out at that tick's time); then the touch is the
-batch's spread around the trade at now (the first one stamped now, else the last one before),
-as a feed that delivered trade by trade would have shown it.
+The touch is the market as the daemon has seen it. Live, the daemon has seen every trade of the
+last batch, and the touch is its quote. On a replay clock the daemon walks a batch tick by tick
+(`daemon.market_walk`), and tells the broker where it stands (`at_tick`): the touch is the
+batch's spread around that trade, as a feed that delivered trade by trade would have shown it,
+and before the walk reaches the batch's first trade it is the previous batch's last touch.
+Resting limits are then matched at the tick where the market first reaches them
+(`first_cross` finds it, `match_resting` fills), never at a price from later in the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from daemon.broker.base import EVENT_QUEUE_SIZE, UnresolvedOrder, VenueOrder
-from daemon.clock import Clock
+from daemon.clock import Clock, stepper
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.handoff import WorkQueue
 from daemon.model import ZERO, Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
@@ -49,6 +50,10 @@ class PaperBroker:
         self._touch: dict[str, tuple[Decimal, Decimal]] = {}
         self._touch_before: dict[str, tuple[Decimal, Decimal]] = {}  # before the last batch
         self._last_batch: dict[str, TickBatch] = {}
+        # Stepped (replay): the index in the last batch the daemon has reached, -1 before its
+        # first trade. Live the daemon has seen the whole batch when it is handed over.
+        self._stepped = stepper(clock) is not None
+        self._cursor: dict[str, int] = {}
         self._resting: dict[str, ApprovedOrder] = {}
         self._cash = starting_cash
         self._positions: dict[str, Decimal] = {s: ZERO for s in instruments}
@@ -121,7 +126,7 @@ class PaperBroker:
 
     async def _execute(self, order: ApprovedOrder) -> None:
         now = self._clock.now_ns()
-        touch = self._touch_at(order.symbol, now)
+        touch = self._touch_at(order.symbol)
         if touch is None:
             await self._events.put(OrderRejected(order.client_order_id, "no_market",
                                                  "no quote yet for " + order.symbol, now))
@@ -145,25 +150,71 @@ class PaperBroker:
             self._touch_before[batch.symbol] = before
         self._touch[batch.symbol] = touch
         self._last_batch[batch.symbol] = batch
-        if self._resting:
-            now = self._clock.now_ns()
-            for coid, order in list(self._resting.items()):
-                if order.symbol == batch.symbol and await self._try_fill_limit(order, touch, now):
-                    del self._resting[coid]
+        if self._stepped:
+            self._cursor[batch.symbol] = -1  # the walk moves through it: `at_tick`
+        elif self._resting:
+            await self.match_resting(batch.symbol)
 
-    def _touch_at(self, symbol: str, now: int) -> tuple[Decimal, Decimal] | None:
-        batch = self._last_batch.get(symbol)
-        if batch is None or not batch.ts_ns or now > batch.ts_ns[-1]:
+    def at_tick(self, symbol: str, index: int) -> None:
+        """A replay's daemon has read the last batch of `symbol` up to trade `index`."""
+        self._cursor[symbol] = index
+
+    def has_resting(self, symbol: str) -> bool:
+        if not self._resting:  # asked at every bar of a replay: the common case first
+            return False
+        return any(o.symbol == symbol for o in self._resting.values())
+
+    async def match_resting(self, symbol: str) -> None:
+        """Fill the resting limits of `symbol` that the touch now reaches."""
+        touch = self._touch_at(symbol)
+        if touch is None:
+            return
+        now = self._clock.now_ns()
+        for coid, order in list(self._resting.items()):
+            if order.symbol == symbol and await self._try_fill_limit(order, touch, now):
+                del self._resting[coid]
+
+    def first_cross(self, batch: TickBatch, lo: int, hi: int) -> int:
+        """The first trade in [lo, hi) of `batch` whose touch may reach a resting limit; `hi` if
+        none. Floats with slack: a trade passed over cannot fill one (`match_resting` decides
+        exactly at the trade returned)."""
+        if not self._resting or lo >= hi:
+            return hi
+        buy, sell = self._resting_bounds(batch.symbol)
+        if buy is None and sell is None:
+            return hi
+        half = (batch.ask - batch.bid) / 2
+        run = batch.price[lo:hi]
+        # A buy fills when the ask (price + half) is at or below its limit; a sell when the bid
+        # (price - half) is at or above it.
+        buy_at = -float("inf") if buy is None else buy - half + _slack(buy)
+        sell_at = float("inf") if sell is None else sell + half - _slack(sell)
+        if min(run) > buy_at and max(run) < sell_at:
+            return hi
+        return lo + _first_outside(run, buy_at, sell_at)
+
+    def _resting_bounds(self, symbol: str) -> tuple[float | None, float | None]:
+        """The highest resting buy limit and the lowest resting sell limit of `symbol`."""
+        buy: float | None = None
+        sell: float | None = None
+        for order in self._resting.values():
+            if order.symbol != symbol or order.limit_price is None:
+                continue
+            limit = float(order.limit_price)
+            if order.side is Side.BUY:
+                buy = limit if buy is None else max(buy, limit)
+            else:
+                sell = limit if sell is None else min(sell, limit)
+        return buy, sell
+
+    def _touch_at(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        if not self._stepped:
             return self._touch.get(symbol)
-        ts_ns = batch.ts_ns
-        i = bisect_left(ts_ns, now)
-        if ts_ns[i] != now:
-            i -= 1  # the last trade before now
-        # else the first trade at now: a bar closes on the first trade of a later interval, and
-        # trades stamped the same instant after it had not arrived when the order went out.
-        if i < 0:
+        cursor = self._cursor.get(symbol, -1)
+        batch = self._last_batch.get(symbol)
+        if batch is None or cursor < 0:
             return self._touch_before.get(symbol)
-        price = batch.price[i]
+        price = batch.price[cursor]
         half = (batch.ask - batch.bid) / 2
         if not half:  # trades-only data: the touch is the trade
             touch = to_decimal_price(price)
@@ -205,3 +256,14 @@ class PaperBroker:
             await self._events.put(event)  # fills are never dropped: wait for room
         else:
             self._events.put_nowait(event)
+
+
+def _slack(limit: float) -> float:
+    return 1e-9 * (abs(limit) + 1.0)
+
+
+def _first_outside(run: Sequence[float], buy_at: float, sell_at: float) -> int:
+    for i, price in enumerate(run):
+        if price <= buy_at or price >= sell_at:
+            return i
+    return len(run)

@@ -1,9 +1,10 @@
 """A replay market-data source: recorded (or generated) trades, as fast as the daemon takes them.
 
 Trades come in as column chunks (arrays of ts_ns, price, size; any chunk size, e.g. a file or a
-million generated ticks) and go out as `TickBatch`es of `batch_ticks` trades, so one queue hop
-carries thousands of ticks. Recorded trades carry no quote, so a batch's bid and ask are its last
-trade's price; the paper broker's slippage stands for the spread.
+million generated ticks; a chunk boundary must not split the trades of one instant) and go out
+as `TickBatch`es of `batch_ticks` trades (more when the trades of one instant would be split),
+so one queue hop carries thousands of ticks. Recorded trades carry no quote, so a batch's bid and
+ask are its last trade's price; the paper broker's slippage stands for the spread.
 
 The source paces itself on the `ReplayClock`: after yielding a batch it sleeps until the clock
 reaches that batch's receipt time (1 ns after its last trade), which happens when the signal
@@ -16,6 +17,7 @@ When the data runs out `stream()` returns, and the daemon treats that as a stop:
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -90,8 +92,13 @@ class ReplaySource:
             n = len(ts_col)
             if not len(price_col) == len(size_col) == n:
                 raise ValueError("replay chunk columns must have the same length")
-            for lo in range(0, n, size):
+            lo = 0
+            while lo < n:
                 hi = min(lo + size, n)
+                if hi < n and ts_col[hi] == ts_col[hi - 1]:
+                    # Trades of one instant arrive together: a batch never splits them, or an
+                    # order acted on at that instant would be stamped at the batch's receipt.
+                    hi = bisect_right(ts_col, ts_col[hi - 1], hi, n)
                 ts = _as_column(ts_col[lo:hi])
                 price = _as_column(price_col[lo:hi])
                 last = price[-1]
@@ -100,3 +107,4 @@ class ReplaySource:
                 # batch's end then never share a timestamp.
                 yield TickBatch(self.symbol, ts, price, _as_column(size_col[lo:hi]), last, last,
                                 ts[-1] + 1)
+                lo = hi

@@ -1,6 +1,6 @@
 """Recorded market data files for `tradingd replay`, read into the columns a `ReplaySource` slices.
 
-Two CSV layouts, told apart by their header:
+Two CSV layouts, told apart by their header (either may be gzipped: a name ending `.gz`):
 - trades, data.binance.vision style: `id,price,qty,quote_qty,time,...` with `time` in ms (any
   header naming `price`, `qty` or `size`, and `time` or `timestamp` works; `ts_ns` is read as
   nanoseconds). Rows are put in time order (stable, so a venue's order within a millisecond
@@ -14,6 +14,7 @@ Two CSV layouts, told apart by their header:
 from __future__ import annotations
 
 import csv
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +43,17 @@ class Recorded:
 
 def load(path: Path) -> Recorded:
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        opened = (gzip.open(path, "rt", newline="", encoding="utf-8") if path.suffix == ".gz"
+                  else path.open(newline="", encoding="utf-8"))
+        with opened as f:
             reader = csv.reader(f)
             header = [h.strip().lower() for h in next(reader, [])]
             rows = [r for r in reader if r]
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot read: {err.strerror}") from None
+    except (OSError, EOFError) as err:  # gzip: BadGzipFile is an OSError, truncation EOFError
+        reason = getattr(err, "strerror", None) or str(err)
+        raise DataFileError(f"{path}: cannot read: {reason}") from None
+    except UnicodeDecodeError as err:
+        raise DataFileError(f"{path}: not a text file: {err.reason}") from None
     if "open_time_ms" in header:
         rec = _candles(path, header, rows)
     else:

@@ -13,24 +13,30 @@ from daemon.model import TickBatch
 
 
 async def run(source: MarketDataSource, inventory: InventoryManager, broker: Broker,
-              metrics: Metrics, out: asyncio.Queue[TickBatch] | None) -> None:
-    """`out` is None during the flatten: prices still flow to the books and broker, not on."""
+              metrics: Metrics, out: asyncio.Queue[TickBatch] | None,
+              walked: bool = False) -> None:
+    """`out` is None during the flatten: prices still flow to the books and broker, not on.
+    `walked`: a replay's signal task marks the books tick by tick as it reads (`MarketWalk`);
+    marking them here at the batch's last trade would show it the future."""
     log.bind_task("market_data")
     metrics.set_data_path(source.path)
     # The source's own I/O (sockets, pollers) lives and dies with this task.
     async with asyncio.TaskGroup() as tg:
         tg.create_task(source.run(), name="market_data_io")
-        await _consume(source, inventory, broker, metrics, out)
+        await _consume(source, inventory, broker, metrics, out, walked)
 
 
 async def _consume(source: MarketDataSource, inventory: InventoryManager, broker: Broker,
-                   metrics: Metrics, out: asyncio.Queue[TickBatch] | None) -> None:
+                   metrics: Metrics, out: asyncio.Queue[TickBatch] | None,
+                   walked: bool) -> None:
     messages = metrics.md_messages.labels("trade")
     async for batch in source.stream():
         if batch.ts_ns:
-            inventory.mark(batch.symbol, batch.price[-1], batch.ts_ns[-1])
+            if not walked:
+                inventory.mark(batch.symbol, batch.price[-1], batch.ts_ns[-1])
             messages.inc(len(batch.ts_ns))
-        inventory.quote(batch.symbol, batch.bid, batch.ask)
+        if not walked:
+            inventory.quote(batch.symbol, batch.bid, batch.ask)
         if batch.gap_before:
             metrics.md_gaps.inc()
         await broker.on_market(batch)

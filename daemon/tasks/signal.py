@@ -2,8 +2,9 @@
 
 A decision is handed on at the tick whose bar produced it, and the task waits until routing has
 taken it and the broker has acted on its orders (`settle`) before it reads on: the strategy's
-next decision sees those orders and every event they caused so far (on paper, their fills), and
-on a replay clock the orders go out at that tick's time, not the batch's end.
+next decision sees those orders and every event they caused so far (on paper, their fills). On a
+replay clock the `MarketWalk` first brings the clock, the books and the paper broker to that
+tick, so the orders go out at that tick's time and prices, not the batch's end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from daemon import log
 from daemon.clock import Clock, stepper
 from daemon.handoff import Handoff
+from daemon.market_walk import MarketWalk
 from daemon.model import Decision, TickBatch
 from daemon.signals import SignalEngine
 
@@ -21,7 +23,9 @@ Settle = Callable[[], Awaitable[None]]
 
 
 async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
-              outbox: Handoff[Decision], clock: Clock, settle: Settle) -> None:
+              outbox: Handoff[Decision], clock: Clock, settle: Settle,
+              walk: MarketWalk | None = None) -> None:
+    """`walk` is given on a replay clock: the books and broker follow the ticks read."""
     log.bind_task("signal")
     # Wake at least a few times per bar so bars close on time even when no trade arrives.
     idle_s = min(1.0, engine.interval_ns / 4e9)
@@ -40,29 +44,52 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
                 continue
         else:
             batch = inbox.get_nowait()
-        await _process(engine, batch, outbox, settle, advance)
+        await _process(engine, batch, outbox, settle, walk)
+        if advance is not None:
+            await _after_batch(engine, batch, outbox, settle, advance)
+        else:
+            await _look_at_batch(engine, batch, outbox, settle)
         inbox.task_done()
 
 
 async def _process(engine: SignalEngine, batch: TickBatch, outbox: Handoff[Decision],
-                   settle: Settle, advance: Callable[[int, bool], None] | None) -> None:
+                   settle: Settle, walk: MarketWalk | None) -> None:
+    """Read the batch, stopping at every tick that closes a bar (and, on a replay, wherever the
+    walk must look): the books are brought to that tick first, then its bars are shown."""
     n = len(batch.ts_ns)
     pos = 0
-    while pos < n or engine.pending:  # bars closed by the last tick may still wait
-        decision, pos = engine.on_batch(batch, pos)
-        if decision is not None:
-            if advance is not None and pos:
-                advance(batch.ts_ns[pos - 1], False)  # the tick that closed the acting bar
-            await hand_on(decision, outbox, settle)
-    if advance is not None:
-        advance(batch.recv_ns, False)
+    if walk is not None:
+        walk.begin()
+    while pos < n:
+        stop = engine.next_close(batch, pos, n)
+        if walk is not None:
+            stop = walk.next_stop(batch, pos, stop)
+        engine.read(batch, pos, stop)  # no bar closes before `stop`
+        if stop >= n:
+            break
+        if walk is not None and await walk.to(batch, stop):
+            await settle()  # a breaker or a resting order acted at this tick: let it finish
+        pos = engine.read(batch, stop, stop + 1)
+        await _hand_on_pending(engine, outbox, settle)
+    await _hand_on_pending(engine, outbox, settle)
+    if walk is not None and n and await walk.to(batch, n - 1):
+        await settle()
+
+
+async def _after_batch(engine: SignalEngine, batch: TickBatch, outbox: Handoff[Decision],
+                       settle: Settle, advance: Callable[[int, bool], None]) -> None:
+    advance(batch.recv_ns, False)
+    await _look_at_batch(engine, batch, outbox, settle)
+    # Only now wake the timers (and the replay source's next batch): orders decided on
+    # this batch must not meet the next one's prices.
+    advance(batch.recv_ns, True)
+
+
+async def _look_at_batch(engine: SignalEngine, batch: TickBatch, outbox: Handoff[Decision],
+                         settle: Settle) -> None:
     await hand_on(engine.after_batch(batch), outbox, settle)
     await hand_on(engine.on_time(batch.recv_ns), outbox, settle)
     await _hand_on_pending(engine, outbox, settle)
-    if advance is not None:
-        # Only now wake the timers (and the replay source's next batch): orders decided on
-        # this batch must not meet the next one's prices.
-        advance(batch.recv_ns, True)
 
 
 async def _hand_on_pending(engine: SignalEngine, outbox: Handoff[Decision],

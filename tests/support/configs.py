@@ -25,12 +25,14 @@ CRASH_AFTER_FILL = (BUY_ONCE[0], BUY_ONCE[1] + "\ncrash_after_fill = true")
 
 
 def fast_config(tmp: Path, strategy: tuple[str, str] = AR_FAST,
-                extra: dict[str, str] | None = None, flatten_timeout_s: int = 10) -> Path:
-    """A test config: 1 s bars, metrics on a free port, state under tmp.
+                extra: dict[str, str] | None = None, flatten_timeout_s: int = 10,
+                kind: str = "swap") -> Path:
+    """A test config: 1 s bars, metrics on a free port, state under tmp, the sim's BTC/USDT
+    traded as `kind` (the shipped config's spot is long-only; most tests go both ways).
 
     `strategy` is (class path, body of [strategy.params]); `extra` replaces whole sections.
     """
-    text = SHIPPED
+    text = SHIPPED.replace('kind = "spot"', f'kind = "{kind}"', 1)
     text = replace_section(text, "daemon", f'mode = "paper"\nstate_dir = "{tmp}/state"')
     text = replace_section(text, "metrics", 'listen = "127.0.0.1:0"')
     text = replace_section(text, "shutdown", f"flatten_timeout_s = {flatten_timeout_s}")
@@ -71,8 +73,8 @@ def risk(**overrides: object) -> str:
 
 
 # The head of every in-process daemon config (tests/component): the sim's BTC/USDT on Binance's
-# grid, quiet logs, a state dir relative to the test's tmp dir, a free metrics port. A test adds
-# its own [paper], [strategy] and [risk] sections.
+# grid, traded as a swap (long or short), quiet logs, a state dir relative to the test's tmp
+# dir, a free metrics port. A test adds its own [paper], [strategy] and [risk] sections.
 IN_PROCESS_HEAD = """
 [daemon]
 state_dir = "state"
@@ -82,6 +84,7 @@ listen = "127.0.0.1:0"
 [market]
 [[market.instruments]]
 symbol = "BTC/USDT"
+kind = "swap"
 price_increment = "0.01"
 size_increment = "0.00001"
 min_qty = "0.00001"

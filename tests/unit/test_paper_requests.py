@@ -28,6 +28,7 @@ async def broker() -> AsyncIterator[PaperBroker]:
     clock = ReplayClock(10)
     paper = PaperBroker({SYMBOL: BTC}, D(10_000), D(0), D(0), clock)
     await paper.on_market(TickBatch(SYMBOL, [10], [100.0], [1.0], 99.99, 100.01, 11))
+    paper.at_tick(SYMBOL, 0)  # on a replay clock the daemon's walk says how far it has read
     worker = asyncio.create_task(paper.run())
     yield paper
     worker.cancel()

@@ -116,27 +116,27 @@ def test_bad_data_files_say_what_is_wrong(tmp_path: Path, text: str, error: str)
         replay_files.load(path)
 
 
-def test_paper_touch_inside_a_batch_is_the_trade_at_the_clock() -> None:
+def test_paper_touch_inside_a_batch_is_the_trade_the_walk_reached() -> None:
     async def scenario() -> list[tuple[D, D] | None]:
         clock = ReplayClock()
         broker = PaperBroker({"BTC/USDT": BTC}, D(1000), D(0), D(0), clock)
         await broker.on_market(TickBatch("BTC/USDT", [1, 2], [50.0, 51.0], [1, 1], 51, 51, 3))
+        broker.at_tick("BTC/USDT", 1)
         await broker.on_market(TickBatch("BTC/USDT", [5, 7, 7, 9], [100.0, 101.0, 102.0, 103.0],
                                          [1, 1, 1, 1], 102.5, 103.5, 10))
-        out = []
-        for now in (4, 5, 6, 7, 9, 10):
-            clock.advance(now, wake=False)
-            out.append(broker._touch_at("BTC/USDT", clock.now_ns()))
+        out = [broker._touch_at("BTC/USDT")]
+        for index in range(4):
+            broker.at_tick("BTC/USDT", index)
+            out.append(broker._touch_at("BTC/USDT"))
         return out
 
     touches = asyncio.run(scenario())
     assert touches == [
-        (D(51), D(51)),  # before the batch: the last batch's quote
+        (D(51), D(51)),  # before the walk reaches the batch: the last batch's quote
         (D("99.5"), D("100.5")),  # at a trade: the batch's spread around it
-        (D("99.5"), D("100.5")),  # between trades: the last one
-        (D("100.5"), D("101.5")),  # two trades at 7: the first (a bar closed on it)
-        (D("102.5"), D("103.5")),
-        (D("102.5"), D("103.5")),  # past the batch: its own quote
+        (D("100.5"), D("101.5")),
+        (D("101.5"), D("102.5")),  # the second trade stamped 7: its own price, not the first's
+        (D("102.5"), D("103.5")),  # the last trade: the batch's own quote
     ]
 
 

@@ -49,8 +49,10 @@ def html(path: Path, bt: Backtest, figs: dict[str, Any], equity: Sequence[Decima
         fig.add_trace(go.Scatter(x=times, y=prices, mode="markers", name=label,
                                  marker={"symbol": symbol, "size": 7}), row=3, col=1)
     months, years, grid = _monthly(t, eq)
-    fig.add_trace(go.Heatmap(x=months, y=years, z=grid, colorscale="RdYlGn", zmid=0,
-                             name="monthly"), row=4, col=1)
+    fig.add_trace(go.Heatmap(x=months, y=[str(y) for y in years], z=grid, colorscale="RdYlGn",
+                             zmid=0, name="monthly",
+                             colorbar={"len": 0.16, "y": 0.27, "title": "month"}),
+                  row=4, col=1)
     fig.add_trace(go.Histogram(x=np.diff(eq) / eq[:-1], name="returns", nbinsx=60),
                   row=5, col=1)
     fig.update_layout(height=1600, title="tradingd backtest", showlegend=True)

@@ -1,0 +1,72 @@
+"""`data fetch` against the local Binance-wire fake, through unmodified ccxt built from the
+config exactly as the daemon builds it: pages across the venue's 1,000-candle limit, a 429
+mid-way (backs off for its Retry-After, resumes, no duplicate rows), a real gap reported with
+its span, and a second run that appends only what is new."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from daemon import config
+from daemon.ccxt_support import make_exchange
+from tests.fake_exchange import FakeBinance
+from tests.fake_exchange.marketdata import PublicTrade
+from tests.support.exchange_config import exchange_config
+
+pytest.importorskip("pyarrow")
+from daemon.research import datasets, fetch
+
+MINUTE = 60_000
+T0 = 1_717_200_000_000  # 2024-06-01 00:00 UTC
+GAP = range(1500, 1530)  # 30 minutes the venue has no trades for
+
+
+def tape(fx: FakeBinance, minutes: range) -> None:
+    trades = fx.market("BTCUSDT").tape.trades
+    trades.clear()
+    for m in minutes:
+        if m not in GAP:
+            for k in range(2):  # two trades a minute: open and close differ
+                trades.append(PublicTrade(len(trades) + 1, Decimal(60_000 + m + k),
+                                          Decimal("0.1"), T0 + m * MINUTE + k * 1000, False))
+
+
+@pytest.mark.asyncio
+async def test_fetch_pages_backs_off_reports_gaps_and_resumes(tmp_path: Path) -> None:
+    async with FakeBinance(seed=7) as fx:
+        tape(fx, range(2500))
+        cfg = config.load(exchange_config(tmp_path, fx.ccxt_config(), mode="paper"))
+        exchange = make_exchange(cfg.exchange, None)
+        path = datasets.path_for(tmp_path / "data", "binance", "BTC/USDT", "1m")
+        try:
+            first = await fetch.candles(exchange, "BTC/USDT", "1m", T0, T0 + 1200 * MINUTE,
+                                        path, progress=False)
+            assert (first.rows_added, first.gaps) == (1200, [])
+            fault = fx.faults.rate_limit("/api/v3/klines", 1, "GET", retry_after=1)
+            second = await fetch.candles(exchange, "BTC/USDT", "1m", T0, T0 + 2500 * MINUTE,
+                                         path, progress=False)
+            assert second.rows_added == 1300 - len(GAP)
+            assert second.gaps == [datasets.Gap(T0 + 1499 * MINUTE, T0 + 1530 * MINUTE, 30)]
+            assert fault.remaining == 0  # the 429 was answered, waited out, and the page redone
+            tape(fx, range(2600))  # the venue moved on
+            third = await fetch.candles(exchange, "BTC/USDT", "1m", T0, T0 + 2600 * MINUTE,
+                                        path, progress=False)
+            assert third.rows_added == 100
+        finally:
+            await exchange.close()
+    table, gaps = datasets.read(path, MINUTE)
+    times = table.column("open_time_ms").to_pylist()
+    assert times == [T0 + m * MINUTE for m in range(2600) if m not in GAP]
+    assert table.column("open").to_pylist()[:2] == [60_000.0, 60_001.0]
+    assert table.column("close").to_pylist()[0] == 60_001.0
+    assert len(gaps) == 1
+
+
+def test_a_dataset_with_a_duplicate_candle_is_refused(tmp_path: Path) -> None:
+    rows = [[T0, 1, 1, 1, 1, 1], [T0 + MINUTE, 1, 1, 1, 1, 1], [T0 + MINUTE, 1, 1, 1, 1, 1]]
+    with pytest.raises(datasets.DatasetError, match="row 2: duplicate candle"):
+        datasets.write(tmp_path / "x.parquet", datasets.candles_table(rows), MINUTE)
+    assert not (tmp_path / "x.parquet").exists()

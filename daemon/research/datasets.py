@@ -83,6 +83,19 @@ def read(path: Path, timeframe_ms: int | None) -> tuple[pa.Table, list[Gap]]:
     return table, validate(table, timeframe_ms)
 
 
+def read_any(path: Path) -> pa.Table:
+    """A candles or trades dataset, whichever the file holds, validated."""
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowInvalid) as err:
+        raise DatasetError(f"{path}: cannot read: {err}") from None
+    if names != CANDLES.names:
+        return read(path, None)[0]
+    times = pq.read_table(path, columns=["open_time_ms"]).column(0).to_numpy()
+    steps = np.diff(times)
+    return read(path, int(steps[steps > 0].min()) if (steps > 0).any() else 1)[0]
+
+
 def existing(path: Path, timeframe_ms: int) -> pa.Table:
     """What a previous fetch left (validated), or an empty dataset."""
     return read(path, timeframe_ms)[0] if path.exists() else candles_table([])

@@ -70,3 +70,19 @@ def test_a_dataset_with_a_duplicate_candle_is_refused(tmp_path: Path) -> None:
     with pytest.raises(datasets.DatasetError, match="row 2: duplicate candle"):
         datasets.write(tmp_path / "x.parquet", datasets.candles_table(rows), MINUTE)
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_imported_csv_replays_exactly_as_the_csv(tmp_path: Path) -> None:
+    from daemon.marketdata import replay_files
+    from daemon.research import imports
+
+    root = Path(__file__).resolve().parents[1] / "data" / "replay"
+    for name in ("binance_spot_BTCUSDT_1h_1000.csv",
+                 "binance_spot_BTCUSDT_trades_2024-08-08T2354Z_3000.csv"):
+        path, rows, gaps = imports.import_csv(root / name, tmp_path, "binance", "BTC/USDT")
+        csv_data, parquet = replay_files.load(root / name), replay_files.load(path)
+        assert rows == csv_data.rows and parquet.kind == csv_data.kind
+        for column in ("ts_ns", "price", "size"):
+            assert (getattr(parquet, column) == getattr(csv_data, column)).all(), column
+        if csv_data.kind == "candles":
+            assert [g.missing for g in gaps] == [1, 33]  # the outages the test data has

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("plotly")
-from daemon.research import sweep  # noqa: E402  (the research extra)
-from daemon.research.runner import backtest_files  # noqa: E402
+from daemon.research import sweep
+from daemon.research.runner import backtest_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDLES = ROOT / "tests" / "data" / "replay" / "binance_spot_BTCUSDT_1h_1000.csv"

@@ -23,7 +23,7 @@ import torch
 from strategies.ar_forecast import SEED_WEIGHTS
 
 pytest.importorskip("plotly")
-from daemon.research.runner import backtest_files  # noqa: E402  (the research extra)
+from daemon.research.runner import backtest_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDLES = ROOT / "tests" / "data" / "replay" / "binance_spot_BTCUSDT_1h_1000.csv"

@@ -68,10 +68,15 @@ def run_local(tasks: list[Task], workers: int) -> list[dict[str, Any]]:
 def run_ray(tasks: list[Task], address: str) -> list[dict[str, Any]]:
     import ray  # the ray extra
 
-    ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-             ignore_reinit_error=True)
-    remote: Any = ray.remote(run_one)
-    return list(ray.get([remote.remote(t) for t in tasks]))
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:  # a one-machine cluster of our own, on loopback only
+        ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    try:
+        remote: Any = ray.remote(run_one)
+        return list(ray.get([remote.remote(t) for t in tasks]))
+    finally:
+        ray.shutdown()
 
 
 def rank(rows: Iterable[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

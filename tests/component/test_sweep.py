@@ -52,3 +52,19 @@ def test_a_grid_without_lists_is_refused(tmp_path: Path) -> None:
     grid.write_text('[strategy.params]\nscale = "0.5"\n')
     with pytest.raises(sweep.GridError, match="list of values"):
         sweep.combinations(grid)
+
+
+def test_the_same_tasks_on_a_ray_cluster_give_the_same_rows(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Ray's own one-machine cluster on loopback (what `--ray-address` would name remotely)."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    combos = [{"scale": "0.5"}, {"scale": "0.9"}]
+    tasks = [sweep.Task(config(tmp_path), CANDLES, p, tmp_path / f"run{i}")
+             for i, p in enumerate(combos)]
+    on_ray = sweep.run_ray(tasks, "")
+    local = sweep.run_local(tasks, workers=1)
+    assert [r["final_equity"] for r in on_ray] == [r["final_equity"] for r in local]
+    assert on_ray[0]["final_equity"] != on_ray[1]["final_equity"]

@@ -18,6 +18,7 @@ from daemon.app import instruments_from_config
 from daemon.config import MetricsConfig
 from daemon.marketdata import replay_files
 from daemon.research import backtest
+from daemon.research.report import iso
 from strategies.base import StrategyContext
 from strategies.base import load as load_strategy
 
@@ -25,8 +26,9 @@ from strategies.base import load as load_strategy
 def backtest_files(config_path: Path, data_path: Path, out: Path,
                    params: dict[str, Any] | None = None, symbol: str | None = None,
                    progress: bool = True, risk_free_rate: float = 0.0) -> dict[str, Any]:
-    """Run the backtest and write its report into `out`; return its figures (plus
-    `exit_code`: 0 done, 3 halted by a breaker)."""
+    """Run the backtest and write its report into `out`; return its figures, plus `halt` (why
+    and when a breaker halted it, which ends the backtest there; else None) and `exit_code`
+    (0 done, 3 halted)."""
     cfg = config_mod.load(config_path)
     if params:
         merged = {**cfg.strategy.params, **params}
@@ -41,6 +43,8 @@ def backtest_files(config_path: Path, data_path: Path, out: Path,
             metrics=MetricsConfig(listen="127.0.0.1:0"))
         result = backtest.run(cfg, strategy, data, symbol or cfg.market.instruments[0].symbol,
                               out, risk_free_rate=risk_free_rate)
-    halted = result.daemon.supervisor.latched
-    return {**result.metrics, "exit_code": 3 if halted and result.exit_code == 0
-            else result.exit_code}
+    latch = result.daemon.supervisor.latch
+    halt = {"reason": latch.halt_reason, "detail": latch.halt_detail,
+            "time": iso(latch.halted_ns)} if latch.halted else None
+    return {**result.metrics, "halt": halt,
+            "exit_code": 3 if halt and result.exit_code == 0 else result.exit_code}

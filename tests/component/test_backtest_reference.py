@@ -17,13 +17,10 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-from strategies.ar_forecast import SEED_WEIGHTS
-
-pytest.importorskip("plotly")
 from daemon.research.runner import backtest_files
+from strategies.ar_forecast import SEED_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDLES = ROOT / "tests" / "data" / "replay" / "binance_spot_BTCUSDT_1h_1000.csv"

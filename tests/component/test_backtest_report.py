@@ -13,10 +13,8 @@ import pytest
 from daemon import config
 from daemon.app import instruments_from_config
 from daemon.marketdata import replay_files
-from strategies.base import StrategyContext, load
-
-pytest.importorskip("plotly")
 from daemon.research import backtest
+from strategies.base import StrategyContext, load
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDLES = ROOT / "tests" / "data" / "replay" / "binance_spot_BTCUSDT_1h_1000.csv"

@@ -12,12 +12,10 @@ import pytest
 
 from daemon import config
 from daemon.ccxt_support import make_exchange
+from daemon.research import datasets, fetch
 from tests.fake_exchange import FakeBinance
 from tests.fake_exchange.marketdata import PublicTrade
 from tests.support.exchange_config import exchange_config
-
-pytest.importorskip("pyarrow")
-from daemon.research import datasets, fetch
 
 MINUTE = 60_000
 T0 = 1_717_200_000_000  # 2024-06-01 00:00 UTC

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("plotly")
 from daemon.research import sweep
 from daemon.research.runner import backtest_files
 
@@ -58,7 +57,6 @@ def test_the_same_tasks_on_a_ray_cluster_give_the_same_rows(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
     """Ray's own one-machine cluster on loopback (what `--ray-address` would name remotely)."""
-    pytest.importorskip("ray")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     combos = [{"scale": "0.5"}, {"scale": "0.9"}]

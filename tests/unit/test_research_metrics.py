@@ -6,16 +6,14 @@ from __future__ import annotations
 import math
 from decimal import Decimal as D
 
+import empyrical
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.model import Fill, Side
 from daemon.research import metrics
 from daemon.research.trades import equity_per_bar, round_trips
-
-empyrical = pytest.importorskip("empyrical")
 
 HOUR_S = 3600
 

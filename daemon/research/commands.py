@@ -32,6 +32,7 @@ def add_parsers(sub: Any) -> None:
     fetch.add_argument("--exchange", default="binance", help="ccxt exchange id")
     fetch.add_argument("--symbol", required=True, help="ccxt symbol, e.g. BTC/USDT")
     fetch.add_argument("--timeframe", default="1h", help="candle interval, e.g. 1m 1h 12h")
+    fetch.add_argument("--trades", action="store_true", help="public trades, not candles")
     fetch.add_argument("--since", required=True, type=_date_ms, help="UTC date to start at")
     fetch.add_argument("--until", type=_date_ms, help="UTC date to stop before (default: now)")
     fetch.add_argument("--out", required=True, type=Path, help="datasets directory")
@@ -101,13 +102,25 @@ async def _fetch(args: argparse.Namespace, datasets: Any) -> int:
     cfg = config_mod.load(args.config).exchange if args.config else ExchangeConfig(
         id=args.exchange)
     exchange = make_exchange(cfg, None)
-    path = datasets.path_for(args.out, cfg.id, args.symbol, args.timeframe)
+    path = datasets.path_for(args.out, cfg.id, args.symbol,
+                             None if args.trades else args.timeframe)
     try:
-        got = await fetch.candles(exchange, args.symbol, args.timeframe, args.since,
-                                  args.until, path)
+        if args.trades:
+            got = await fetch.trades(exchange, args.symbol, args.since, args.until, path)
+        else:
+            got = await fetch.candles(exchange, args.symbol, args.timeframe, args.since,
+                                      args.until, path)
+    except Exception as err:
+        from daemon.ccxt_support import ErrorKind, classify
+
+        if classify(err) not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT):
+            raise
+        print(f"tradingd: {args.symbol}: the venue could not be reached: {err}",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
     finally:
         await exchange.close()
-    print(f"{got.rows_added:,} new candles, {got.rows_total:,} in {got.path}; "
+    print(f"{got.rows_added:,} new rows, {got.rows_total:,} in {got.path}; "
           f"{len(got.gaps)} gap(s)", file=sys.stderr)
     return EXIT_OK
 

@@ -96,9 +96,11 @@ def read_any(path: Path) -> pa.Table:
     return read(path, int(steps[steps > 0].min()) if (steps > 0).any() else 1)[0]
 
 
-def existing(path: Path, timeframe_ms: int) -> pa.Table:
+def existing(path: Path, timeframe_ms: int | None) -> pa.Table:
     """What a previous fetch left (validated), or an empty dataset."""
-    return read(path, timeframe_ms)[0] if path.exists() else candles_table([])
+    if path.exists():
+        return read(path, timeframe_ms)[0]
+    return candles_table([]) if timeframe_ms else trades_table([])
 
 
 def write(path: Path, table: pa.Table, timeframe_ms: int | None) -> list[Gap]:
@@ -116,3 +118,12 @@ def candles_table(rows: list[list[float]]) -> pa.Table:
     return pa.table([pa.array([int(v) for v in cols[0]], pa.int64())]
                     + [pa.array([float(v) for v in c], pa.float64()) for c in cols[1:6]],
                     schema=CANDLES)
+
+
+def trades_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """ccxt's unified trades (`id`, `timestamp`, `price`, `amount`) as a trades dataset."""
+    return pa.table([pa.array([int(t["id"]) for t in rows], pa.int64()),
+                     pa.array([int(t["timestamp"]) for t in rows], pa.int64()),
+                     pa.array([float(t["price"]) for t in rows], pa.float64()),
+                     pa.array([float(t["amount"]) for t in rows], pa.float64())],
+                    schema=TRADES)

@@ -81,3 +81,29 @@ async def candles(exchange: Any, symbol: str, timeframe: str, since_ms: int,
         _log.warning("data.gap", after_ms=gap.after_ms, before_ms=gap.before_ms,
                      missing=gap.missing)
     return Fetched(path, added, table.num_rows, gaps)
+
+
+async def trades(exchange: Any, symbol: str, since_ms: int, until_ms: int | None, path: Path,
+                 progress: bool = True) -> Fetched:
+    """Public trades, paged by trade id after the first page (by time): a page boundary never
+    splits or repeats the trades of one millisecond."""
+    table = datasets.existing(path, None)
+    last_id = int(table.column("id")[-1].as_py()) if table.num_rows else None
+    end = until_ms if until_ms is not None else exchange.milliseconds()
+    added = 0
+    with tqdm(unit="trade", disable=not progress, desc=f"{symbol} trades") as bar:
+        while True:
+            params = {} if last_id is None else {"fromId": last_id + 1}
+            page: Callable[[], Awaitable[list[dict[str, Any]]]] = functools.partial(
+                exchange.fetch_trades, symbol, since=None if last_id is not None else since_ms,
+                limit=PAGE, params=params)
+            rows = [t for t in await _call("fetch_trades", page)
+                    if t["timestamp"] < end and (last_id is None or int(t["id"]) > last_id)]
+            if not rows:
+                break
+            table = pa.concat_tables([table, datasets.trades_table(rows)])
+            datasets.write(path, table, None)
+            added += len(rows)
+            bar.update(len(rows))
+            last_id = int(rows[-1]["id"])
+    return Fetched(path, added, table.num_rows, [])

@@ -84,3 +84,32 @@ def test_imported_csv_replays_exactly_as_the_csv(tmp_path: Path) -> None:
             assert (getattr(parquet, column) == getattr(csv_data, column)).all(), column
         if csv_data.kind == "candles":
             assert [g.missing for g in gaps] == [1, 33]  # the outages the test data has
+
+
+@pytest.mark.asyncio
+async def test_trades_fetch_pages_by_id_and_resumes_without_repeats(tmp_path: Path) -> None:
+    """2,500 trades, several per millisecond: pages of 1,000 by id, none lost or repeated."""
+    async with FakeBinance(seed=7) as fx:
+        trades = fx.market("BTCUSDT").tape.trades
+        trades.clear()
+        for i in range(2500):
+            trades.append(PublicTrade(1000 + i, Decimal(60_000 + i % 7), Decimal("0.01"),
+                                      T0 + i // 3, i % 2 == 0))
+        cfg = config.load(exchange_config(tmp_path, fx.ccxt_config(), mode="paper"))
+        exchange = make_exchange(cfg.exchange, None)
+        path = datasets.path_for(tmp_path / "data", "binance", "BTC/USDT", None)
+        try:
+            first = await fetch.trades(exchange, "BTC/USDT", T0, T0 + 10_000, path,
+                                       progress=False)
+            assert first.rows_added == 2500
+            for i in range(2500, 2600):
+                trades.append(PublicTrade(1000 + i, Decimal(60_000), Decimal("0.01"),
+                                          T0 + i // 3, False))
+            again = await fetch.trades(exchange, "BTC/USDT", T0, T0 + 10_000, path,
+                                       progress=False)
+            assert again.rows_added == 100
+        finally:
+            await exchange.close()
+    table = datasets.read(path, None)[0]
+    assert table.column("id").to_pylist() == list(range(1000, 3600))
+    assert table.column("time_ms").to_pylist()[:4] == [T0, T0, T0, T0 + 1]

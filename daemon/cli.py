@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "reconciliation passes")
     clear.add_argument("--config", required=True, type=Path, help="path to config.toml")
     clear.add_argument("--reason", required=True, help="why it is safe: kept in the log")
+    from daemon.research import commands as research  # argparse only: no research library
+
+    research.add_parsers(sub)
     return parser
 
 
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             return ctl.run(args.config, args.action, args.token_file)
         if args.command == "clear-halt":
             return cmd_clear_halt(args.config, args.reason)
+        if args.command in ("data", "train", "backtest", "sweep"):
+            from daemon.research import commands as research
+
+            return research.run(args)
         return cmd_run(args.config)
     except ConfigError as err:
         fail(f"config error: {err}")

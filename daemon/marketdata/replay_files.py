@@ -1,6 +1,7 @@
 """Recorded market data files for `tradingd replay`, read into the columns a `ReplaySource` slices.
 
-Two CSV layouts, told apart by their header (either may be gzipped: a name ending `.gz`):
+Two CSV layouts, told apart by their header (either may be gzipped: a name ending `.gz`), and
+the Parquet datasets `tradingd data fetch` and `data import` write (`*.parquet`):
 - trades, data.binance.vision style: `id,price,qty,quote_qty,time,...` with `time` in ms (any
   header naming `price`, `qty` or `size`, and `time` or `timestamp` works; `ts_ns` is read as
   nanoseconds). Rows are put in time order (stable, so a venue's order within a millisecond
@@ -42,6 +43,8 @@ class Recorded:
 
 
 def load(path: Path) -> Recorded:
+    if path.suffix == ".parquet":
+        return _parquet(path)
     try:
         opened = (gzip.open(path, "rt", newline="", encoding="utf-8") if path.suffix == ".gz"
                   else path.open(newline="", encoding="utf-8"))
@@ -111,3 +114,24 @@ def _candles(path: Path, header: list[str], rows: list[list[str]]) -> Recorded:
     price = np.stack([o, np.where(up, lo, h), np.where(up, h, lo), c], axis=1).ravel()
     size = np.repeat(v / 4, 4)
     return Recorded("candles", ts, price, size, len(rows))
+
+
+def _parquet(path: Path) -> Recorded:
+    """A dataset of `tradingd data`: candles or trades, validated as they were written."""
+    try:
+        from daemon.research import datasets  # pyarrow: the research extra
+    except ImportError:
+        raise DataFileError(f"{path}: reading Parquet needs the research extra "
+                            "(pip install 'tradingd[research]')") from None
+    try:
+        table = datasets.read_any(path)
+    except datasets.DatasetError as err:
+        raise DataFileError(str(err)) from None
+    cols = {name: table.column(name).to_numpy() for name in table.schema.names}
+    if "open_time_ms" in cols:
+        rows = [[str(v) for v in row] for row in zip(
+            *(cols[c] for c in ("open_time_ms", "open", "high", "low", "close", "volume")),
+            strict=True)]
+        return _candles(path, ["open_time_ms", "open", "high", "low", "close", "volume"], rows)
+    ts = cols["time_ms"].astype(np.int64) * MS
+    return Recorded("trades", ts, cols["price"], cols["qty"], len(ts))

@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned exactly: the local CPU wheel, never the multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,research,ray]'
 	touch $(STAMP)
 
 # The order path compiled with mypyc (daemon/accel/): rebuilt only when its sources changed;

@@ -2,6 +2,12 @@
 
 import sys
 
-from daemon.cli import main
+from daemon.ops import startup_signals
+
+if sys.argv[1:2] == ["run"]:
+    # Before the imports below (torch among them): a stop meanwhile exits cleanly, logged.
+    startup_signals.install()
+
+from daemon.cli import main  # after the stop signals are caught
 
 sys.exit(main())

@@ -107,6 +107,7 @@ class Daemon:
         self.signals = parts.signals
         self.walk = parts.walk
         self.reconciler = parts.reconciler
+        self.journal_watch = parts.journal_watch
         self._control_token = parts.control_token
         self.stop = asyncio.Event()
         self._signals_seen = 0
@@ -141,7 +142,8 @@ class Daemon:
         try:
             async with (serve(self.metrics, self.health, cfg.metrics.host,
                               cfg.metrics.port) as port,
-                        control.serve(self.supervisor, cfg, self._control_token)):
+                        control.serve(self.supervisor, cfg, self._control_token,
+                                      self.metrics)):
                 _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
                           instruments=list(self.inventory.instruments), pid=os.getpid(),
                           strategy=cfg.strategy.class_path, state=self.gate.state.value,
@@ -180,6 +182,8 @@ class Daemon:
                 tg.create_task(self._wait_for_stop(), name="stop")
                 if self.reconciler is not None:
                     tg.create_task(self.reconciler.run(), name="reconcile")
+                if self.journal_watch is not None:
+                    tg.create_task(self.journal_watch.run(), name="journal_watch")
         except* _StopRequested:
             pass
         except* Exception as group:

@@ -12,7 +12,7 @@ from pathlib import Path
 from daemon.commands.replay import add_arguments as replay_arguments
 from daemon.config import ConfigError
 from daemon.exitcodes import ExitCode
-from daemon.ops import log
+from daemon.ops import log, startup_signals
 from daemon.risk.latch import StateError
 
 DESCRIPTION = """\
@@ -39,7 +39,8 @@ def fail(message: str) -> None:
 # Each command's module, imported only when it runs: `ctl` and `--help` load no torch, aiohttp
 # or ccxt.
 COMMANDS = {"run": "run", "check-config": "check_config", "replay": "replay", "ctl": "ctl",
-            "clear-halt": "clear_halt"}
+            "clear-halt": "clear_halt", "data": "research", "train": "research",
+            "backtest": "research", "sweep": "research"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "reconciliation passes")
     clear.add_argument("--config", required=True, type=Path, help="path to config.toml")
     clear.add_argument("--reason", required=True, help="why it is safe: kept in the log")
+    from daemon.research import commands as research  # argparse only: no research library
+
+    research.add_parsers(sub)
     return parser
 
 
@@ -81,6 +85,8 @@ def _unexpected(err: Exception) -> int:
 def main(argv: list[str] | None = None) -> int:
     log.install_process_hooks()
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        startup_signals.install()  # the console script's path (`python -m daemon` did already)
     from daemon.journal.store import JournalError
 
     try:

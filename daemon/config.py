@@ -212,6 +212,8 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_daily_loss: Decimal = Decimal(1000)
     max_drawdown_pct: Decimal = Decimal(20)
     max_rejections_per_minute: int = 10
+    # Venue answers that could not be read (HTTP 200, body not the record asked for).
+    max_malformed_replies_per_minute: int = 30
 
     def __post_init__(self) -> None:
         for name in ("max_order_notional", "max_position_notional", "max_orders_per_second",
@@ -222,6 +224,7 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
         if self.max_drawdown_pct >= 100:
             raise ValueError("max_drawdown_pct: must be < 100 (a percentage of the equity peak)")
         non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
+        non_negative("max_malformed_replies_per_minute", self.max_malformed_replies_per_minute)
 
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):

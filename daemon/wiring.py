@@ -30,12 +30,13 @@ from daemon.execution.router import ClientIds, OrderRouter
 from daemon.journal.base import OrderJournal
 from daemon.journal.memory import MemoryJournal
 from daemon.journal.store import Journal
+from daemon.journal.watch import JournalWatch
 from daemon.model import Instrument, MarketKind
 from daemon.ops import control
 from daemon.ops.credentials import Credentials
 from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.risk.breakers import RECONCILIATION
+from daemon.risk.breakers import JOURNAL, RECONCILIATION
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import FILE_NAME, JsonFileStore
 from daemon.risk.supervisor import RiskSupervisor
@@ -127,6 +128,7 @@ class Parts(NamedTuple):
     signals: SignalEngine
     walk: MarketWalk | None
     reconciler: Reconciler | None
+    journal_watch: JournalWatch | None
 
 
 def build(config: Config, strategy: Strategy[Any], venue: Venue,
@@ -152,13 +154,20 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
         return await flatten(router, gate, inventory, clock, timeout_s, reason=reason)
 
     supervisor = RiskSupervisor(config, config_path, gate, inventory, flatten_books, clock,
-                                venue.metrics, health, store, store.load())
+                                venue.metrics, health, store, store.load(),
+                                router.unresolved_orders)
     inventory.set_listener(supervisor)  # the breakers see every mark, fill and rejection
     stepped = stepper(clock)
     # A replay walks each batch tick by tick: marks, breakers, fills as of the tick read.
     walk = None if stepped is None else MarketWalk(
         inventory, supervisor.breakers,
         venue.broker if isinstance(venue.broker, PaperBroker) else None, stepped)
+    # A venue that keeps answering garbage trips a breaker, like one that keeps refusing.
+    venue.broker.watch_malformed_replies(supervisor.breakers.on_malformed_reply)
+    # A journal deleted, replaced or failing halts for good: no trading without a record.
+    journal_watch = None if not isinstance(journal, Journal) else JournalWatch(
+        journal, venue.metrics, clock,
+        lambda detail: supervisor.halt_until_restart("journal_watch", JOURNAL, detail))
     # Only a journal that outlives the process has anything to reconcile. Drift halts through
     # the supervisor: one latch, one way to clear it.
     reconciler = None if not isinstance(journal, Journal) else Reconciler(
@@ -167,7 +176,7 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
         supervisor.on_restored)
     return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
                  gate, venue.broker, venue.source, journal, router, supervisor,
-                 SignalEngine(strategy, inventory.view, clock), walk, reconciler)
+                 SignalEngine(strategy, inventory.view, clock), walk, reconciler, journal_watch)
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,

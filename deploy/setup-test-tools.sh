@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the external tools the ops tests need, only if missing:
 # promtool + prometheus (Debian package prometheus), systemd-analyze
-# (systemd) and shellcheck (for deploy/*.sh).
+# (systemd), shellcheck (for deploy/*.sh) and chromium (the backtest report
+# is opened in a real headless browser).
 #
 # Why a script and not a doc line: CI runs on a fresh machine with no stdin,
 # so anything a test needs must be installed by the project itself. It is
@@ -17,6 +18,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # de-duplicate
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u | sed '/^$/d')
 [ "${#need[@]}" -eq 0 ] && exit 0
@@ -60,7 +62,7 @@ if [[ " ${need[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ] \
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
 
-for tool in promtool prometheus systemd-analyze shellcheck; do
+for tool in promtool prometheus systemd-analyze shellcheck chromium; do
     command -v "$tool" >/dev/null 2>&1 || echo "setup-test-tools: $tool still missing after install" >&2
 done
 exit 0

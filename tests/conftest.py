@@ -24,13 +24,15 @@ settings.load_profile(PROFILE)
 
 @pytest.fixture
 def daemons() -> Iterator[Callable[..., DaemonProcess]]:
-    """`daemons(config, env=None)` starts `tradingd run` on `config`. Every daemon a test
+    """`daemons(config, env=None, nofile=None)` starts `tradingd run` on `config` (under a
+    file-descriptor limit, with `nofile`). Every daemon a test
     started is killed when it ends, pass or fail, and each one's last log lines are printed
     (pytest shows them only for a failed test)."""
     started: list[DaemonProcess] = []
 
-    def start(config: Path, env: dict[str, str] | None = None) -> DaemonProcess:
-        d = DaemonProcess(config, env=env)
+    def start(config: Path, env: dict[str, str] | None = None,
+              nofile: int | None = None) -> DaemonProcess:
+        d = DaemonProcess(config, env=env, nofile=nofile)
         started.append(d)
         return d
 

@@ -50,42 +50,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class Progress:
-    """A progress bar on a terminal; a line every 10% otherwise (CI logs, pipes)."""
+    """tqdm's bar on a terminal; on a pipe (CI logs), tqdm's line once every 10%, not a stream
+    of carriage returns."""
 
     def __init__(self, total: int, stream: TextIO, enabled: bool = True) -> None:
+        from tqdm import tqdm
+
         self._total = max(total, 1)
         self._stream = stream
         self._enabled = enabled
-        self._tty = stream.isatty()
+        self._bar = tqdm(total=total, file=stream, unit="tick", unit_scale=True, desc="replay",
+                         disable=not (enabled and stream.isatty()), mininterval=0.1)
+        self._format = tqdm.format_meter
         self._started = time.monotonic()
-        self._shown = 0.0  # when (tty) or at which tenth (pipe) we last drew
+        self._tenth = 0
         self.done = 0
 
     def update(self, done: int) -> None:
+        self._bar.update(done - self.done)
         self.done = done
-        if not self._enabled:
+        if not self._enabled or not self._bar.disable:
             return
-        now = time.monotonic()
-        if self._tty:
-            if now - self._shown >= 0.1 or done >= self._total:
-                self._shown = now
-                self._stream.write("\r" + self.line(now))
-                self._stream.flush()
-        elif (tenth := done * 10 // self._total) > self._shown:
-            self._shown = tenth
-            self._stream.write(self.line(now) + "\n")
+        if (tenth := done * 10 // self._total) > self._tenth:
+            self._tenth = tenth
+            self._stream.write(self._format(done, self._total, time.monotonic() - self._started,
+                                            unit="tick", unit_scale=True, prefix="replay")
+                               + "\n")
             self._stream.flush()
 
-    def line(self, now: float) -> str:
-        frac = min(1.0, self.done / self._total)
-        bar = "#" * int(frac * 30)
-        rate = self.done / max(now - self._started, 1e-9)
-        return (f"replay [{bar:<30}] {frac:4.0%} {self.done:,}/{self._total:,} ticks "
-                f"{rate / 1000:,.0f}k ticks/s")
-
     def close(self) -> None:
-        if self._enabled and self._tty:
-            self._stream.write("\n")
+        self._bar.close()
 
 
 def replay_config(cfg: Config, state_dir: Path) -> Config:
@@ -137,13 +131,14 @@ def fresh_state_dir(path: Path) -> None:
 
 def _run(args: argparse.Namespace, state_dir: Path) -> int:
     from daemon import wiring
-    from daemon.venues import replay_files
+    from daemon.research import loading  # CSV, or a `tradingd data` Parquet dataset
+    from daemon.venues.replay_files import DataFileError
 
     cfg, strategy = wiring.load(args.config)
     cfg = replay_config(cfg, state_dir)
     try:
-        data = replay_files.load(args.data)
-    except replay_files.DataFileError as err:
+        data = loading.load(args.data)
+    except DataFileError as err:
         print(f"tradingd: {err}", file=sys.stderr)
         return ExitCode.DATA
     symbol = args.symbol or cfg.market.instruments[0].symbol

@@ -20,7 +20,7 @@ from daemon.clock import LiveClock
 from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
 from daemon.exitcodes import ExitCode
 from daemon.journal.store import Journal, journal_path, quote_spent
-from daemon.ops import control_token, credentials, log
+from daemon.ops import control_token, credentials, log, startup_signals
 
 _log = log.get("runtime")
 
@@ -30,20 +30,37 @@ def main(args: argparse.Namespace, fail: Any) -> int:
     cfg, _ = wiring.load(path)  # validates the strategy before anything connects anywhere
     token = control_token.require() if cfg.control.enabled else None
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
+    if (early := startup_signals.requested()) is not None:
+        return _stopped_before_start(early)
     import uvloop
 
     from daemon.venues.base import FatalBrokerError
     from daemon.venues.ccxt.startup import VenueUnavailable
 
+    async def start() -> int:
+        startup_signals.on_loop()  # until Daemon.run installs its own handlers
+        return await run(cfg, config_path=path, control_token=token)
+
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(run(cfg, config_path=path, control_token=token))
+            return runner.run(start())
+    except asyncio.CancelledError:
+        if (early := startup_signals.requested()) is None:
+            raise
+        return _stopped_before_start(early)
     except VenueUnavailable as err:
         fail(f"exchange unavailable: {err}")
         return ExitCode.UNAVAILABLE
     except FatalBrokerError as err:
         fail(str(err))
         return ExitCode.AUTH
+
+
+def _stopped_before_start(signal_name: str) -> int:
+    """A stop signal came before the daemon's handlers: nothing traded, nothing to flatten."""
+    log.get("cli").info("shutdown.before_start", signal=signal_name, exit_code=0,
+                        note="stopped while starting: nothing traded, no order sent")
+    return int(ExitCode.OK)
 
 
 async def run(cfg: Config, config_path: Path | None = None,

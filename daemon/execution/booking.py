@@ -3,14 +3,20 @@
 The journal is written first: the books only ever hold what the journal holds, so a restart
 that replays the journal rebuilds them exactly. A fill the journal already has is a duplicate
 and is not booked again. The fills task books every event the broker reports through here, and
-the reconciler every one it learns from the venue.
+the reconciler every one it learns from the venue. If the journal cannot take an event, the
+daemon is halted by the journal's watch (`journal.watch`) and the event is booked all the same:
+what the venue did is what a flatten must size its closes from (the inventory still books each
+trade id once).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from daemon.book.inventory import InventoryManager
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.journal.base import OrderJournal
+from daemon.journal.schema import JournalError
 from daemon.model import OrderState
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
@@ -28,7 +34,15 @@ async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics
         elif isinstance(event, OrderFilled):
             _log.debug("fill.duplicate", trade_id=event.fill.trade_id,
                        client_order_id=event.fill.client_order_id)
-    await journal.record_then(event, apply_fresh)
+    try:
+        await journal.record_then(event, apply_fresh)
+    except JournalError as err:
+        _log.error("journal.event_not_recorded", event_type=type(event).__name__,
+                   error=str(err), action="booked anyway; halted by the journal watch")
+        apply(event, inventory, metrics)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from None  # a stop that came during the write
 
 
 def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:

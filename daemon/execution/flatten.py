@@ -8,16 +8,25 @@ that the last piece is still big enough for the venue to accept.
 
 Used by the stop and crash paths after trading and, while trading continues, by a halt (breaker,
 kill switch, control API): the same code either way.
+
+A round that raises (an answer nothing expected, a journal that cannot write) is logged
+(`flatten.step_failed`) and the next round tries again: the flatten ends only flat or at its
+deadline, never of one bad reply. Only refused credentials end it early (nothing can be sent).
 """
 
 from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
 
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.execution.router import OrderRouter
 from daemon.model import OrderIntent, Side, TradingState
 from daemon.ops import log
+from daemon.ops.log_limit import LimitedLog
 from daemon.risk.gate import RiskGate
+from daemon.venues.base import FatalBrokerError
 
 _log = log.get("shutdown")
 RECHECK_S = 0.25
@@ -35,25 +44,46 @@ async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManag
         gate.set_state(TradingState.REDUCING)
     deadline = clock.monotonic_ns() + int(timeout_s * 1e9)
     asked: dict[str, int] = {}  # client id -> when its cancel was last requested
-    cancelled = await _cancel_others(router, inventory, clock, asked)
+    failures = LimitedLog(_log, "flatten.step_failed", burst=3, level="error")
+    cancelled = await _guarded(_cancel_others(router, inventory, clock, asked), failures)
     _log.info("flatten.started", reason=reason, cancel_requests=cancelled, timeout_s=timeout_s,
               positions={p.symbol: p.qty for p in inventory.positions() if p.qty})
     while True:
         if inventory.is_flat():
             return True
-        await _cancel_others(router, inventory, clock, asked)
-        for p in inventory.positions():
-            # One closing order at a time per instrument; re-send only after it finished.
-            qty = inventory.closable_qty(p.symbol)
-            if qty and not inventory.working_orders(p.symbol):
-                side = Side.of(-p.qty)
-                qty = gate.close_piece(p.symbol, side, qty)
-                intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag=FLATTEN_TAG)
-                await router.route(intent, flatten=True)
+        await _guarded(_cancel_others(router, inventory, clock, asked), failures)
+        await _guarded(_close_positions(router, gate, inventory), failures)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9
         if remaining_s <= 0:
             return inventory.is_flat()
         await inventory.wait_changed(min(remaining_s, RECHECK_S))
+
+
+async def _guarded(step: Coroutine[Any, Any, int], failures: LimitedLog) -> int:
+    """Run one step of a round; a failure is logged and the next round tries again."""
+    try:
+        return await step
+    except FatalBrokerError:
+        raise  # refused credentials: nothing more can be sent (exit 77)
+    except Exception as err:
+        failures.hit(error=repr(err), exc_info=err, note="the flatten goes on to its deadline")
+        return 0
+
+
+async def _close_positions(router: OrderRouter, gate: RiskGate,
+                           inventory: InventoryManager) -> int:
+    """One closing order per instrument with a position and no order working; re-sent only
+    after the last one finished. Return how many were routed."""
+    routed = 0
+    for p in inventory.positions():
+        qty = inventory.closable_qty(p.symbol)
+        if qty and not inventory.working_orders(p.symbol):
+            side = Side.of(-p.qty)
+            qty = gate.close_piece(p.symbol, side, qty)
+            intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag=FLATTEN_TAG)
+            await router.route(intent, flatten=True)
+            routed += 1
+    return routed
 
 
 async def _cancel_others(router: OrderRouter, inventory: InventoryManager, clock: Clock,

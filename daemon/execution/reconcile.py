@@ -143,7 +143,7 @@ class Reconciler:
                 drifts = await self._pass(startup=False)
             except FatalBrokerError:
                 raise
-            except BrokerError as err:
+            except (BrokerError, JournalError) as err:  # a lost journal halts by its watch
                 _log.warning("reconcile.skipped", error=str(err))
                 continue
             if not drifts:

@@ -17,11 +17,12 @@ from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.events import OrderRejected
 from daemon.journal.base import OrderJournal
+from daemon.journal.schema import JournalError
 from daemon.model import Order, OrderIntent, OrderState, TradingState
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
-from daemon.venues.base import Broker, BrokerError, FatalBrokerError
+from daemon.venues.base import Broker, BrokerError, FatalBrokerError, UnresolvedOrder
 
 _log = log.get("execution")
 # Why an approved order is withdrawn before sending: the state the trading state changed to.
@@ -101,7 +102,7 @@ class OrderRouter:
                 self._inventory.open_order(order)
                 to_commit.append((decision, order))
             if to_commit:
-                await self._commit_and_send(to_commit, closed_mono_ns, handed)
+                await self._commit_and_send(to_commit, closed_mono_ns, handed, flatten)
         finally:
             self._account(handed)
         return decisions
@@ -132,16 +133,27 @@ class OrderRouter:
 
     async def _commit_and_send(self, approved: list[tuple[ApprovedOrder, Order]],
                                closed_mono_ns: int,
-                               handed: list[tuple[ApprovedOrder, float | None]]) -> None:
+                               handed: list[tuple[ApprovedOrder, float | None]],
+                               flatten: bool) -> None:
         """Journal the orders, then hand each over unless the trading state changed during the
-        write. A journal that cannot write stops the daemon (JournalError takes the crash
-        path) rather than send an order a restart could forget."""
+        write. An order the journal could not take is not sent (a restart would forget it) —
+        the journal's watch has halted the daemon — except the flatten's closes: with no
+        record to keep, less exposure is what is left to protect (the next start's
+        reconciliation sees the difference on the venue)."""
+        coids = [order.client_order_id for _, order in approved]
         try:
             await self._journal.record_intents([order for _, order in approved])
-        except BaseException:
-            for _, order in approved:
-                self._inventory.order_done(order.client_order_id, OrderState.REJECTED)
-            raise
+        except BaseException as err:
+            if not (flatten and isinstance(err, JournalError)):
+                for coid in coids:
+                    self._inventory.order_done(coid, OrderState.REJECTED)
+                if not isinstance(err, JournalError):
+                    raise
+                _log.error("order.not_sent", reason="journal_write_failed", error=str(err),
+                           client_order_ids=coids)
+                return
+            _log.error("order.sent_unrecorded", reason="journal_write_failed", error=str(err),
+                       client_order_ids=coids, note="a flatten's close goes out all the same")
         for decision, _ in approved:
             if self._gate.may_send(decision):
                 await self._hand_over(decision, closed_mono_ns, handed)
@@ -207,6 +219,10 @@ class OrderRouter:
 
         await self._journal.record_then(
             OrderRejected(coid, reason, message, self._clock.now_ns()), end)
+
+    def unresolved_orders(self) -> list[UnresolvedOrder]:
+        """Orders handed over whose create had no clear outcome yet (for `/status`)."""
+        return self._broker.unresolved_orders()
 
     async def cancel(self, order: Order) -> None:
         """Ask the broker to cancel one working order; the outcome arrives as an event."""

@@ -155,6 +155,19 @@ def migrate(db: sqlite3.Connection, path: Path | str) -> int:
     return int(current)
 
 
+def file_ids(path: Path) -> dict[Path, tuple[int, int]]:
+    """(device, inode) of the journal and its -wal file as they are on disk now, for those
+    that exist: the open database must stay these files (`journal_watch`)."""
+    out = {}
+    for name in (path, Path(f"{path}-wal")):
+        try:
+            st = name.stat()
+        except FileNotFoundError:
+            continue
+        out[name] = (st.st_dev, st.st_ino)
+    return out
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

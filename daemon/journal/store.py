@@ -93,6 +93,10 @@ class Journal:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._db: sqlite3.Connection | None = None
         self.run_ns = 0  # this run's id: later than every earlier run's, even if the clock fell
+        # (device, inode) of the files opened, and who is told of a failed call: the watch
+        # (`journal_watch`) halts the daemon when either goes wrong.
+        self.file_ids: dict[Path, tuple[int, int]] = {}
+        self.on_failure: Callable[[str], None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Journal:
@@ -115,7 +119,10 @@ class Journal:
         try:
             return await loop.run_in_executor(self._pool, fn, *args)
         except sqlite3.Error as err:
-            raise JournalError(f"journal {self.path}: {err}") from err
+            failure = JournalError(f"journal {self.path}: {err}")
+            if self.on_failure is not None:
+                self.on_failure(str(failure))
+            raise failure from err
 
     # --- on the journal thread ---------------------------------------------------------------
 
@@ -126,6 +133,7 @@ class Journal:
             self.run_ns = max(time.time_ns(), int(last[0]) + 1_000_000 if last else 0)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_run_ns', ?)",
                        (str(self.run_ns),))
+            self.file_ids = schema.file_ids(self.path)  # the -wal exists after a write
         except OSError as err:
             raise JournalError(f"journal {self.path}: {err.strerror}") from err
         except sqlite3.DatabaseError as err:
@@ -363,6 +371,8 @@ class JournalRiskStore:
         if err is not None:
             _log.error("risk_state.save_failed", error=str(err), latched=halted,
                        store=str(self.path))
+            if self._journal.on_failure is not None:
+                self._journal.on_failure(str(err))
 
 
 def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:

@@ -5,6 +5,10 @@ reach it; this listener changes what the daemon does, so it binds only to loopba
 socket under the state directory (mode 0600), and every request needs the bearer token. A
 request without it gets 401 before any route runs, and nothing happens. Handlers only change
 the supervisor's state; the cancel and flatten run in the supervisor's task.
+
+Refusals are counted (`tradingd_control_unauthorized_total`) but logged at most one line per
+`UNAUTHORIZED_LOG_S` plus a count of the rest (`control.unauthorized_suppressed`): a local user
+must not be able to flood the log. Connections are bounded like monitoring's (`http_guard`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import msgspec
 from aiohttp import web
 
 from daemon.config import Config, ConfigError, resolve_path
-from daemon.ops import control_token, log
-from daemon.ops.listen import bound_port, host_port, listen_error
+from daemon.ops import control_token, http_guard, log
+from daemon.ops.listen import host_port, listen_error
+from daemon.ops.log_limit import LimitedLog
+from daemon.ops.metrics import Metrics
 from daemon.risk.supervisor import RiskSupervisor
 
 _log = log.get("control")
 # sun_path is 108 bytes on Linux, one of them the terminating NUL.
 MAX_UNIX_PATH = 107
+MAX_CONNECTIONS = 8  # `tradingd ctl` sends one request at a time
+UNAUTHORIZED_LOG_S = 10.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,11 +54,14 @@ def _json(body: object, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def build_app(supervisor: RiskSupervisor, token: str) -> web.Application:
+def build_app(supervisor: RiskSupervisor, token: str, metrics: Metrics) -> web.Application:
+    refused = LimitedLog(_log, "control.unauthorized", burst=1, window_s=UNAUTHORIZED_LOG_S)
+
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not control_token.authorized(request.headers.get("Authorization", ""), token):
-            _log.warning("control.unauthorized", method=request.method, path=request.path)
+            metrics.control_unauthorized.inc()
+            refused.hit(method=request.method, path=request.path[:100])
             return web.json_response({"error": "unauthorized"}, status=401,
                                      headers={"WWW-Authenticate": 'Bearer realm="tradingd"'})
         response = await handler(request)
@@ -87,42 +98,43 @@ def build_app(supervisor: RiskSupervisor, token: str) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serve(supervisor: RiskSupervisor, config: Config,
-                token: str | None) -> AsyncIterator[str | None]:
+async def serve(supervisor: RiskSupervisor, config: Config, token: str | None,
+                metrics: Metrics) -> AsyncIterator[str | None]:
     """Serve until the block exits; yields where it listens (None when control is disabled)."""
     if not config.control.enabled or token is None:
         yield None
         return
-    runner = web.AppRunner(build_app(supervisor, token), access_log=None)
+    runner = http_guard.runner(build_app(supervisor, token, metrics))
     await runner.setup()
     path = socket_path(config)
+    guard = http_guard.Guard("control", MAX_CONNECTIONS, metrics)
+    c = config.control
     try:
-        site: web.BaseSite
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with contextlib.suppress(FileNotFoundError):
-                    if stat.S_ISSOCK(path.lstat().st_mode):
-                        path.unlink()  # left behind by a run that did not exit cleanly
-                site = web.UnixSite(runner, str(path))
-                await site.start()
-            except OSError as err:
-                raise listen_error("control.unix", str(path), err) from None
-            path.chmod(0o600)
-            where = f"unix:{path}"
-        else:
-            site = web.TCPSite(runner, config.control.host, config.control.port,
-                               reuse_address=True)
-            try:
-                await site.start()
-            except OSError as err:
-                raise listen_error("control.listen", host_port(
-                    config.control.host, config.control.port), err) from None
-            port = bound_port(runner, config.control.port)
-            where = f"http://{config.control.host}:{port}"
-        _log.info("control.listening", address=where,
-                  port=None if path is not None else port)
-        yield where
+        async with contextlib.AsyncExitStack() as stack:
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with contextlib.suppress(FileNotFoundError):
+                        if stat.S_ISSOCK(path.lstat().st_mode):
+                            path.unlink()  # left behind by a run that did not exit cleanly
+                    await stack.enter_async_context(http_guard.serve(runner, guard, path=path))
+                except OSError as err:
+                    raise listen_error("control.unix", str(path), err) from None
+                path.chmod(0o600)
+                where = f"unix:{path}"
+            else:
+                try:
+                    server = await stack.enter_async_context(
+                        http_guard.serve(runner, guard, c.host, c.port))
+                except OSError as err:
+                    raise listen_error("control.listen", host_port(
+                        c.host, c.port), err) from None
+                sockets = list(server.sockets)
+                port = sockets[0].getsockname()[1] if sockets else c.port
+                where = f"http://{c.host}:{port}"
+            _log.info("control.listening", address=where,
+                      port=None if path is not None else port)
+            yield where
     finally:
         await runner.cleanup()
         if path is not None:

@@ -1,12 +1,11 @@
 """Opening an HTTP listener, shared by the monitoring and control APIs: a bind failure named by
-its config key, and the port actually bound (for a port 0), read through aiohttp's public API."""
+its config key. (The port actually bound, for a port 0, is the listening socket's own:
+`ops.http_guard.serve` yields the server.)"""
 
 from __future__ import annotations
 
 import os
 import socket
-
-from aiohttp import web
 
 from daemon.config import ConfigError
 
@@ -24,12 +23,3 @@ def listen_error(key: str, where: str, err: OSError) -> ConfigError:
 
 def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def bound_port(runner: web.BaseRunner, default: int) -> int:
-    """The TCP port `runner`'s site listens on (`default` if it has none): the port a listen
-    address with port 0 was given."""
-    for address in runner.addresses:
-        if isinstance(address, tuple):  # (host, port) or (host, port, flowinfo, scope_id)
-            return int(address[1])
-    return default

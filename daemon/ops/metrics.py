@@ -27,8 +27,9 @@ REJECTION_REASONS = ("insufficient_funds", "invalid_order", "rate_limited", "rej
 EXCHANGE_ERRORS = ("RequestTimeout", "ExchangeNotAvailable", "NetworkError", "DDoSProtection",
                    "RateLimitExceeded", "InsufficientFunds", "InvalidOrder", "BadRequest",
                    "AuthenticationError", "OperationFailed", "ExchangeError",
-                   # not ccxt classes: trades the broker could not book as they came
-                   "MalformedFill", "FeeInOtherCurrency")
+                   # not ccxt classes: trades the broker could not book as they came, and
+                   # answers that were not what was asked for (ccxt's parser raised, no order id)
+                   "MalformedFill", "FeeInOtherCurrency", "MalformedReply")
 
 # Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
 _FAST_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1, 1.0)
@@ -63,6 +64,14 @@ class Metrics:
         self.last_reconciliation = g("last_reconciliation_timestamp_seconds",
                                      "When reconciliation last succeeded (unix seconds)")
         self.risk_limit = g("risk_limit", "Configured risk limits", ["limit"])
+        self.unresolved_orders = g("unresolved_orders", "Orders whose create had no clear "
+                                   "outcome, still looked up by client id")
+        self.http_connections = g("http_connections", "Open connections per HTTP listener",
+                                  ["listener"])
+        self.open_fds = g("open_fds", "File descriptors this process has open")
+        self.max_fds = g("max_fds", "This process's file descriptor limit (RLIMIT_NOFILE, soft)")
+        self.journal_lost = g("journal_lost", "1 once the journal file was deleted or replaced, "
+                              "or a journal write failed: halted, no trading until a restart")
 
         c = self._counter
         self.orders = c("orders", "Orders by outcome", ["outcome"])
@@ -81,6 +90,13 @@ class Metrics:
         self.exchange_errors = c("exchange_errors", "Exchange errors by ccxt class", ["error"])
         self.breaker_trips = c("circuit_breaker_trips", "Circuit breaker trips", ["breaker"])
         self.reconciliation_drift = c("reconciliation_drift", "Reconciliation drifts found")
+        self.http_dropped = c("http_connections_dropped", "HTTP connections closed by the "
+                              "daemon: slow or oversized request head, or over the limit",
+                              ["listener", "reason"])
+        self.control_unauthorized = c("control_unauthorized", "Control API requests refused "
+                                      "for a missing or wrong token")
+        self.ambiguous_orders = c("ambiguous_orders", "Orders whose create had no clear outcome "
+                                  "(timeout, 5xx, an unreadable answer): looked up, never resent")
 
         h = self._histogram
         self.bar_to_order = h("bar_to_order_latency_seconds",

@@ -3,7 +3,10 @@
 - daily loss: equity now minus equity when the UTC day began (realized + unrealized - fees),
   beyond `max_daily_loss`;
 - drawdown: equity below its peak by more than `max_drawdown_pct` percent of the peak;
-- rejections: more than `max_rejections_per_minute` venue rejections within 60 seconds.
+- rejections: more than `max_rejections_per_minute` venue rejections within 60 seconds;
+- malformed replies: more than `max_malformed_replies_per_minute` venue answers that could not
+  be read (a 200 whose body is not the record asked for) within 60 seconds: a venue that keeps
+  answering garbage is not one to trade on, even while each order is still resolved.
 
 A breaker only reports a trip through `on_trip`; the supervisor halts, latches, cancels and
 flattens. The supervisor passes it every event the inventory books, synchronously: the very
@@ -44,14 +47,16 @@ class Breaker(enum.Enum):
     DAILY_LOSS = "daily_loss"
     DRAWDOWN = "drawdown"
     REJECTIONS = "rejections"
+    MALFORMED_REPLIES = "malformed_replies"
 
 
-# The halts that come from elsewhere: reconciliation drift and the operator's kill switch
-# (SIGUSR1, `POST /halt`). With the breakers above, every `breaker` label of
+# The halts that come from elsewhere: reconciliation drift, a lost journal and the operator's
+# kill switch (SIGUSR1, `POST /halt`). With the breakers above, every `breaker` label of
 # tradingd_circuit_breaker_trips_total.
 RECONCILIATION = "reconciliation"
+JOURNAL = "journal"
 KILL_SWITCH = "kill_switch"
-TRIP_LABELS = (*(b.value for b in Breaker), RECONCILIATION, KILL_SWITCH)
+TRIP_LABELS = (*(b.value for b in Breaker), RECONCILIATION, JOURNAL, KILL_SWITCH)
 
 
 class CircuitBreakers:
@@ -65,6 +70,7 @@ class CircuitBreakers:
         self._on_trip = on_trip
         self._starting_cash = starting_cash  # equity - this = what the books have made
         self._rejections: deque[int] = deque()
+        self._malformed: deque[int] = deque()
         self._unpriced = False  # restored positions are still waiting for their first mark
         now_ns = clock.now_ns()
         equity = view.equity()
@@ -114,16 +120,28 @@ class CircuitBreakers:
         self.evaluate()
 
     def on_rejected(self, order: Order) -> None:
+        count = self._count(self._rejections)
+        if count > self._config.max_rejections_per_minute:
+            self._on_trip(Breaker.REJECTIONS,
+                          f"{count} rejections within 60s > "
+                          f"{self._config.max_rejections_per_minute} (last: "
+                          f"{order.client_order_id})")
+
+    def on_malformed_reply(self) -> None:
+        """The venue answered something that could not be read (the broker tells us)."""
+        count = self._count(self._malformed)
+        if count > self._config.max_malformed_replies_per_minute:
+            self._on_trip(Breaker.MALFORMED_REPLIES,
+                          f"{count} unreadable venue answers within 60s > "
+                          f"{self._config.max_malformed_replies_per_minute}")
+
+    def _count(self, window: deque[int]) -> int:
+        """Add an event now to a 60 s window; how many it holds."""
         now = self._clock.monotonic_ns()
-        window = self._rejections
         window.append(now)
         while window and window[0] <= now - MINUTE_NS:
             window.popleft()
-        if len(window) > self._config.max_rejections_per_minute:
-            self._on_trip(Breaker.REJECTIONS,
-                          f"{len(window)} rejections within 60s > "
-                          f"{self._config.max_rejections_per_minute} (last: "
-                          f"{order.client_order_id})")
+        return len(window)
 
     # --- evaluation -------------------------------------------------------------------------
 
@@ -189,6 +207,7 @@ class CircuitBreakers:
         equity = self._view.equity()
         self._peak = self._day_start = equity
         self._rejections.clear()
+        self._malformed.clear()
         self.evaluate()
 
     @property

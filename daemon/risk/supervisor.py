@@ -54,7 +54,8 @@ class RiskSupervisor:
     def __init__(self, config: Config, config_path: Path | None, gate: RiskGate,
                  inventory: InventoryManager, flatten: Flatten, clock: Clock,
                  metrics: Metrics, health: HealthState, store: RiskStateStore,
-                 saved: RiskState | None) -> None:
+                 saved: RiskState | None,
+                 unresolved: Callable[[], list[Any]] = lambda: []) -> None:
         """`saved`: what `store` held at startup (the wiring reads it: a `StateError` stops
         the daemon before anything starts). The wiring also makes this the inventory's
         listener."""
@@ -67,6 +68,7 @@ class RiskSupervisor:
         self._metrics = metrics
         self._health = health
         self._stores = [store]  # the journal's copy joins when the books are restored
+        self._unresolved = unresolved  # the broker's creates of unknown outcome, for /status
         self._wake = asyncio.Event()
         self._quiet = asyncio.Event()  # no flatten asked for or running
         self._quiet.set()
@@ -76,6 +78,7 @@ class RiskSupervisor:
         self.stopping = False  # the trading phase is over; the stop's own flatten runs
         for label in TRIP_LABELS:  # zeros from the start: alerts see a series, not a gap
             metrics.breaker_trips.labels(label)
+        self._until_restart: str | None = None  # why resume is refused (the journal is lost)
         self._loaded = saved
         self._latch = RiskState()
         self._saved: RiskState | None = None  # what is on disk, without its timestamp
@@ -139,6 +142,12 @@ class RiskSupervisor:
         self._request_flatten(f"halt:{breaker}")
         return changed
 
+    def halt_until_restart(self, source: str, breaker: str, detail: str) -> bool:
+        """Halt for a reason a resume cannot clear (the journal is lost: nothing could be
+        recorded); only a restart, which checks the state afresh, trades again."""
+        self._until_restart = detail
+        return self.halt(source, breaker, detail)
+
     def flatten(self, source: str) -> TradingState:
         """No new risk (REDUCING unless halted), cancel everything, close every position."""
         if self._gate.state is TradingState.ACTIVE:
@@ -152,6 +161,8 @@ class RiskSupervisor:
         """Back to ACTIVE and clear the latch; or the reason it cannot happen now."""
         if self.stopping:
             return "the daemon is shutting down"
+        if self._until_restart is not None:
+            return f"{self._until_restart}: a resume cannot clear this; restart the daemon"
         if self.flattening or self._flatten_reason is not None:
             return "a flatten is running; resume when it has finished"
         previous = self._gate.state
@@ -302,6 +313,9 @@ class RiskSupervisor:
                  "type": o.order_type.value, "limit_price": o.limit_price,
                  "state": o.state.value, "tag": o.tag}
                 for o in inv.working_orders()],
+            # Working orders whose create had no clear outcome: looked up, never resent.
+            "unresolved_orders": [msgspec.structs.asdict(u)
+                                  for u in self._unresolved()],
             "limits": msgspec.structs.asdict(self._gate.config),
         }
 

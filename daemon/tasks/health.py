@@ -1,5 +1,8 @@
 """Health task: heartbeat, gauges, event-loop lag, stale data, and what systemd is told.
 
+It also gauges the file descriptors in use against the process's limit (`tradingd_open_fds`,
+`tradingd_max_fds`): a daemon that runs out cannot save its halt latch or reach its venue.
+
 systemd hears READY=1 once startup is complete, a STATUS= line with every heartbeat, and
 WATCHDOG=1 only while this loop runs on time *and* market data is fresh: a wedged loop or a
 dead feed stops the pings, and systemd restarts the service. The loop ticks at least twice per
@@ -8,6 +11,8 @@ ping interval, so a ping is never more than 3/4 of systemd's `WatchdogSec=` afte
 
 from __future__ import annotations
 
+import os
+import resource
 from collections.abc import Callable
 
 from daemon.book.inventory import InventoryManager
@@ -38,6 +43,7 @@ async def run(inventory: InventoryManager, gate: RiskGate, metrics: Metrics, clo
         lag_s = max(0.0, (now_mono - before) / 1e9 - tick_s)
         metrics.loop_lag.set(lag_s)
         health.loop_alive_ns = now_mono
+        update_fd_gauges(metrics)
         update_gauges(inventory, gate, metrics)
         check_staleness(inventory, metrics, clock.now_ns(), stale_data_s, stale, health)
         metrics.ready.set(1 if all(health.readiness().values()) else 0)
@@ -100,6 +106,16 @@ def update_gauges(inventory: InventoryManager, gate: RiskGate, metrics: Metrics)
         metrics.position.labels(p.symbol).set(float(p.qty))
         metrics.position_notional.labels(p.symbol).set(float(p.qty * p.mark))
         metrics.working_orders.labels(p.symbol).set(len(inventory.working_orders(p.symbol)))
+
+
+def update_fd_gauges(metrics: Metrics) -> None:
+    """Descriptors open now (Linux: /proc/self/fd) and the soft limit (+Inf: unlimited)."""
+    try:
+        metrics.open_fds.set(len(os.listdir("/proc/self/fd")) - 1)  # less the listing's own
+    except OSError:
+        pass  # no procfs: the gauge keeps its last value
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    metrics.max_fds.set(float("inf") if soft == resource.RLIM_INFINITY else soft)
 
 
 def check_staleness(inventory: InventoryManager, metrics: Metrics, now_ns: int,

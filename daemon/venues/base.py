@@ -13,7 +13,7 @@ trading left off (the flatten needs prices after the trading tasks are gone).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Protocol
 
@@ -55,6 +55,17 @@ class VenueOrder(msgspec.Struct, frozen=True):
     status: str
     order_type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
+
+
+class UnresolvedOrder(msgspec.Struct, frozen=True):
+    """An order whose create had no clear outcome and that the venue has not confirmed or
+    denied yet: it stays working in the books (never resent) while it is looked up."""
+
+    client_order_id: str
+    symbol: str
+    unresolved_ms: int  # since the create failed
+    window_left_ms: int  # until a "not found" from the venue is final (0: passed)
+    lookups: int
 
 
 class Broker(Protocol):
@@ -102,6 +113,13 @@ class Broker(Protocol):
 
     def track(self, order: VenueOrder) -> None:
         """Follow a recovered open order (fills, end) as if this run had sent it."""
+
+    def unresolved_orders(self) -> list[UnresolvedOrder]:
+        """Orders whose create had no clear outcome, still being looked up (none on paper)."""
+
+    def watch_malformed_replies(self, listener: Callable[[], None]) -> None:
+        """Call `listener` for each venue answer that could not be read (the circuit breaker
+        on unreadable venues); a broker without a venue never calls it."""
 
 
 class MarketDataSource(Protocol):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from daemon.clock import Clock, stepper
@@ -30,7 +30,7 @@ from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFille
 from daemon.handoff import WorkQueue
 from daemon.model import Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
 from daemon.risk.gate import ApprovedOrder
-from daemon.venues.base import EVENT_QUEUE_SIZE, VenueOrder
+from daemon.venues.base import EVENT_QUEUE_SIZE, UnresolvedOrder, VenueOrder
 
 BPS = Decimal(10_000)
 
@@ -99,6 +99,12 @@ class PaperBroker:
 
     def track(self, order: VenueOrder) -> None:
         return None
+
+    def unresolved_orders(self) -> list[UnresolvedOrder]:
+        return []  # every paper order's outcome is known at once
+
+    def watch_malformed_replies(self, listener: Callable[[], None]) -> None:
+        return None  # no venue, no replies
 
     async def submit(self, order: ApprovedOrder) -> None:
         # Handed over, not worked here: the router goes on to the decision's next order while

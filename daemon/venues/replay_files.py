@@ -1,6 +1,7 @@
 """Recorded market data files for `tradingd replay`, read into the columns a `ReplaySource` slices.
 
-Two CSV layouts, told apart by their header (either may be gzipped: a name ending `.gz`):
+Two CSV layouts, told apart by their header (either may be gzipped: a name ending `.gz`); the
+Parquet datasets of `tradingd data` are read by `daemon.research.loading`:
 - trades, data.binance.vision style: `id,price,qty,quote_qty,time,...` with `time` in ms (any
   header naming `price`, `qty` or `size`, and `time` or `timestamp` works; `ts_ns` is read as
   nanoseconds). Rows are put in time order (stable, so a venue's order within a millisecond
@@ -97,7 +98,13 @@ def _trades(path: Path, header: list[str], rows: list[list[str]]) -> Recorded:
 def _candles(path: Path, header: list[str], rows: list[list[str]]) -> Recorded:
     cols = [_column(path, header, name) for name in
             ("open_time_ms", "open", "high", "low", "close", "volume")]
-    t_ms, o, h, lo, c, v = (_floats(path, rows, col) for col in cols)
+    return candles(path, *(_floats(path, rows, col) for col in cols))
+
+
+def candles(path: Path, t_ms: npt.NDArray[np.float64], o: npt.NDArray[np.float64],
+            h: npt.NDArray[np.float64], lo: npt.NDArray[np.float64],
+            c: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> Recorded:
+    """Candles' columns as the four trades each is replayed as."""
     if len(t_ms) < 2:
         raise DataFileError(f"{path}: need at least two candles to know their interval")
     order = np.argsort(t_ms, kind="stable")
@@ -110,4 +117,5 @@ def _candles(path: Path, header: list[str], rows: list[list[str]]) -> Recorded:
     ts = np.stack([start + k * quarter for k in range(4)], axis=1).ravel()
     price = np.stack([o, np.where(up, lo, h), np.where(up, h, lo), c], axis=1).ravel()
     size = np.repeat(v / 4, 4)
-    return Recorded("candles", ts, price, size, len(rows))
+    return Recorded("candles", ts, price, size, len(t_ms))
+

@@ -15,7 +15,8 @@ from daemon.journal.store import Journal
 from daemon.model import Fill, Order, OrderType, Side
 from daemon.ops.metrics import Metrics
 from tests.support.instruments import instrument
-from tests.support.journal_lock import WriteLock
+from tests.support.journal_lock import WriteLock, journal_thread_writing
+from tests.support.wait import eventually_async
 
 BTC = instrument()
 
@@ -56,4 +57,28 @@ async def test_a_stop_during_the_journal_write_still_books_the_fill(tmp_path: Pa
     # The venue reports it again (the REST poll): a duplicate for both, booked once.
     await book(fill("0.02", "t1"), inv, metrics, journal)
     assert inv.position("BTC/USDT") == D("0.1") and inv.fees == D("0.02")
+    await journal.close()
+
+
+@pytest.mark.asyncio
+async def test_a_fill_the_journal_cannot_take_is_booked_and_a_stop_meanwhile_still_stops(
+        tmp_path: Path) -> None:
+    """The journal cannot take a fill (its write lock held elsewhere past SQLite's busy
+    timeout: "database is locked") while a stop cancels the fills task. The fill is booked all
+    the same — the venue did it, and a flatten sizes its close from the books — and the
+    cancel is not swallowed by the failure."""
+    path = tmp_path / "journal.sqlite3"
+    journal = await Journal.open(path)
+    inv, metrics = InventoryManager([BTC], D(1000)), Metrics(["BTC/USDT"])
+    inv.open_order(Order("c1", "BTC/USDT", Side.BUY, D("0.1"), OrderType.MARKET, None, False, 0))
+    with WriteLock(path) as lock:
+        lock.hold()
+        task = asyncio.create_task(book(fill("0.02", "t1"), inv, metrics, journal))
+        await eventually_async(journal_thread_writing, what="the fill's write under way")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        lock.release()
+    assert inv.position("BTC/USDT") == D("0.1") and not inv.working_orders()
+    assert (await journal.load()).fills == []
     await journal.close()

@@ -9,8 +9,9 @@ signature checks and the `unhandled` list. Bodies and answers are JSON.
     POST balances {asset, free, locked?} | clock_skew {ms}
     POST orders/fill {symbol, orderId | clientOrderId, qty?, price?}
     POST orders/cancel {symbol, orderId | clientOrderId}
-    POST faults/http {kind: rate_limit|ban|server_error|delay|partition_after, path, count?,
-                      method?, status?, retry_after?, body?, seconds?, process?}
+    POST faults/http {kind: rate_limit|ban|server_error|delay|partition_after|reply|truncate,
+                      path, count?, method?, status?, retry_after?, body?, seconds?, process?,
+                      content_type?, handle?, keep?}
     POST faults/reject_orders {code?, msg?, count?} | faults/drop_ws | faults/clear
     POST faults/partition {on} | faults/corrupt_user_trades {fields, count?}
 """
@@ -115,5 +116,11 @@ class Control:
             faults.delay(path, float(b["seconds"]), n, method, bool(b.get("process", True)))
         elif kind == "partition_after":
             faults.partition_after(path, n, method)
+        elif kind == "reply":
+            faults.reply(path, str(b["body"]), n, method, int(b.get("status", 200)),
+                         str(b.get("content_type", "application/json")),
+                         bool(b.get("handle", False)))
+        elif kind == "truncate":
+            faults.truncate(path, int(b["keep"]), n, method)
         else:
             raise KeyError(kind)

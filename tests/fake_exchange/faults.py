@@ -1,5 +1,6 @@
 """Fault injection: scripted HTTP status codes, stalls, forced order rejects, a network
-partition, and corrupted user-data trade reports.
+partition, corrupted user-data trade reports, and answers that are not what they should be
+(a 200 whose body is arbitrary text: not JSON, the wrong shape, a truncated answer).
 
 Tests arm rules ("the next N `POST /api/v3/order` get a 429"); the HTTP middleware consults
 `take()` on every non-control request and the first live rule for that method+path fires
@@ -39,6 +40,11 @@ class HttpFault:
     content_type: str = "application/json"
     # handle the request (it takes effect), then partition the network: the answer is lost
     partition: bool = False
+    # with a status: handle the request first (it takes effect: an order IS placed) and answer
+    # with the fault's status and body instead of the real answer
+    handle: bool = False
+    # with `handle`: answer with the real body cut after this many bytes instead of `body`
+    truncate: int | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.remaining > 0 and (self.path in ("*", path))
@@ -90,6 +96,21 @@ class Faults:
             return self.add(HttpFault(path, method, n, status, GATEWAY_BODY.format(
                 status=status), content_type="text/html"))
         return self.add(HttpFault(path, method, n, status, body))
+
+    def reply(self, path: str, body: str, n: int = 1, method: str | None = None,
+              status: int = 200, content_type: str = "application/json",
+              handle: bool = False) -> HttpFault:
+        """Answer with `status` (200) and this body whatever the request was: a gateway's HTML
+        page, JSON of the wrong shape, `abc` where a number belongs. `handle`: the request takes
+        effect first (the order is placed; only its answer is garbage)."""
+        return self.add(HttpFault(path, method, n, status, body, content_type=content_type,
+                                  handle=handle))
+
+    def truncate(self, path: str, keep: int, n: int = 1,
+                 method: str | None = None) -> HttpFault:
+        """Handle the request (it takes effect) and answer 200 with the first `keep` bytes of
+        the real body: a connection cut mid-answer behind a proxy that still said 200."""
+        return self.add(HttpFault(path, method, n, 200, handle=True, truncate=keep))
 
     def delay(self, path: str, seconds: float, n: int = 1, method: str | None = None,
               process: bool = True) -> HttpFault:

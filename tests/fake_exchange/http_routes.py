@@ -94,12 +94,17 @@ class RestApi:
         fault = fx.faults.take(method, path)
         if fault is not None and fault.status is None and not fault.process:
             await asyncio.sleep(fault.delay_s)
-        if fault is not None and fault.status is not None:
+        if fault is not None and fault.status is not None and not fault.handle:
             await asyncio.sleep(fault.delay_s)
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
             return web.Response(status=fault.status, text=fault.body, headers=headers,
                                 content_type=fault.content_type)
         response = self._handle(request, method, path, params, raw_query, raw_body)
+        if fault is not None and fault.handle:  # it took effect; the answer is replaced
+            body = fault.body if fault.truncate is None else (response.text or "")[
+                :fault.truncate]
+            return web.Response(status=fault.status or 200, text=body,
+                                content_type=fault.content_type)
         if fault is not None and fault.partition:
             fx.faults.partition()  # it took effect; the network goes before the answer
             return _drop(request)

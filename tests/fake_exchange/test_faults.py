@@ -217,3 +217,37 @@ async def test_fees_can_be_paid_in_a_third_asset() -> None:
         assert trade["fee"]["currency"] == "BNB" and trade["fee"]["cost"] > 0
         assert fx.balances()["BTC"]["free"] == "1.01"  # the whole fill, no base fee
         assert Decimal(fx.balances()["BNB"]["free"]) == 1 - Decimal(str(trade["fee"]["cost"]))
+
+
+@pytest.mark.asyncio
+async def test_a_200_that_is_not_an_order_reaches_ccxt_as_such(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    """A 200 with an HTML page parses to an order without an id; a number where ccxt expects
+    one (`"abc"`) makes its parser raise ValueError. Neither request took effect."""
+    await rest.load_markets()
+    fx.faults.reply("/api/v3/order", "<html><body>maintenance</body></html>", method="POST",
+                    content_type="text/html")
+    order = await rest.create_order(SYM, "market", "buy", 0.001, None, {"clientOrderId": "h"})
+    assert order["id"] is None
+    fx.faults.reply("/api/v3/order", '{"symbol":"BTCUSDT","status":"FILLED","executedQty":"abc"}',
+                    method="POST")
+    with pytest.raises(ValueError, match="abc"):
+        await rest.create_order(SYM, "market", "buy", 0.001, None, {"clientOrderId": "v"})
+    assert fx.orders() == [] and fx.order_post_count("h") == fx.order_post_count("v") == 1
+
+
+@pytest.mark.asyncio
+async def test_a_handled_request_can_answer_garbage_or_a_truncated_body(
+    fx: FakeBinance, rest: ccxt_async.binance
+) -> None:
+    """`handle`: the order is placed and only its answer is replaced; `truncate`: the real
+    answer cut short (not JSON any more)."""
+    await rest.load_markets()
+    fx.faults.reply("/api/v3/order", "[1, 2]", method="POST", handle=True)
+    await rest.create_order(SYM, "market", "buy", 0.001, None, {"clientOrderId": "g"})
+    fx.faults.truncate("/api/v3/order", 20, method="POST")
+    cut = await rest.create_order(SYM, "market", "buy", 0.001, None, {"clientOrderId": "t"})
+    assert cut["id"] is None and len(cut["info"]) == 20
+    assert [o["clientOrderId"] for o in fx.orders()] == ["g", "t"]
+    assert [o["status"] for o in fx.orders()] == ["FILLED", "FILLED"]

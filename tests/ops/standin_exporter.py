@@ -36,8 +36,12 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
     "tradingd_market_data_dropped_total": {"reason": ("stale",)},
     "tradingd_exchange_errors_total": {"error": ("NetworkError",)},
     "tradingd_circuit_breaker_trips_total": {
-        "breaker": ("daily_loss", "drawdown", "rejections", "reconciliation", "kill_switch")
+        "breaker": ("daily_loss", "drawdown", "rejections", "malformed_replies",
+                    "reconciliation", "journal", "kill_switch")
     },
+    "tradingd_http_connections": {"listener": ("monitor", "control")},
+    "tradingd_http_connections_dropped_total": {"listener": ("monitor",),
+                                                "reason": ("header_timeout",)},
 }
 
 GAUGE_VALUES: dict[str, float] = {
@@ -57,12 +61,15 @@ GAUGE_VALUES: dict[str, float] = {
     "tradingd_market_data_age_seconds": 0.8,
     "tradingd_event_loop_lag_seconds": 0.002,
     "tradingd_risk_limit": 10.0,
+    "tradingd_open_fds": 40.0,
+    "tradingd_max_fds": 4096.0,
 }
 # Counters that must stay at 0 on a healthy daemon (they drive alerts).
 QUIET_COUNTERS = {
     "tradingd_circuit_breaker_trips_total",
     "tradingd_reconciliation_drift_total",
     "tradingd_exchange_rejections_total",
+    "tradingd_control_unauthorized_total",
 }
 
 

@@ -162,6 +162,10 @@ def test_contract_settings(unit_name: str) -> None:
     # from failing the start. The others must fail the start if missing.
     assert [v.split(":", 1)[0] for v in unit_values(text, "SetCredential")] == ["api_password"]
 
+    # Descriptors with headroom: the listeners and the venue's connections, many times over
+    # (systemd's default soft limit is 1024; a 256 limit once starved the daemon).
+    assert int(one("LimitNOFILE")) >= 4096
+
     # Measured incompatibility with torch (see test_sandbox.py); never "yes".
     assert unit_values(text, "MemoryDenyWriteExecute") == []
     assert one("SystemCallErrorNumber") == "EPERM"

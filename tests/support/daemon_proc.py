@@ -20,15 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class DaemonProcess:
     def __init__(self, config_path: Path, command: str = "run",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, nofile: int | None = None) -> None:
+        """`nofile`: run under this file-descriptor limit (soft and hard), as a unit's
+        `LimitNOFILE=` would set it."""
         self.records: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
         # faulthandler: a daemon that will not exit is dumped (every thread's stack) first.
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1",
                     **(env or {})}
+        # prlimit sets the limit and execs the daemon: the same pid, signals reach it.
+        limit = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] if nofile else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", command, "--config", str(config_path)],
+            [*limit, sys.executable, "-m", "daemon", command, "--config", str(config_path)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -53,7 +53,9 @@ def test_control_api_without_the_token_is_401_and_changes_nothing(tmp_path: Path
             assert (code, body) == (401, {"error": "unauthorized"}), (method, path, authorization)
     assert d.find("trading.halted") is None and d.find("flatten.started") is None
     assert metric(metrics_port, "tradingd_trading_state") == 0
-    d.wait_for("control.unauthorized", 10, path="/halt")
+    d.wait_for("control.unauthorized", 10, path="/status")  # the first; the rest are counted
+    assert metric(metrics_port, "tradingd_control_unauthorized_total") == len(ROUTES) * len(
+        BAD_AUTH)
 
     code, status = control(port, "GET", "/status")
     assert code == 200 and status["state"] == "active" and status["halt"]["latched"] is False

@@ -1,5 +1,6 @@
 """SIGHUP reloads [risk] (or keeps the old limits, saying why); a second stop signal during the
-flatten is logged and does not cut it short; the flatten deadline always ends it."""
+flatten is logged and does not cut it short; the flatten deadline always ends it; a stop before
+the daemon's handlers are installed exits cleanly, with a log line."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from tests.fake_exchange import FakeBinanceThread
 from tests.support.configs import BUY_ONCE, PULSE, fast_config, replace_section, risk
 from tests.support.daemon_proc import DaemonProcess
+from tests.support.exchange_config import exchange_config
 from tests.support.http import metric
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.system
 Daemons = Callable[..., DaemonProcess]
@@ -100,3 +104,43 @@ def test_a_second_stop_signal_is_logged_and_the_flatten_deadline_wins(
     assert sorted(repeats) == ["SIGINT", "SIGTERM"]  # pending signals arrive by number
     assert ts_s(last) - ts_s(started) >= 3.0  # ran to the deadline, not cut short
     assert d.find("order.denied", reason="price_collar", tag="flatten") is not None
+
+
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """The process has a handler for `sig` (its SigCgt mask in /proc says so)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("phase", ["imports", "venue_connect"])
+def test_sigterm_before_the_handlers_are_installed_exits_cleanly_with_a_log_line(
+        tmp_path: Path, daemons: Daemons, phase: str) -> None:
+    """Steps: start the daemon, and send SIGTERM as soon as the process catches it (the first
+    thing it does, before its imports). `imports`: it is still importing (torch), seconds
+    before its own handlers; `venue_connect`: the exchange's first answer never comes, so it
+    is held in startup whatever the timing. Either way it exits 0 within seconds with one
+    line, `shutdown.before_start`, naming the signal; it never started trading."""
+    if phase == "imports":
+        d = daemons(fast_config(tmp_path, BUY_ONCE))
+        stall = None
+    else:
+        stall = FakeBinanceThread(seed=1).start()
+        stall.call(lambda f: f.faults.delay("/api/v3/exchangeInfo", 60.0, n=10, method="GET"))
+        d = daemons(exchange_config(tmp_path, stall.ccxt_config(), mode="paper"), env={})
+    try:
+        eventually(lambda: catches(d.proc.pid, signal.SIGTERM), 10, interval_s=0.005,
+                   what="the stop handler installed")
+        if stall is not None:
+            eventually(lambda: stall.call(lambda f: "GET /api/v3/exchangeInfo" in f.requests),
+                       30, what="the daemon waiting on the venue")
+        d.send(signal.SIGTERM)
+        assert d.wait_exit(15) == 0, d.why()
+    finally:
+        if stall is not None:
+            stall.stop()
+    line = d.find("shutdown.before_start")
+    assert line is not None and line["signal"] == "SIGTERM", d.why()
+    assert d.find("daemon.started") is None and d.find("order.submitted") is None
+    assert d.stderr_tail() == ""

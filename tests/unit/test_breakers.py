@@ -1,4 +1,5 @@
-"""Circuit breakers on real books: daily loss, drawdown, rejection bursts, restarts, resume."""
+"""Circuit breakers on real books: daily loss, drawdown, rejection bursts, unreadable venue
+answers, restarts, resume."""
 
 from __future__ import annotations
 
@@ -98,6 +99,25 @@ def test_a_rejection_burst_trips_within_a_minute_but_not_spread_out() -> None:
     reject(10)
     reject(11)
     assert [b for b, _ in trips] == [Breaker.REJECTIONS]
+
+
+def test_unreadable_venue_answers_trip_beyond_the_limit_within_a_minute() -> None:
+    """At the boundary: the limit itself is allowed, one more within 60 s trips; spread out
+    (one every 31 s) they never do; a resume (rebaseline) forgets the window."""
+    _, breakers, clock, trips = make(max_malformed_replies_per_minute=2)
+    for _ in range(4):
+        breakers.on_malformed_reply()
+        clock.advance(31 * SEC)
+    assert trips == []
+    breakers.on_malformed_reply()
+    breakers.on_malformed_reply()
+    assert [b for b, _ in trips] == [Breaker.MALFORMED_REPLIES]
+    assert "3 unreadable venue answers within 60s > 2" in trips[0][1]
+    trips.clear()
+    breakers.rebaseline()
+    breakers.on_malformed_reply()
+    breakers.on_malformed_reply()
+    assert trips == []
 
 
 def test_a_restart_the_same_day_carries_the_loss_and_the_drawdown() -> None:

@@ -16,6 +16,7 @@ from daemon.model import MarketKind
 from daemon.ops.metrics import Metrics
 from daemon.venues.ccxt.client import (
     ErrorKind,
+    MalformedReply,
     classify,
     error_label,
     instrument_from_market,
@@ -39,13 +40,19 @@ from daemon.venues.ccxt.startup import check_live_markets
     (ccxt.OperationFailed("5xx with a Binance body"), ErrorKind.AMBIGUOUS),
     (ccxt.BadResponse("x"), ErrorKind.AMBIGUOUS),
     (ccxt.ExchangeError("x"), ErrorKind.REJECTED),
+    # not ccxt's: its parser choking on a 200 ("abc" for a quantity), or an answer that parsed
+    # but is not the order asked about
+    (ValueError("invalid literal for int() with base 10: 'abc'"), ErrorKind.MALFORMED),
+    (TypeError("'str' object is not a mapping"), ErrorKind.MALFORMED),
+    (MalformedReply("no venue order id"), ErrorKind.MALFORMED),
 ])
 def test_errors_follow_ccxts_real_tree(err: Exception, kind: ErrorKind) -> None:
     assert classify(err) is kind
 
 
-def test_error_label_is_the_ccxt_class_name() -> None:
+def test_error_label_is_the_ccxt_class_name_or_malformed_reply() -> None:
     assert error_label(ccxt.DDoSProtection("x")) == "DDoSProtection"
+    assert error_label(KeyError("x")) == error_label(MalformedReply("x")) == "MalformedReply"
 
 
 MARKET = {"symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "spot": True,

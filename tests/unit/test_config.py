@@ -71,6 +71,8 @@ RISK_OK = 'max_order_notional = "100"\nmax_position_notional = "100"\n'
      "risk.max_drawdown_pct: must be < 100 (a percentage of the equity peak)"),
     (with_risk(RISK_OK + "max_rejections_per_minute = -1"),
      "risk.max_rejections_per_minute: must be >= 0"),
+    (with_risk(RISK_OK + "max_malformed_replies_per_minute = -1"),
+     "risk.max_malformed_replies_per_minute: must be >= 0"),
     (with_control('enabled = true\nlisten = "0.0.0.0:9465"'),
      "control.listen: must be a loopback address"),
     (with_control('listen = "127.0.0.1:9465"\nunix = "c.sock"'),

@@ -1,14 +1,13 @@
 """The exchange broker: approved orders to a venue through ccxt, fills back exactly once.
 
 Every order carries the client id the inventory recorded before the request. Creation is never
-retried. When its outcome is ambiguous (timeout, 5xx, network error) the order is looked up by
-client id, and a lookup has three outcomes (`ccxt_calls.Lookup`): found — booked as the venue
-reports it; not found — final only once `order_lookup_s` (longer than the venue's recvWindow,
-after which the venue itself refuses the request) has passed since the create failed, and then
-the order never arrived (`lost_in_transit`); unknown — the venue did not answer. `submit` looks
-for the length of that window. If the venue still has not answered by then, the order stays
-working in the books (the risk gate counts it, the strategy waits for it), `submit` returns, and
-`run()` keeps asking with bounded, jittered backoff until the venue answers.
+retried. When its outcome is ambiguous (timeout, 5xx, network error, or an answer that is not a
+report of this order: an HTML page, a body ccxt's parser raises on, see `ccxt_replies`) the
+order is looked up by client id until the venue says what became of it (`ccxt_unresolved`):
+`submit` looks for `order_lookup_s`, then the order stays working and `run()` keeps asking.
+
+Every exception a venue call raises is classified (`ccxt_support.classify`), not only ccxt's: a
+reply that makes ccxt's parser raise is a failed call like any other, never a crash.
 
 A cancel that fails transiently is retried with jittered backoff; "unknown order" means the
 order ended first, so it is looked up and booked as the venue says. An order's trades are
@@ -26,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -37,11 +37,13 @@ from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.risk.gate import ApprovedOrder
-from daemon.venues.base import EVENT_QUEUE_SIZE, BrokerError, VenueOrder
-from daemon.venues.ccxt.calls import TRANSIENT, Lookup, VenueCalls
-from daemon.venues.ccxt.client import BaseError, ErrorKind, classify, error_label
+from daemon.venues.base import EVENT_QUEUE_SIZE, BrokerError, UnresolvedOrder, VenueOrder
+from daemon.venues.ccxt import replies as ccxt_replies
+from daemon.venues.ccxt.calls import OUTCOME_UNKNOWN, TRANSIENT, Lookup, VenueCalls
+from daemon.venues.ccxt.client import ErrorKind, MalformedReply, classify, error_label
 from daemon.venues.ccxt.fills import FillParser
-from daemon.venues.ccxt.orders import DONE, OrderTracker, Unconfirmed, our_client_id
+from daemon.venues.ccxt.orders import DONE, OrderTracker, our_client_id
+from daemon.venues.ccxt.unresolved import Unresolved
 
 _log = log.get("ccxt_broker")
 _STATUS = {"open": "open", "closed": "filled", "canceled": "cancelled", "cancelled": "cancelled",
@@ -67,8 +69,8 @@ class CcxtBroker:
         # Shared with the tracker: the orders followed, and those whose create is unconfirmed.
         self._open = self._orders.open
         self._unconfirmed = self._orders.unconfirmed
-        self._creating: set[str] = set()  # creates in flight: no lookup is final meanwhile
-        self._window_ns = int(cfg.order_lookup_s * 1e9)
+        self._unresolved = Unresolved(self._venue, self._orders, clock, cfg, metrics)
+        self._creating = self._unresolved.creating
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -98,11 +100,11 @@ class CcxtBroker:
         sent_ns = self._clock.monotonic_ns()
         self._creating.add(coid)
         try:
-            response = await self._ex.create_order(
+            response = ccxt_replies.order_report(await self._ex.create_order(
                 order.symbol, order.order_type.value, order.side.value, float(order.qty),
                 float(order.limit_price) if order.limit_price is not None else None,
-                {"clientOrderId": coid})
-        except BaseError as err:
+                {"clientOrderId": coid}), coid, order.symbol)
+        except Exception as err:  # whatever the reply did to ccxt: classified, never a crash
             self._creating.discard(coid)
             await self._create_failed(order, err)
             return
@@ -113,16 +115,9 @@ class CcxtBroker:
 
     async def _create_failed(self, order: ApprovedOrder, err: BaseException) -> None:
         coid = order.client_order_id
-        if classify(err) in (ErrorKind.AMBIGUOUS, ErrorKind.UNKNOWN):
-            self._metrics.exchange_errors.labels(error_label(err)).inc()
-            _log.warning("order.outcome_unknown", client_order_id=coid,
-                         error=error_label(err), action="look up by client id, never resend")
-            if coid in self._orders.acked:  # the user stream reported it meanwhile
-                _log.info("order.found_after_ambiguous_create", client_order_id=coid,
-                          status="reported by the user stream")
-                return
-            self._start_window(coid)
-            await self._resolve_now(coid)
+        if classify(err) in OUTCOME_UNKNOWN:
+            self._venue.failed(err)  # counted (a breaker counts unreadable replies too)
+            await self._unresolved.create_failed(coid, order.symbol, err)
             return
         self._open.pop(coid, None)
         kind = self._venue.failed(err)  # raises FatalBrokerError on refused credentials
@@ -130,59 +125,6 @@ class CcxtBroker:
             raise BrokerError("rate_limited", str(err),
                               retry_after_s=self._venue.backoff_remaining_s())
         raise BrokerError(kind.value, str(err))
-
-    def _start_window(self, coid: str) -> None:
-        """From now on, `order_lookup_s` decides. Called once the create has failed or been
-        cut off, so after its request was signed: never earlier than its intent + window."""
-        u = self._unconfirmed.setdefault(coid, Unconfirmed(0))
-        u.deadline_ns = max(u.deadline_ns, self._clock.monotonic_ns() + self._window_ns)
-
-    async def _resolve_now(self, coid: str) -> None:
-        """Look an unconfirmed order up until the venue answers or its window has passed;
-        then, if the venue still has not answered, leave it working for `run()` to resolve."""
-        u = self._unconfirmed.get(coid)
-        if u is None:
-            return
-        u.blocking += 1
-        attempt = 0
-        try:
-            while coid in self._unconfirmed:
-                left_s = (u.deadline_ns - self._clock.monotonic_ns()) / 1e9
-                if not await self._venue.wait_backoff(max(0.0, left_s)):
-                    break  # rate limited past the end of the window
-                if await self._resolve_step(coid, u):
-                    return
-                left_s = (u.deadline_ns - self._clock.monotonic_ns()) / 1e9
-                if left_s <= 0:
-                    break
-                attempt += 1
-                await self._clock.sleep(min(backoff_s(attempt, 0.25, 2.0, floor_s=0.1), left_s))
-        finally:
-            u.blocking -= 1
-        if coid in self._unconfirmed:
-            u.next_ns = self._clock.monotonic_ns()
-            _log.warning("order.unresolved", client_order_id=coid,
-                         window_s=self._cfg.order_lookup_s,
-                         action="the venue has not answered: left working, never resent; "
-                                "looked up in the background until it answers")
-
-    async def _resolve_step(self, coid: str, u: Unconfirmed) -> bool:
-        """One lookup of an unconfirmed order; True once it is settled either way."""
-        order = self._open.get(coid)
-        if order is None or coid in self._orders.acked:
-            self._unconfirmed.pop(coid, None)  # settled meanwhile, by another path
-            return True
-        asked_ns = self._clock.monotonic_ns()
-        outcome, found = await self._venue.lookup(coid, order.symbol)
-        if outcome is Lookup.FOUND and found is not None:
-            await self._orders.on_order(found, coid)  # acknowledges it: no longer unconfirmed
-            self._unconfirmed.pop(coid, None)
-            return True
-        if outcome is Lookup.NOT_FOUND and asked_ns >= u.deadline_ns \
-                and coid not in self._creating:
-            await self._orders.lost(coid)
-            return True
-        return False
 
     # --- cancel -------------------------------------------------------------------------------
 
@@ -200,8 +142,9 @@ class CcxtBroker:
             if not urgent:
                 await self._venue.wait_backoff()
             try:
-                response = await self._ex.cancel_order("", symbol, {"clientOrderId": coid})
-            except BaseError as err:
+                response = ccxt_replies.venue_order(
+                    await self._ex.cancel_order("", symbol, {"clientOrderId": coid}))
+            except Exception as err:  # an unreadable answer: the cancel is asked again
                 kind = self._venue.failed(err)
                 if kind is ErrorKind.ORDER_NOT_FOUND:
                     if await self._after_unknown_cancel(coid, symbol, urgent, give_up_ns):
@@ -237,7 +180,7 @@ class CcxtBroker:
                 # way): the lookup window decides whether it exists, in the background; the
                 # caller asks again for a cancel if it turns up.
                 if coid not in self._unconfirmed:
-                    self._start_window(coid)
+                    self._unresolved.start_window(coid)
                 raise BrokerError("ambiguous", f"{coid} is not on the venue (yet): its create "
                                   "is unconfirmed and looked up in the background")
             if self._clock.monotonic_ns() >= give_up_ns:
@@ -254,7 +197,8 @@ class CcxtBroker:
     async def query_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
         try:
             o = await self._venue.ask("fetch_order", lambda: self._ex.fetch_order(
-                "", symbol, {"clientOrderId": client_order_id}))
+                "", symbol, {"clientOrderId": client_order_id}), lambda reply: (
+                ccxt_replies.order_report(reply, client_order_id, symbol)))
         except BrokerError as err:
             if err.reason == ErrorKind.ORDER_NOT_FOUND.value:
                 return None
@@ -263,7 +207,7 @@ class CcxtBroker:
 
     async def query_fills(self, order: VenueOrder) -> list[Fill]:
         trades = await self._venue.ask("fetch_my_trades", lambda: self._ex.fetch_my_trades(
-            order.symbol, None, 1000, {"orderId": order.venue_order_id}))
+            order.symbol, None, 1000, {"orderId": order.venue_order_id}), ccxt_replies.trade_list)
         fills = (self._orders.fill(t, order.client_order_id, order.side) for t in trades)
         return [f for f in fills if f is not None]
 
@@ -271,18 +215,25 @@ class CcxtBroker:
         out = []
         for symbol in symbols:
             for o in await self._venue.ask("fetch_open_orders", functools.partial(
-                    self._ex.fetch_open_orders, symbol)):
+                    self._ex.fetch_open_orders, symbol), ccxt_replies.order_list):
                 order = self._venue_order(o, None)
                 if order is not None:
                     out.append(order)
         return out
 
     async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
-        balance = await self._venue.ask("fetch_balance", self._ex.fetch_balance)
+        balance = await self._venue.ask("fetch_balance", self._ex.fetch_balance,
+                                        ccxt_replies.balance)
         return {a: Decimal(str((balance.get(a) or {}).get("total") or 0)) for a in assets}
 
     def track(self, order: VenueOrder) -> None:
         self._orders.follow(order, acked=True)
+
+    def unresolved_orders(self) -> list[UnresolvedOrder]:
+        return self._orders.unresolved()
+
+    def watch_malformed_replies(self, listener: Callable[[], None]) -> None:
+        self._venue.on_malformed.append(listener)
 
     def _venue_order(self, o: dict[str, Any], known: str | None) -> VenueOrder | None:
         coid = our_client_id(o, known, self.owns)
@@ -311,7 +262,9 @@ class CcxtBroker:
             try:
                 items = await (self._ex.watch_orders() if what == "orders"
                                else self._ex.watch_my_trades())
-            except BaseError as err:
+                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                    raise MalformedReply(f"{what}: not a list of records")
+            except Exception as err:  # ccxt's, or its parser's on a message it could not read
                 self._venue.failed(err)  # refused credentials stop the daemon
                 attempt += 1
                 self._metrics.ws_reconnects.inc()
@@ -333,8 +286,7 @@ class CcxtBroker:
         poll_ns = int(self._cfg.fill_poll_s * 1e9)
         next_poll_ns = self._clock.monotonic_ns() + poll_ns
         while True:
-            due = [next_poll_ns, *(u.next_ns for u in self._unconfirmed.values()
-                                   if not u.blocking)]
+            due = [next_poll_ns, *self._unresolved.due_ns()]
             pause_s = (min(due) - self._clock.monotonic_ns()) / 1e9
             if pause_s > 0:
                 await self._clock.sleep(pause_s)
@@ -343,7 +295,7 @@ class CcxtBroker:
             if self._clock.monotonic_ns() >= next_poll_ns:
                 next_poll_ns = self._clock.monotonic_ns() + poll_ns
                 await self._poll_open()
-            await self._poll_unconfirmed()
+            await self._unresolved.poll()
             await asyncio.sleep(0)  # never hold the loop, even if a lookup was skipped
 
     async def _poll_open(self) -> None:
@@ -353,17 +305,8 @@ class CcxtBroker:
             outcome, found = await self._venue.lookup(coid, order.symbol)
             if outcome is Lookup.FOUND and found is not None:
                 await self._orders.on_order(found, coid)
-
-    async def _poll_unconfirmed(self) -> None:
-        max_s = max(1.0, self._cfg.reconnect_max_s)
-        for coid, u in list(self._unconfirmed.items()):
-            if u.blocking or u.next_ns > self._clock.monotonic_ns():
-                continue
-            if self._venue.backoff_remaining_s() > 0 or await self._resolve_step(coid, u):
-                continue
-            u.attempt += 1
-            pause = backoff_s(u.attempt, 0.5, max_s, floor_s=0.25)
-            u.next_ns = self._clock.monotonic_ns() + int(pause * 1e9)
-            if u.attempt in (1, 10) or u.attempt % 100 == 0:
-                _log.warning("order.still_unresolved", client_order_id=coid,
-                             attempt=u.attempt, next_lookup_s=round(pause, 3))
+            elif outcome is Lookup.NOT_FOUND and coid in self._orders.acked \
+                    and coid not in self._unconfirmed:
+                # It said it had it (asked again now: an unconfirmed create may have failed
+                # while this lookup was under way): a whole window of "not found" decides.
+                self._unresolved.doubt(coid)

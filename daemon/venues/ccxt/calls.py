@@ -8,7 +8,11 @@ flatten's cancel) goes anyway.
 
 A lookup has three outcomes. `FOUND`; `NOT_FOUND` — the venue said so (ccxt `OrderNotFound`,
 Binance -2013 / -2011); `UNKNOWN` — the venue did not answer (network, timeout, 5xx, rate
-limit). Only the venue's own "not found" may ever end an order as never arrived.
+limit) or answered something that is not a report of that order (`ccxt_replies`). Only the
+venue's own "not found" may ever end an order as never arrived.
+
+Every exception out of a call is accounted for here, not only ccxt's: a reply ccxt's parser
+chokes on raises `ValueError` or `TypeError`, and that is a failed call like a 5xx.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ from typing import Any
 
 from daemon.clock import Clock
 from daemon.ops import log
+from daemon.ops.log_limit import LimitedLog
 from daemon.ops.metrics import Metrics
 from daemon.venues.base import BrokerError, FatalBrokerError
-from daemon.venues.ccxt.client import BaseError, ErrorKind, classify, error_label, retry_after_s
+from daemon.venues.ccxt import replies as ccxt_replies
+from daemon.venues.ccxt.client import ErrorKind, classify, error_label, retry_after_s
 
 _log = log.get("ccxt_broker")
 DEFAULT_BACKOFF_S = 10.0  # a 429/418 without Retry-After
-TRANSIENT = frozenset({ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT, ErrorKind.UNKNOWN})
+TRANSIENT = frozenset({ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT, ErrorKind.MALFORMED,
+                       ErrorKind.UNKNOWN})
+# A create that failed this way may have placed the order: look it up, never resend.
+OUTCOME_UNKNOWN = frozenset({ErrorKind.AMBIGUOUS, ErrorKind.MALFORMED, ErrorKind.UNKNOWN})
 
 
 class Lookup(enum.Enum):
@@ -40,6 +49,9 @@ class VenueCalls:
         self._metrics = metrics
         self._clock = clock
         self._backoff_until_ns = 0
+        # Told of every reply that could not be read: the breaker on unreadable venues.
+        self.on_malformed: list[Callable[[], None]] = []
+        self._malformed_log = LimitedLog(_log, "exchange.malformed_reply", burst=3)
 
     # --- the rate-limit backoff ---------------------------------------------------------------
 
@@ -80,6 +92,11 @@ class VenueCalls:
             raise FatalBrokerError("auth", f"the exchange refused our credentials: {err}")
         if kind is ErrorKind.RATE_LIMIT:
             self.rate_limited(err)
+        if kind is ErrorKind.MALFORMED:
+            self._malformed_log.hit(error=type(err).__name__,
+                                    detail=ccxt_replies.short(str(err), 200))
+            for listener in self.on_malformed:
+                listener()
         return kind
 
     # --- calls --------------------------------------------------------------------------------
@@ -87,34 +104,35 @@ class VenueCalls:
     async def lookup(self, client_order_id: str,
                      symbol: str) -> tuple[Lookup, dict[str, Any] | None]:
         try:
-            found: dict[str, Any] = await self._ex.fetch_order(
-                "", symbol, {"clientOrderId": client_order_id})
-        except BaseError as err:
+            found = ccxt_replies.order_report(await self._ex.fetch_order(
+                "", symbol, {"clientOrderId": client_order_id}), client_order_id, symbol)
+        except Exception as err:  # not only ccxt's: a reply its parser chokes on too
             if self.failed(err) is ErrorKind.ORDER_NOT_FOUND:
                 return Lookup.NOT_FOUND, None
             return Lookup.UNKNOWN, None
         return Lookup.FOUND, found
 
     async def trades_of(self, venue_order_id: str, symbol: str) -> list[dict[str, Any]] | None:
-        """Every trade of one order; None when the venue did not answer."""
+        """Every trade of one order; None when the venue did not answer (readably)."""
         try:
-            trades = await self._ex.fetch_my_trades(symbol, None, 1000,
-                                                    {"orderId": venue_order_id})
-        except BaseError as err:
+            return ccxt_replies.trade_list(await self._ex.fetch_my_trades(
+                symbol, None, 1000, {"orderId": venue_order_id}))
+        except Exception as err:
             self.failed(err)
             return None
-        return list(trades)
 
-    async def ask(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def ask(self, what: str, call: Callable[[], Awaitable[Any]],
+                  check: Callable[[Any], Any] = lambda reply: reply) -> Any:
         """A reconciliation query: refused unsent while backing off (the caller retries
-        later); refused credentials are fatal, any other failure a BrokerError."""
+        later); refused credentials are fatal, any other failure a BrokerError. `check` turns
+        the reply into the answer or raises `MalformedReply` (`ccxt_replies`)."""
         remaining = self.backoff_remaining_s()
         if remaining > 0:
             raise BrokerError("rate_limited", f"{what}: backing off for the venue's rate "
                               f"limit, {remaining:.1f}s left", retry_after_s=remaining)
         try:
-            return await call()
-        except BaseError as err:
+            return check(await call())
+        except Exception as err:  # ccxt's errors and whatever its parser raised
             kind = self.failed(err)
             if kind is ErrorKind.RATE_LIMIT:
                 raise BrokerError("rate_limited", f"{what}: {err}",

@@ -5,7 +5,11 @@ exception tree (`ccxt/base/errors.py`): `DDoSProtection` and `RateLimitExceeded`
 under `NetworkError`; `OperationFailed` is the parent of `NetworkError`; a NOTIONAL filter
 failure is `BadRequest`; `OrderNotFound` sits under `InvalidOrder`. For order creation every
 `OperationFailed` is *ambiguous* — the venue may have placed the order — and is answered by a
-lookup, never by resending.
+lookup, never by resending. Any other exception out of a venue call is a reply ccxt could not
+parse (its parser raises `ValueError`, `TypeError`, ... on a 200 whose body is not what it
+expects), and so is a reply that parsed but is not the record asked for (`MalformedReply`):
+both are *malformed*, which is as ambiguous as a timeout for a create, and counted as the
+exchange error `MalformedReply`.
 
 Retry-After is read from the response that raised, never from the client: ccxt keeps one
 `last_response_headers` per client, which any other request in flight (a fill poll, a lookup)
@@ -44,10 +48,21 @@ class ErrorKind(enum.Enum):
     RATE_LIMIT = "rate_limit"  # back off, honouring Retry-After; slow the order throttle
     AMBIGUOUS = "ambiguous"  # timeout, 5xx, network: the request may or may not have landed
     REJECTED = "rejected"  # any other exchange refusal
+    MALFORMED = "malformed"  # an answer we cannot read: the request may or may not have landed
     UNKNOWN = "unknown"
 
 
+MALFORMED_LABEL = "MalformedReply"
+
+
+class MalformedReply(Exception):
+    """The venue answered (HTTP 200) with something that is not the record we asked for: no
+    order id, another order's client id, a body that is not JSON. The message says what."""
+
+
 def classify(err: BaseException) -> ErrorKind:
+    if not isinstance(err, BaseError):
+        return ErrorKind.MALFORMED  # not ccxt's: raised while parsing what the venue sent
     if isinstance(err, ccxt.AuthenticationError):
         return ErrorKind.AUTH
     if isinstance(err, ccxt.InsufficientFunds):
@@ -66,8 +81,9 @@ def classify(err: BaseException) -> ErrorKind:
 
 
 def error_label(err: BaseException) -> str:
-    """A bounded metric label: ccxt's exception class name, as ccxt spells it."""
-    return type(err).__name__
+    """A bounded metric label: ccxt's exception class name, as ccxt spells it; `MalformedReply`
+    for whatever else a venue call raised (the Python class is in the log, not the label)."""
+    return type(err).__name__ if isinstance(err, BaseError) else MALFORMED_LABEL
 
 
 _RETRY_AFTER_ATTR = "tradingd_retry_after_s"

@@ -33,7 +33,7 @@ from daemon.model import BookSnapshot, Tick, TickBatch
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
-from daemon.venues.ccxt.client import BaseError, error_label
+from daemon.venues.ccxt.client import error_label
 
 _log = log.get("ccxt_feed")
 QUEUE_SIZE = 1024
@@ -241,7 +241,7 @@ class CcxtFeed:
         while True:
             try:
                 message = await receive()
-            except BaseError as err:
+            except Exception as err:  # ccxt's, or its parser's on a message it could not read
                 attempt += 1
                 if on_drop is not None:
                     on_drop()
@@ -328,7 +328,8 @@ class CcxtFeed:
         try:
             trades = await self._ex.fetch_trades(symbol, None, 500, self._rest_params)
             ticker = await self._ex.fetch_bids_asks([symbol])
-        except BaseError as err:
+        except Exception as err:  # an answer ccxt's parser raised on too: a failed poll
+
             self._metrics.exchange_errors.labels(error_label(err)).inc()
             _log.warning("market_data.rest_failed", symbol=symbol, error=error_label(err))
             return

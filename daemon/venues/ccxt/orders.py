@@ -20,7 +20,7 @@ from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFille
 from daemon.model import ZERO, Fill, Side
 from daemon.ops import log
 from daemon.risk.gate import ApprovedOrder
-from daemon.venues.base import VenueOrder
+from daemon.venues.base import UnresolvedOrder, VenueOrder
 from daemon.venues.ccxt.calls import VenueCalls
 from daemon.venues.ccxt.fills import FillParser
 
@@ -34,9 +34,12 @@ class Unconfirmed:
     """An order whose create failed ambiguously and that the venue has not confirmed yet."""
 
     deadline_ns: int  # monotonic: a "not found" asked for from here on means it never arrived
+    since_ns: int = 0  # monotonic: when its create failed (or it was found unconfirmed)
     blocking: int = 0  # callers (submit, cancel) resolving it now: the poll leaves it alone
-    attempt: int = 0
+    attempt: int = 0  # background lookups that did not settle it
     next_ns: int = 0  # when the poll asks next
+    lookups: int = 0  # lookups asked, by anyone
+    warned_ns: int = 0  # when `order.still_unresolved` was last logged
 
 
 class OrderTracker:
@@ -62,6 +65,17 @@ class OrderTracker:
         if acked and isinstance(order, VenueOrder):
             self.acked.add(order.client_order_id)
             self._venue_ids[order.venue_order_id] = order.client_order_id
+
+    def unresolved(self) -> list[UnresolvedOrder]:
+        """The orders whose create is still unconfirmed, for an operator (`/status`)."""
+        now = self._clock.monotonic_ns()
+        out = []
+        for coid, u in self.unconfirmed.items():
+            order = self.open.get(coid)
+            out.append(UnresolvedOrder(
+                coid, order.symbol if order is not None else "", (now - u.since_ns) // 1_000_000,
+                max(0, u.deadline_ns - now) // 1_000_000, u.lookups))
+        return out
 
     def fill(self, t: dict[str, Any], client_order_id: str, side: Side) -> Fill | None:
         """A trade of an order the reconciler asks about, validated like every other."""
@@ -100,6 +114,8 @@ class OrderTracker:
         order = self.open.get(coid)
         if status not in DONE or order is None:
             return
+        if status == "closed" and _decimal(o.get("filled")) != order.qty:
+            return  # "filled" short of the whole quantity ends nothing: followed until it is
         if not await self._last_trades(o, coid, order.symbol, booked, urgent):
             return
         if self.open.pop(coid, None) is None:

@@ -20,9 +20,9 @@ from daemon.ops import credentials, log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.venues.base import FatalBrokerError
+from daemon.venues.ccxt import replies as ccxt_replies
 from daemon.venues.ccxt.broker import CcxtBroker
 from daemon.venues.ccxt.client import (
-    BaseError,
     ErrorKind,
     classify,
     error_label,
@@ -38,17 +38,19 @@ class VenueUnavailable(Exception):
     """The venue could not be reached at startup; a later restart may succeed."""
 
 
-async def with_retry(what: str, call: Any) -> Any:
+async def with_retry(what: str, call: Any, check: Any = lambda reply: reply) -> Any:
+    """`call()` until it answers, `check` (raising `MalformedReply`) satisfied with the answer;
+    an unreadable answer is retried like a timeout."""
     for attempt in range(1, STARTUP_ATTEMPTS + 1):
         try:
-            return await call()
-        except BaseError as err:
+            return check(await call())
+        except Exception as err:  # ccxt's errors and whatever its parser raised
             kind = classify(err)
             if kind is ErrorKind.AUTH:
                 raise FatalBrokerError("auth", f"{what}: the exchange refused our credentials "
                                        f"({error_label(err)}): check the API key and secret"
                                        ) from None
-            if kind not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT) or (
+            if kind not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT, ErrorKind.MALFORMED) or (
                     attempt == STARTUP_ATTEMPTS):
                 raise VenueUnavailable(f"{what}: {error_label(err)}: {err}") from None
             pause = backoff_s(attempt, 0.5, 5.0)
@@ -73,7 +75,8 @@ async def instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
 async def check_balance(exchange: Any, instruments: dict[str, Instrument],
                         capital: Decimal, spent: dict[str, Decimal]) -> None:
     """The capital not yet in positions (`spent` per the journal's fills) must be free."""
-    balance = await with_retry("fetch_balance", exchange.fetch_balance)
+    # A garbage answer must not read as an empty account (a false "capital above balance").
+    balance = await with_retry("fetch_balance", exchange.fetch_balance, ccxt_replies.balance)
     for quote in {i.quote for i in instruments.values()}:
         free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
         need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))

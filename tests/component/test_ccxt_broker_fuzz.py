@@ -28,13 +28,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from daemon.events import BrokerEvent
+from daemon.execution import booking
 from daemon.model import Order, OrderIntent, OrderState, OrderType, Side
 from daemon.risk.gate import ApprovedOrder
-from daemon.tasks import fills
 from daemon.venues.base import BrokerError
+from tests.support.ccxt_venue import SYM, Venue, venue
 from tests.support.profiles import BROKER_FUZZ_EXAMPLES
 from tests.support.wait import eventually_async
-from tests.unit.test_ccxt_broker_harness import SYM, Venue, venue
 
 CALL_TIMEOUT_S = 20.0  # a call that hangs is a failure too
 ORDER, TRADES = "/api/v3/order", "/api/v3/myTrades"
@@ -79,7 +79,7 @@ class Run:
         """Apply the broker's events so far to the books, as the fill handler does."""
         events: list[BrokerEvent] = self.v.events
         while self.applied < len(events):
-            fills.apply(events[self.applied], self.v.inventory, self.v.metrics)
+            booking.apply(events[self.applied], self.v.inventory, self.v.metrics)
             self.applied += 1
 
     def open(self, approved: ApprovedOrder) -> None:

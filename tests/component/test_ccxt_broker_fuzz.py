@@ -197,8 +197,8 @@ def check(run: Run) -> None:
 
 
 async def scenario(steps: list[tuple[str, Any]]) -> None:
-    async with venue(run=True, order_lookup_s=Decimal("0.3"), fill_poll_s=Decimal("0.2"),
-                     reconnect_max_s=Decimal("0.3"), timeout_ms=1000) as v:
+    async with venue(run=True, order_lookup_s=0.3, fill_poll_s=0.2,
+                     reconnect_max_s=0.3, timeout_ms=1000) as v:
         run = Run(v)
         for action, (call, body, handle, n) in steps:
             arm(v, call, body, handle, n, f"td-t-{len(run.orders) + 1}")

@@ -5,7 +5,6 @@ path. Against the fake Binance, unmodified ccxt."""
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 import pytest
 
@@ -30,8 +29,8 @@ async def test_an_unreadable_rest_answer_is_a_failed_poll_not_a_crash() -> None:
         fx.faults.muted_streams.add("@trade")
         fx.faults.reply(TICKER, "[1, 2]", n=3, method="GET")
         urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
-        cfg = ExchangeConfig(api_urls=urls, options=options, ws_silence_s=Decimal("0.5"),
-                             rest_poll_s=Decimal("0.2"))
+        cfg = ExchangeConfig(api_urls=urls, options=options, ws_silence_s=0.5,
+                             rest_poll_s=0.2)
         metrics = Metrics([SYM])
         feed = CcxtFeed(make_exchange(cfg, None), [SYM], cfg, metrics, LiveClock())
         ticks: list[float] = []

@@ -51,7 +51,7 @@ class Unresolved:
         self._metrics = metrics
         self._unconfirmed = orders.unconfirmed
         self.creating: set[str] = set()  # creates in flight: no lookup is final meanwhile
-        self._window_ns = int(float(cfg.order_lookup_s) * 1e9)
+        self._window_ns = int(cfg.order_lookup_s * 1e9)
         metrics.unresolved_orders.set_function(lambda: len(self._unconfirmed))
 
     async def create_failed(self, coid: str, symbol: str, err: BaseException) -> None:
@@ -59,7 +59,7 @@ class Unresolved:
         self._metrics.ambiguous_orders.inc()
         _log.warning("order.outcome_unknown", client_order_id=coid, symbol=symbol,
                      error=error_label(err), detail=ccxt_replies.short(str(err), 200),
-                     window_s=float(self._cfg.order_lookup_s),
+                     window_s=self._cfg.order_lookup_s,
                      action="look up by client id, never resend")
         if coid in self._orders.acked:  # the user stream reported it meanwhile
             _log.info("order.found_after_ambiguous_create", client_order_id=coid,
@@ -81,7 +81,7 @@ class Unresolved:
         self._orders.acked.discard(coid)
         self._metrics.ambiguous_orders.inc()
         _log.warning("order.unknown_to_venue", client_order_id=coid,
-                     window_s=float(self._cfg.order_lookup_s),
+                     window_s=self._cfg.order_lookup_s,
                      action="looked up by client id; lost_in_transit if the venue still does "
                             "not know it when the window has passed")
         self.start_window(coid)
@@ -113,7 +113,7 @@ class Unresolved:
         if coid in self._unconfirmed:
             u.next_ns = self._clock.monotonic_ns()
             _log.warning("order.unresolved", client_order_id=coid, lookups=u.lookups,
-                         window_s=float(self._cfg.order_lookup_s),
+                         window_s=self._cfg.order_lookup_s,
                          action="the venue has not answered: left working, never resent; "
                                 "looked up in the background until it answers")
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from daemon.config import Config, ConfigError, resolve_path
 from daemon.ops import control_token, log
-from daemon.ops.listen import bound_port, host_port, listen_error
+from daemon.ops.monitor import bound_port, host_port, listen_error
 from daemon.risk.supervisor import RiskSupervisor
 
 _log = log.get("control")

@@ -1,18 +1,21 @@
 """The read-only monitoring listener: `/metrics`, `/healthz`, `/readyz` (no secrets, no control).
 
 Control actions live elsewhere on purpose (`ops/control.py`): whoever can read a dashboard must
-not be able to flatten the account.
+not be able to flatten the account. The control API opens its listener with the helpers here:
+a bind failure named by its config key, the port bound read through aiohttp's public API.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from daemon.config import ConfigError
 from daemon.ops.health import HealthState
-from daemon.ops.listen import bound_port, host_port, listen_error
 from daemon.ops.metrics import CONTENT_TYPE, Metrics
 
 
@@ -35,6 +38,30 @@ def build_app(metrics: Metrics, health: HealthState) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app
+
+
+def listen_error(key: str, where: str, err: OSError) -> ConfigError:
+    """A listener that cannot bind is a configuration problem (78, no restart loop), named by
+    its config key: `metrics.listen: cannot listen on 127.0.0.1:9464: address already in use`.
+    """
+    if isinstance(err, socket.gaierror) or not err.errno:
+        reason = err.strerror or str(err)
+    else:
+        reason = os.strerror(err.errno)
+    return ConfigError(f"{key}: cannot listen on {where}: {reason[:1].lower()}{reason[1:]}")
+
+
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bound_port(runner: web.BaseRunner, default: int) -> int:
+    """The TCP port `runner`'s site listens on (`default` if it has none): the port a listen
+    address with port 0 was given."""
+    for address in runner.addresses:
+        if isinstance(address, tuple):  # (host, port) or (host, port, flowinfo, scope_id)
+            return int(address[1])
+    return default
 
 
 @contextlib.asynccontextmanager

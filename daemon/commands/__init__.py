@@ -1,1 +1,4 @@
-"""The `tradingd` subcommands: run, replay, ctl."""
+"""The `tradingd` subcommands, one module each: run, replay, check_config, ctl, clear_halt.
+
+Each has `main(args, fail) -> int`; `daemon.cli` parses the arguments and imports only the
+command that runs."""

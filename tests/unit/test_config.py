@@ -138,3 +138,20 @@ def test_nan_or_infinite_strategy_param_is_named(old: str, new: str, key: str) -
         cfg = parse(SHIPPED.replace(old, new), str(ROOT))
         ctx = StrategyContext(instruments_from_config(cfg), ROOT)
         load_strategy(cfg.strategy.class_path, cfg.strategy.params, ctx)
+
+
+def test_durations_are_float_seconds_and_still_read_as_before() -> None:
+    """Durations were Decimal; as floats a string must still read as the decimal it was, and a
+    bad one must fail with the same message."""
+    cfg = parse(replace_section(SHIPPED, "shutdown", 'flatten_timeout_s = "2.5"'))
+    assert cfg.shutdown.flatten_timeout_s == 2.5
+    assert type(cfg.shutdown.flatten_timeout_s) is float
+    assert type(cfg.risk.stale_data_s) is float and cfg.risk.stale_data_s == 5.0
+    for value, message in (('"soon"', "shutdown.flatten_timeout_s: invalid decimal string"),
+                           ('"nan"', "shutdown.flatten_timeout_s: must be a finite number"),
+                           ("inf", "shutdown.flatten_timeout_s: must be a finite number"),
+                           ("0", "shutdown.flatten_timeout_s: must be > 0")):
+        text = replace_section(SHIPPED, "shutdown", f"flatten_timeout_s = {value}")
+        with pytest.raises(ConfigError) as err:
+            parse(text)
+        assert str(err.value) == message

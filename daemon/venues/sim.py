@@ -5,6 +5,10 @@ BTCUSDT 1h returns; each batch interval emits `ticks_per_s * interval` trades sp
 interval, and a bid/ask `spread_bps` wide around the last trade. Same seed, same prices. For a
 strategy that asks for an order book (`book_depth`), each batch carries one: levels a tick apart
 outward from the bid and ask, with seeded sizes.
+
+History (`bars`, a strategy's warm-up) is the same walk run at bar resolution over the bars
+before the start, from a generator of its own (the live ticks do not change) and ending at the
+instrument's `start_price`, where the live walk begins.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from decimal import Decimal
 
 from daemon.clock import Clock
 from daemon.config import InstrumentConfig, SimConfig
-from daemon.model import BookSnapshot, TickBatch
+from daemon.model import Bar, BookSnapshot, TickBatch
 
 NS = 1_000_000_000
 
@@ -45,6 +49,8 @@ class SimMarket:
         self._half_spread = float(config.spread_bps / Decimal(20_000))
         self._walks = {i.symbol: _Walk(i) for i in instruments}
         self._next_ns: int | None = None
+        self._seed = config.seed
+        self._vol_per_sqrt_hour = float(config.vol_per_sqrt_hour)
 
     @property
     def path(self) -> str:
@@ -55,6 +61,26 @@ class SimMarket:
 
     async def run(self) -> None:
         return None
+
+    async def bars(self, symbol: str, interval_s: int, count: int, end_ns: int) -> list[Bar]:
+        """`count` bars ending at `end_ns`, the last closing at the walk's start price."""
+        inst = next(i for i in self._instruments if i.symbol == symbol)
+        rng = random.Random(f"{self._seed}:{symbol}:history")
+        sigma = self._vol_per_sqrt_hour * math.sqrt(interval_s / 3600)
+        step = float(inst.price_increment or 1)
+        closes = [math.log(float(inst.start_price))]
+        for _ in range(count):  # backwards from the start: a walk is the same either way
+            closes.append(closes[-1] - rng.gauss(0.0, sigma))
+        closes.reverse()
+        interval_ns = interval_s * NS
+        out = []
+        for k in range(count):
+            o, c = (round(math.exp(x) / step) * step for x in closes[k:k + 2])
+            wiggle = abs(rng.gauss(0.0, sigma / 2))
+            start = end_ns - (count - k) * interval_ns
+            out.append(Bar(symbol, start, start + interval_ns, o, max(o, c) * math.exp(wiggle),
+                           min(o, c) * math.exp(-wiggle), c, 0.0, 0))
+        return out
 
     async def stream(self) -> AsyncIterator[TickBatch]:
         if self._next_ns is None:

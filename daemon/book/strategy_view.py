@@ -46,22 +46,28 @@ class WorkingOrder(msgspec.Struct, frozen=True):
 
 
 class OwnedOrders:
-    """Client ids of the orders a strategy sent that may still be working."""
+    """Client ids (and tags) of the orders a strategy sent that may still be working, or whose
+    end the strategy has not been shown yet."""
 
     __slots__ = ("_ids", "_inventory")
 
     def __init__(self, inventory: InventoryManager) -> None:
         self._inventory = inventory
-        self._ids: set[str] = set()
+        self._ids: dict[str, str] = {}
 
-    def add(self, client_order_id: str) -> None:
+    def add(self, client_order_id: str, tag: str) -> None:
         ids = self._ids
-        ids.add(client_order_id)
+        ids[client_order_id] = tag
         if len(ids) > _PRUNE_SLACK and len(ids) > 2 * len(self._inventory.working_orders()):
-            ids.intersection_update(o.client_order_id for o in self._inventory.working_orders())
+            working = {o.client_order_id for o in self._inventory.working_orders()}
+            for coid in [c for c in ids if c not in working]:
+                del ids[coid]
 
     def discard(self, client_order_id: str) -> None:
-        self._ids.discard(client_order_id)
+        self._ids.pop(client_order_id, None)
+
+    def tag_of(self, client_order_id: str) -> str | None:
+        return self._ids.get(client_order_id)
 
     def __contains__(self, client_order_id: object) -> bool:
         return client_order_id in self._ids
@@ -91,6 +97,11 @@ class StrategyView(InventoryView):
             return None
         order = self._inv._orders.get(client_order_id)
         return None if order is None else WorkingOrder.of(order)
+
+    def tag_of(self, client_order_id: str) -> str | None:
+        """The tag the strategy gave one of its orders (also in the callback that reports the
+        order's end); None for an order that is not its own."""
+        return self._owned.tag_of(client_order_id)
 
     def is_working(self, client_order_id: str) -> bool:
         return client_order_id in self._inv._orders

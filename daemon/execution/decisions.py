@@ -48,7 +48,7 @@ class SignalEngine:
         self._owned = owned
         self._wants_fills = strategy.overrides("on_fill")
         self._wants_orders = strategy.overrides("on_order")
-        self._events: deque[BrokerEvent] = deque()
+        self._events: deque[tuple[BrokerEvent, bool]] = deque()  # (event, the order's end)
         timer_s = strategy.timer_interval_s if strategy.overrides("on_timer") else 0.0
         self._timer_ns = int(max(timer_s, 0.0) * 1e9)
         self._next_timer_ns = 0
@@ -139,15 +139,16 @@ class SignalEngine:
             filled, coid = False, event.client_order_id
         if coid not in owned:
             return
-        if not self._view.is_working(coid):
-            owned.discard(coid)
+        ended = not self._view.is_working(coid)
         if not (self._wants_fills if filled else self._wants_orders):
+            if ended:
+                owned.discard(coid)
             return
         if not self._events:
             self._pending.append((None, 0))
             if self.wake is not None:
                 self.wake()
-        self._events.append(event)
+        self._events.append((event, ended))
 
     def _callbacks(self) -> list[Action]:
         actions: list[Action] = []
@@ -157,11 +158,15 @@ class SignalEngine:
             actions.extend(strategy.on_timer(self._clock.now_ns(), view))
         events = self._events
         while events:
-            event = events.popleft()
+            event, ended = events.popleft()
             if isinstance(event, OrderFilled):
                 actions.extend(strategy.on_fill(event.fill, view))
+                coid = event.fill.client_order_id
             else:
                 actions.extend(strategy.on_order(event, view))
+                coid = event.client_order_id
+            if ended and self._owned is not None:
+                self._owned.discard(coid)  # shown its end: the strategy is done with it
         return actions
 
     def _closed(self, bars: Sequence[Bar]) -> None:

@@ -110,7 +110,7 @@ class OrderRouter:
                 order = _order_of(decision)
                 self._inventory.open_order(order)
                 if owned:
-                    self.owned.add(order.client_order_id)
+                    self.owned.add(order.client_order_id, order.tag)
                 to_commit.append((decision, order))
             if to_commit:
                 await self._commit_and_send(to_commit, closed_mono_ns, handed, flatten)

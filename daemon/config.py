@@ -95,6 +95,11 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("min_qty: must be <= max_qty")
 
     @property
+    def quote(self) -> str:
+        """The quote currency as the symbol spells it (`BTC/USDT:USDT` -> `USDT`)."""
+        return self.symbol.split(":", 1)[0].split("/", 1)[1]
+
+    @property
     def market_kind(self) -> InstrumentKind:
         if self.kind is not None:
             return self.kind
@@ -132,6 +137,13 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
         symbols = [i.symbol for i in self.instruments]
         if len(set(symbols)) != len(symbols):
             raise ValueError("instruments: symbols must be unique")
+        # Equity, limits and PnL add quote amounts across instruments: one currency only.
+        quote = self.instruments[0].quote
+        for n, inst in enumerate(self.instruments):
+            if inst.quote != quote:
+                raise ValueError(f"instruments[{n}].symbol: quote currency {inst.quote} differs "
+                                 f"from {quote} ({self.instruments[0].symbol}); a daemon's "
+                                 f"instruments must share one quote currency")
         positive("batch_interval_ms", self.batch_interval_ms)
         if self.source is MarketSource.SIM:
             for n, inst in enumerate(self.instruments):

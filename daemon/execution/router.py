@@ -100,10 +100,13 @@ class OrderRouter:
         handed: list[tuple[ApprovedOrder, float | None]] = []
         try:
             for intent in intents:
-                decision = self._gate.check(intent, self._ids.next(), now, flatten=flatten)
+                coid = self._ids.next()
+                decision = self._gate.check(intent, coid, now, flatten=flatten)
                 decisions.append(decision)
                 if isinstance(decision, Denied):
                     self._count_denial(decision, intent, now)
+                    if owned and self.on_rejected is not None:
+                        self._tell_denied(coid, intent, decision, now)
                     continue
                 # Into the books in the same step as the approval (no await between), so the
                 # next check, here or concurrent, sees it working.
@@ -117,6 +120,14 @@ class OrderRouter:
         finally:
             self._account(handed)
         return decisions
+
+    def _tell_denied(self, coid: str, intent: OrderIntent, denied: Denied, now_ns: int) -> None:
+        """A strategy hears of its denied intent as a rejection (`denied:<reason>`), under the
+        id the gate was asked with, so it can back off instead of asking again at once."""
+        assert self.on_rejected is not None
+        self.owned.add(coid, intent.tag)
+        self.on_rejected(OrderRejected(coid, "denied:" + denied.reason.value, denied.detail,
+                                       now_ns))
 
     def _count_denial(self, decision: Denied, intent: OrderIntent, now_ns: int) -> None:
         self._metrics.risk_denials.labels(decision.reason.value).inc()

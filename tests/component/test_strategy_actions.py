@@ -6,6 +6,7 @@ cancel of an order that is not its own, and `on_order` / `on_fill` once per even
 from __future__ import annotations
 
 import asyncio
+import itertools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,6 @@ def test_on_timer_fires_at_its_interval_on_the_replay_clock(tmp_path: Path) -> N
                                "interval_s = 2.0", [100.0] * 11)
     assert isinstance(strategy, TimerCounter)
     assert asyncio.run(daemon.run()) == 0
-    gaps = [b - a for a, b in zip(strategy.fired, strategy.fired[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(strategy.fired)]
     assert len(strategy.fired) >= 4  # 11 s of data, every 2 s after the first look
     assert all(g >= 2 * S for g in gaps), gaps

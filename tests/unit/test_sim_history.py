@@ -5,6 +5,7 @@ the same seed, and a pair's dependent on its line."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -27,7 +28,7 @@ def test_history_bars_end_where_asked_at_the_start_price() -> None:
         ((5 + k) * 60 * S, (6 + k) * 60 * S) for k in range(5)]
     assert bars[-1].close == 60000.0
     assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in bars)
-    assert all(a.close == b.open for a, b in zip(bars, bars[1:], strict=False))
+    assert all(a.close == b.open for a, b in itertools.pairwise(bars))
     again = asyncio.run(SimMarket([BTC], SimConfig(seed=9), 100, LiveClock()).bars(
         "BTC/USDT", 60, 5, 600 * S))
     assert again == bars

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from daemon.book.inventory import InventoryView
 from daemon.book.strategy_view import OwnedOrders, StrategyView
 from daemon.clock import Clock
 from daemon.events import BrokerEvent, OrderFilled
@@ -33,10 +34,15 @@ WAKE = TickBatch("", (), (), (), 0.0, 0.0, 0)
 
 
 class SignalEngine:
-    def __init__(self, strategy: Strategy[Any], view: StrategyView, clock: Clock,
+    def __init__(self, strategy: Strategy[Any], view: InventoryView, clock: Clock,
                  owned: OwnedOrders | None = None) -> None:
+        """`view`: the strategy's (with `owned`, its orders); a plain inventory view is
+        widened to one that owns nothing."""
+        if not isinstance(view, StrategyView):
+            owned = owned or OwnedOrders(view._inv)
+            view = StrategyView(view._inv, owned)
         self._strategy = strategy
-        self._view = view
+        self._view: StrategyView = view
         self._clock = clock
         interval = strategy.bar_interval_ns
         self._bars = {s: BarAggregator(s, interval) for s in strategy.symbols}

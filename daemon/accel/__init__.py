@@ -30,6 +30,7 @@ COMPILED = (
     "daemon.execution.router", "daemon.risk.gate", "daemon.risk.throttle",
     "daemon.book.inventory", "daemon.venues.paper", "daemon.execution.market_walk",
     "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
+    "daemon.risk.breakers",
 )
 MANIFEST = "manifest.json"
 ENV_DIR = "TRADINGD_ACCEL_DIR"  # where the build lives; default <sys.prefix>/tradingd-accel

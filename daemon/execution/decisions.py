@@ -12,6 +12,7 @@ of that tick, as if trades had arrived one by one.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,8 @@ class SignalEngine:
         # data), and each must see what the previous one's orders did.
         self._pending: deque[tuple[Bar, int]] = deque()
         self.bars_closed = 0
+        self.run_low = math.inf
+        self.run_high = -math.inf
 
     @property
     def interval_ns(self) -> int:
@@ -52,13 +55,16 @@ class SignalEngine:
 
     def read(self, batch: TickBatch, start: int, end: int) -> int:
         """Read ticks [start, end) into the open bars until one closes bars; those wait in
-        `pending` for `drain`. Returns the index after that tick, or `end`."""
+        `pending` for `drain`. Returns the index after that tick, or `end`. `run_low` and
+        `run_high` are then the price range read (low > high: none, or not a traded symbol)."""
         agg = self._bars.get(batch.symbol)
         if agg is None:
+            self.run_low, self.run_high = math.inf, -math.inf
             return end
         if start == 0 and batch.gap_before:
             agg.mark_gap()
         bars, pos = agg.on_columns(batch.ts_ns, batch.price, batch.size, start, end)
+        self.run_low, self.run_high = agg.run_low, agg.run_high
         if bars is not None:
             self._closed(bars)
         return pos

@@ -141,7 +141,8 @@ class BarAggregator:
     stays evenly spaced. A tick older than the open bar is ignored: ordering is the feed's job.
     """
 
-    __slots__ = ("_bucket", "_c", "_gap", "_h", "_interval_ns", "_l", "_n", "_o", "_symbol", "_v")
+    __slots__ = ("_bucket", "_c", "_gap", "_h", "_interval_ns", "_l", "_n", "_o", "_symbol", "_v",
+                 "run_high", "run_low")
 
     def __init__(self, symbol: str, interval_ns: int) -> None:
         if interval_ns <= 0:
@@ -152,6 +153,8 @@ class BarAggregator:
         self._o = self._h = self._l = self._c = self._v = 0.0
         self._n = 0
         self._gap = False
+        self.run_low = math.inf  # the price range the last `on_columns` read
+        self.run_high = -math.inf
 
     @property
     def interval_ns(self) -> int:
@@ -204,17 +207,26 @@ class BarAggregator:
         closed it and then resume. `ts_ns` must be non-decreasing (the `TickBatch` contract).
         Same results as `on_tick` per tick, but a run of ticks inside the open bar costs one
         `bisect` and C-level `max`/`min`/`sum` over slices instead of a Python loop per tick.
+        `run_low`/`run_high` are then the lowest and highest price it read (late trades too), so
+        a replay's walk can screen the run without a second pass over it.
         """
         n = len(ts_ns) if end < 0 else end
         i = start
         interval = self._interval_ns
+        run_low, run_high = math.inf, -math.inf
         while i < n:
             bucket = self._bucket
             if bucket is None or not self._n or ts_ns[i] // interval != bucket:
                 # Opens, closes or is late: the per-tick rules decide.
-                bars = self.on_tick(ts_ns[i], price[i], size[i])
+                p = price[i]
+                if p < run_low:
+                    run_low = p
+                if p > run_high:
+                    run_high = p
+                bars = self.on_tick(ts_ns[i], p, size[i])
                 i += 1
                 if bars is not None:
+                    self.run_low, self.run_high = run_low, run_high
                     return bars, i
                 continue
             j = bisect_left(ts_ns, (bucket + 1) * interval, i, n)
@@ -224,11 +236,16 @@ class BarAggregator:
                 self._h = high
             if low < self._l:
                 self._l = low
+            if high > run_high:
+                run_high = high
+            if low < run_low:
+                run_low = low
             self._c = run[-1]
             # sum() with a float start adds left to right, exactly as per-tick `+=` would.
             self._v = sum(size[i:j], self._v)
             self._n += j - i
             i = j
+        self.run_low, self.run_high = run_low, run_high
         return None, n
 
     def on_time(self, now_ns: int) -> list[Bar] | None:

@@ -31,6 +31,7 @@ COMPILED = (
     "daemon.book.inventory", "daemon.book.strategy_view", "daemon.venues.paper",
     "daemon.execution.market_walk",
     "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
+    "daemon.risk.breakers",
 )
 MANIFEST = "manifest.json"
 ENV_DIR = "TRADINGD_ACCEL_DIR"  # where the build lives; default <sys.prefix>/tradingd-accel

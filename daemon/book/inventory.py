@@ -369,6 +369,10 @@ class InventoryView:
     def cash(self) -> Decimal:
         return self._inv.cash
 
+    @property
+    def fill_count(self) -> int:
+        return self._inv.fill_count
+
     def instrument(self, symbol: str) -> Instrument:
         return self._inv._instruments[symbol]
 

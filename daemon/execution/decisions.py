@@ -17,6 +17,7 @@ overrides `on_fill` / `on_order` / `on_timer` is ever shown them.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,6 +52,8 @@ class SignalEngine:
         # bar: order events or the timer are due (`_events`, `_timer_due`).
         self._pending: deque[tuple[Bar | None, int]] = deque()
         self.bars_closed = 0
+        self.run_low = math.inf
+        self.run_high = -math.inf
         self._owned = owned
         self._wants_fills = strategy.overrides("on_fill")
         self._wants_orders = strategy.overrides("on_order")
@@ -82,13 +85,16 @@ class SignalEngine:
 
     def read(self, batch: TickBatch, start: int, end: int) -> int:
         """Read ticks [start, end) into the open bars until one closes bars; those wait in
-        `pending` for `drain`. Returns the index after that tick, or `end`."""
+        `pending` for `drain`. Returns the index after that tick, or `end`. `run_low` and
+        `run_high` are then the price range read (low > high: none, or not a traded symbol)."""
         agg = self._bars.get(batch.symbol)
         if agg is None:
+            self.run_low, self.run_high = math.inf, -math.inf
             return end
         if start == 0 and batch.gap_before:
             agg.mark_gap()
         bars, pos = agg.on_columns(batch.ts_ns, batch.price, batch.size, start, end)
+        self.run_low, self.run_high = agg.run_low, agg.run_high
         if bars is not None:
             self._closed(bars)
         return pos

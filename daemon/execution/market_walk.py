@@ -13,9 +13,10 @@ the books' mark and the broker's position in the batch become that tick's.
 Every tick between stops is one where, as screening has shown, no breaker can trip and no
 order can fill: marking there would only have raised the equity peak, and `to` marks the
 highest such tick first, so the peak is as if every tick had been marked. The result: the same
-fills, fees, equity and halts whatever the batch size, at the cost of one `min`/`max` over each
-bar's run of prices. `exhaustive=True` stops and evaluates at every tick: the definition the
-fast path must equal, which the property tests check it against.
+fills, fees, equity and halts whatever the batch size, at the cost of a few float comparisons
+per bar: the range of a run's prices comes from reading them into the bar, not a second pass.
+`exhaustive=True` stops and evaluates at every tick: the definition the fast path must equal,
+which the property tests check it against.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class SteppedBroker(Protocol):
 
     async def match_resting(self, symbol: str) -> None: ...
 
-    def first_cross(self, batch: TickBatch, lo: int, hi: int) -> int: ...
+    def first_cross(self, batch: TickBatch, lo: int, hi: int, low: float,
+                    high: float) -> int: ...
 
 
 class MarketWalk:
@@ -53,24 +55,39 @@ class MarketWalk:
         self._at = -1  # the tick of the current batch the books stand at
         self._alert = -1  # the tick `next_stop` found something may happen at
         self._screen: Screen | None = None  # the breakers' view of the run `next_stop` screened
+        self._low = self._high = 0.0  # the price range of that run
 
     def begin(self) -> None:
         """A new batch: the books stand before its first trade."""
         self._at = -1
         self._alert = -1
 
-    def next_stop(self, batch: TickBatch, lo: int, hi: int) -> int:
+    def next_stop(self, batch: TickBatch, lo: int, hi: int, low: float, high: float) -> int:
         """The first tick in [lo, hi] where a breaker, a new day or a resting order needs a look;
-        `hi` if none (`hi` is the next bar's closing tick, or the batch's length)."""
+        `hi` if none (`hi` is the next bar's closing tick, or the batch's length). [`low`,
+        `high`] holds every price in [lo, hi), as reading them found (low > high: not known)."""
         if self._exhaustive:
             self._alert = lo
             self._screen = None
             return lo
-        end = min(hi + 1, len(batch.ts_ns))
+        price = batch.price
+        end = min(hi + 1, len(price))
+        if low > high:
+            if lo >= end:
+                return hi
+            run = price[lo:end]
+            low, high = min(run), max(run)
+        elif hi < end:
+            p = price[hi]
+            if p < low:
+                low = p
+            if p > high:
+                high = p
+        self._low, self._high = low, high
         screen = self._screen = self._breakers.screen(batch.symbol)
-        stop = screen.first_alert(batch.ts_ns, batch.price, lo, end)
+        stop = screen.first_alert(batch.ts_ns, price, lo, end, low, high)
         if self._broker is not None:
-            stop = self._broker.first_cross(batch, lo, stop)
+            stop = self._broker.first_cross(batch, lo, stop, low, high)
         if stop < end:
             self._alert = stop
             return stop
@@ -85,7 +102,9 @@ class MarketWalk:
         symbol, price, ts_ns = batch.symbol, batch.price, batch.ts_ns
         inventory = self._inventory
         screen = self._screen
-        peak = -1 if screen is None else screen.peak_tick(price, self._at + 1, i)
+        peak = -1
+        if screen is not None and screen.may_raise_peak_within(self._low, self._high):
+            peak = screen.peak_tick(price, self._at + 1, i)
         if peak >= 0:
             self._clock.advance(ts_ns[peak], False)
             inventory.mark(symbol, price[peak], ts_ns[peak])

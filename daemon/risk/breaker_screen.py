@@ -33,10 +33,11 @@ class Screen:
         self._look_now = look_now  # equity cannot be valued yet: look at the first tick
         self._slack = SLACK * (abs(base) + abs(peak) + abs(daily_floor) + 1.0)
 
-    def first_alert(self, ts_ns: Sequence[int], price: Sequence[float], lo: int,
-                    hi: int) -> int:
+    def first_alert(self, ts_ns: Sequence[int], price: Sequence[float], lo: int, hi: int,
+                    low: float, high: float) -> int:
         """The first tick in [lo, hi) where a mark could trip a breaker or a new day begins;
-        `hi` if none."""
+        `hi` if none. Every price in [lo, hi) is within [`low`, `high`] (the caller has them
+        from reading the run: a second pass over it would cost as much as the reading)."""
         if lo >= hi or self._look_now:
             return lo
         if ts_ns[hi - 1] >= self._day_end_ns:
@@ -44,8 +45,7 @@ class Screen:
         qty = self._qty
         if not qty or lo >= hi:
             return hi
-        run = price[lo:hi]
-        worst, best = (min(run), max(run)) if qty > 0 else (max(run), min(run))
+        worst, best = (low, high) if qty > 0 else (high, low)
         slack = self._slack + SLACK * abs(qty) * max(abs(worst), abs(best))
         base = self._base
         if base + qty * worst > self._floor(max(self._peak, base + qty * best)) + slack:
@@ -66,6 +66,10 @@ class Screen:
         run = price[lo:hi]
         best = max(run) if self._qty > 0 else min(run)
         return lo + run.index(best) if self.may_raise_peak(best) else -1
+
+    def may_raise_peak_within(self, low: float, high: float) -> bool:
+        """Could a price in [`low`, `high`] mark a new equity peak?"""
+        return self.may_raise_peak(high if self._qty > 0 else low)
 
     def may_raise_peak(self, price: float) -> bool:
         qty = self._qty

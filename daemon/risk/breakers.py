@@ -72,6 +72,9 @@ class CircuitBreakers:
         self._rejections: deque[int] = deque()
         self._malformed: deque[int] = deque()
         self._unpriced = False  # restored positions are still waiting for their first mark
+        self._screen: Screen | None = None  # the last `screen`, and what it was computed from
+        self._screen_symbol = ""
+        self._screen_fills = -1
         now_ns = clock.now_ns()
         equity = view.equity()
         self._day = now_ns // DAY_NS
@@ -86,6 +89,7 @@ class CircuitBreakers:
 
     def configure(self, config: RiskConfig) -> None:
         self._config = config
+        self._screen = None
 
     def restored(self, carry: RiskState | None) -> None:
         """The books were rebuilt from the journal: measure from where `carry` says today
@@ -146,6 +150,7 @@ class CircuitBreakers:
     # --- evaluation -------------------------------------------------------------------------
 
     def evaluate(self) -> None:
+        self._screen = None  # what it screened may be about to change
         if self._unpriced and not self._priced():
             return  # equity values a restored position at cost: wait for its first mark
         now_ns = self._clock.now_ns()
@@ -175,6 +180,20 @@ class CircuitBreakers:
     def screen(self, symbol: str) -> Screen:
         """Where marking `symbol` could trip a breaker, with the books as they stand (a replay's
         market walk asks before each run of ticks; see `daemon.breaker_screen`)."""
+        # Asked at every bar of a replay, and between evaluations nothing it depends on moves
+        # (one instrument's base is cash less what its position cost; `evaluate` runs on every
+        # fill and every change of peak or day, and drops it): reuse the last while so.
+        view = self._view
+        cached = self._screen
+        if (cached is not None and symbol == self._screen_symbol
+                and view.fill_count == self._screen_fills and len(view.symbols) == 1):
+            return cached
+        screen = self._screen = self._new_screen(symbol)
+        self._screen_symbol = symbol
+        self._screen_fills = view.fill_count
+        return screen
+
+    def _new_screen(self, symbol: str) -> Screen:
         cfg = self._config
         day_end_ns = (self._day + 1) * DAY_NS
         peak = float(self._peak)

@@ -65,19 +65,36 @@ async def _process(engine: SignalEngine, batch: TickBatch, outbox: Handoff[Decis
     if walk is not None:
         walk.begin()
     while pos < n:
-        stop = engine.next_close(batch, pos, n)
+        close = engine.next_close(batch, pos, n)
+        engine.read(batch, pos, close)  # no bar closes before `close`
         if walk is not None:
-            stop = walk.next_stop(batch, pos, stop)
-        engine.read(batch, pos, stop)  # no bar closes before `stop`
-        if stop >= n:
+            await _walk(walk, engine, batch, pos, close, settle)
+        if close >= n:
             break
-        if walk is not None and await walk.to(batch, stop):
-            await settle()  # a breaker or a resting order acted at this tick: let it finish
-        pos = engine.read(batch, stop, stop + 1)
+        pos = engine.read(batch, close, close + 1)
         await _hand_on_pending(engine, outbox, settle)
     await _hand_on_pending(engine, outbox, settle)
     if walk is not None and n and await walk.to(batch, n - 1):
         await settle()
+
+
+async def _walk(walk: MarketWalk, engine: SignalEngine, batch: TickBatch, lo: int, close: int,
+                settle: Settle) -> None:
+    """Bring the books to each tick in [lo, close) where something may happen, then to `close`
+    (the bar-closing tick, if in the batch). The ticks before `close` are already read into the
+    open bar: that is safe, since a strategy sees a bar only once it closed, and it gives the
+    walk the run's price range for free."""
+    low, high = engine.run_low, engine.run_high
+    n = len(batch.ts_ns)
+    while True:
+        stop = walk.next_stop(batch, lo, close, low, high)
+        if stop >= n:
+            return
+        if await walk.to(batch, stop):
+            await settle()  # a breaker or a resting order acted at this tick: let it finish
+        if stop >= close:
+            return
+        lo = stop + 1
 
 
 async def _after_batch(engine: SignalEngine, batch: TickBatch, outbox: Handoff[Decision],

@@ -184,24 +184,23 @@ class PaperBroker:
             if order.symbol == symbol and await self._try_fill_limit(order, touch, now):
                 del self._resting[coid]
 
-    def first_cross(self, batch: TickBatch, lo: int, hi: int) -> int:
+    def first_cross(self, batch: TickBatch, lo: int, hi: int, low: float, high: float) -> int:
         """The first trade in [lo, hi) of `batch` whose touch may reach a resting limit; `hi` if
-        none. Floats with slack: a trade passed over cannot fill one (`match_resting` decides
-        exactly at the trade returned)."""
+        none. Its prices are within [`low`, `high`]. Floats with slack: a trade passed over
+        cannot fill one (`match_resting` decides exactly at the trade returned)."""
         if not self._resting or lo >= hi:
             return hi
         buy, sell = self._resting_bounds(batch.symbol)
         if buy is None and sell is None:
             return hi
         half = (batch.ask - batch.bid) / 2
-        run = batch.price[lo:hi]
         # A buy fills when the ask (price + half) is at or below its limit; a sell when the bid
         # (price - half) is at or above it.
         buy_at = -float("inf") if buy is None else buy - half + _slack(buy)
         sell_at = float("inf") if sell is None else sell + half - _slack(sell)
-        if min(run) > buy_at and max(run) < sell_at:
+        if low > buy_at and high < sell_at:
             return hi
-        return lo + _first_outside(run, buy_at, sell_at)
+        return lo + _first_outside(batch.price[lo:hi], buy_at, sell_at)
 
     def _resting_bounds(self, symbol: str) -> tuple[float | None, float | None]:
         """The highest resting buy limit and the lowest resting sell limit of `symbol`."""

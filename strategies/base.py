@@ -85,8 +85,8 @@ class Strategy(ABC, Generic[P]):
 
     @property
     def timer_interval_s(self) -> float:
-        """`on_timer` is called about this often (0: never). The signal loop wakes at least
-        once a second, so finer intervals are not kept."""
+        """`on_timer` is called about this often (0: never). Timers are checked at every tick
+        batch and at least once a second when none arrives: that is their resolution."""
         return 0.0
 
     def warm_up(self, bar: Bar) -> None:

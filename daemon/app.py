@@ -180,6 +180,9 @@ class Daemon:
                 ticks.put_nowait(WAKE)
 
         self.signals.wake = wake
+        # Set only while trading, and cleared after: the router would otherwise hold the engine
+        # (and the strategy) in a reference cycle that the frozen startup heap never frees.
+        self.router.on_rejected = self.signals.on_event
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
@@ -204,6 +207,7 @@ class Daemon:
         finally:
             self.health.trading = False
             self.signals.wake = None
+            self.router.on_rejected = None
         if decisions.pending:
             _log.info("decision.discarded", reason="shutting down")
         return crash

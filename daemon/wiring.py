@@ -183,9 +183,9 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
         ids.prefix, lambda detail: supervisor.halt(RECONCILIATION, RECONCILIATION, detail),
         supervisor.on_restored)
     # The strategy sees the books and its own orders; its order events come back through the
-    # engine (the fills task hands it every booked event, the router its own rejections).
+    # engine (the fills task hands it every booked event; while trading, `app` has the router
+    # hand it its own rejections).
     signals = SignalEngine(strategy, StrategyView(inventory, router.owned), clock, router.owned)
-    router.on_rejected = signals.on_event
     return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
                  gate, venue.broker, venue.source, journal, router, supervisor, signals,
                  StrategyActions(router, inventory, clock), venue.history, walk, reconciler,

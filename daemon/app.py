@@ -32,6 +32,8 @@ from daemon import accel
 from daemon.atomic import write_atomic
 from daemon.config import resolve_path
 from daemon.execution import flatten
+from daemon.execution.decisions import WAKE
+from daemon.execution.warmup import warm_up
 from daemon.exitcodes import ExitCode
 from daemon.handoff import Handoff
 from daemon.model import Decision, TickBatch
@@ -105,6 +107,8 @@ class Daemon:
         self.router = parts.router
         self.supervisor = parts.supervisor
         self.signals = parts.signals
+        self.actions = parts.actions
+        self.history = parts.history
         self.walk = parts.walk
         self.reconciler = parts.reconciler
         self.journal_watch = parts.journal_watch
@@ -155,6 +159,7 @@ class Daemon:
                     if not await self.reconciler.startup(self.stop):
                         sdnotify.stopping("stopped before reconciliation: no flatten")
                         return self._finish(self.inventory.is_flat(), None)
+                await warm_up(self.signals, self.history, self.clock.now_ns())
                 _freeze_startup_heap()
                 crash = await self._trade()
                 self.supervisor.stopping = True
@@ -169,14 +174,24 @@ class Daemon:
         decisions: Handoff[Decision] = Handoff()
         crash: BaseException | None = None
         self.health.trading = True
+
+        def wake() -> None:  # an order event for the strategy while the signal task idles
+            if ticks.empty():
+                ticks.put_nowait(WAKE)
+
+        self.signals.wake = wake
+        # Set only while trading, and cleared after: the router would otherwise hold the engine
+        # (and the strategy) in a reference cycle that the frozen startup heap never frees.
+        self.router.on_rejected = self.signals.on_event
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
                 tg.create_task(signal_task.run(self.signals, ticks, decisions, self.clock,
                                                self.settled, self.walk), name="signal")
-                tg.create_task(routing.run(self.router, decisions), name="routing")
+                tg.create_task(routing.run(self.router, decisions, self.actions),
+                               name="routing")
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
-                                         self.journal), name="fills")
+                                         self.journal, self.signals.on_event), name="fills")
                 tg.create_task(self._health_task(), name="health")
                 tg.create_task(self.supervisor.run(), name="supervisor")
                 tg.create_task(self._wait_for_stop(), name="stop")
@@ -191,6 +206,8 @@ class Daemon:
             _log.error("task.crashed", error=repr(crash), exc_info=crash)
         finally:
             self.health.trading = False
+            self.signals.wake = None
+            self.router.on_rejected = None
         if decisions.pending:
             _log.info("decision.discarded", reason="shutting down")
         return crash

@@ -95,10 +95,36 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("min_qty: must be <= max_qty")
 
     @property
+    def quote(self) -> str:
+        """The quote currency as the symbol spells it (`BTC/USDT:USDT` -> `USDT`)."""
+        return self.symbol.split(":", 1)[0].split("/", 1)[1]
+
+    @property
     def market_kind(self) -> InstrumentKind:
         if self.kind is not None:
             return self.kind
         return InstrumentKind.SWAP if ":" in self.symbol else InstrumentKind.SPOT
+
+
+class SimPairConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """A cointegrated pair on the simulated market: `dependent`'s price is
+    `alpha + hedge_ratio * independent's price + spread`, the spread a mean-reverting
+    (Ornstein-Uhlenbeck) process with half-life `half_life_s` and volatility
+    `spread_vol_per_sqrt_hour` (a fraction of the dependent's start price); `alpha` makes the
+    dependent start at its `start_price`."""
+
+    dependent: str
+    independent: str
+    hedge_ratio: Decimal
+    spread_vol_per_sqrt_hour: Decimal = Decimal("0.002")
+    half_life_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        positive("hedge_ratio", self.hedge_ratio)
+        non_negative("spread_vol_per_sqrt_hour", self.spread_vol_per_sqrt_hour)
+        positive("half_life_s", self.half_life_s)
+        if self.dependent == self.independent:
+            raise ValueError("dependent: must differ from independent")
 
 
 class SimConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -108,6 +134,7 @@ class SimConfig(Base, frozen=True, forbid_unknown_fields=True):
     # 2017-2024 (shared/data), so the walk moves like the real market did.
     vol_per_sqrt_hour: Decimal = Decimal("0.0085")
     spread_bps: Decimal = Decimal(1)
+    pair: SimPairConfig | None = None  # correlated instruments (a pairs strategy's market)
 
     def __post_init__(self) -> None:
         positive("ticks_per_s", self.ticks_per_s)
@@ -132,7 +159,19 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
         symbols = [i.symbol for i in self.instruments]
         if len(set(symbols)) != len(symbols):
             raise ValueError("instruments: symbols must be unique")
+        # Equity, limits and PnL add quote amounts across instruments: one currency only.
+        quote = self.instruments[0].quote
+        for n, inst in enumerate(self.instruments):
+            if inst.quote != quote:
+                raise ValueError(f"instruments[{n}].symbol: quote currency {inst.quote} differs "
+                                 f"from {quote} ({self.instruments[0].symbol}); a daemon's "
+                                 f"instruments must share one quote currency")
         positive("batch_interval_ms", self.batch_interval_ms)
+        pair = self.sim.pair
+        if pair is not None:
+            for name in ("dependent", "independent"):
+                if getattr(pair, name) not in symbols:
+                    raise ValueError(f"sim.pair.{name}: not one of market.instruments")
         if self.source is MarketSource.SIM:
             for n, inst in enumerate(self.instruments):
                 for name in InstrumentConfig.GRID:

@@ -27,6 +27,7 @@ class OrderRejected(msgspec.Struct, frozen=True, tag=True):
 class OrderCancelled(msgspec.Struct, frozen=True, tag=True):
     client_order_id: str
     ts_ns: int
+    reason: str = ""  # "expired": an IOC/FOK order's unfilled rest, not a cancel we asked for
 
 
 class OrderFilled(msgspec.Struct, frozen=True, tag=True):

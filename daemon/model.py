@@ -44,6 +44,16 @@ class OrderType(enum.Enum):
     LIMIT = "limit"
 
 
+class TimeInForce(enum.Enum):
+    """How long a limit order works: until cancelled; what fills at once, the rest expires;
+    all at once or nothing; or only as a maker (the venue rejects one that would cross)."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    POST_ONLY = "post_only"
+
+
 class MarketKind(enum.Enum):
     SPOT = "spot"  # long-only: the position is base the daemon bought itself
     MARGIN = "margin"  # signed positions (paper account, swaps)
@@ -180,15 +190,50 @@ class OrderIntent(msgspec.Struct, frozen=True):
     reduce_only: bool = False
     tag: str = ""  # a short machine-readable reason, e.g. "open" / "close"
     bar_close_ns: int = 0  # the end of the bar that caused it (data time)
+    time_in_force: TimeInForce = TimeInForce.GTC  # limit orders only
+
+
+class Cancel(msgspec.Struct, frozen=True):
+    """Cancel one of the strategy's own working orders (never refused, never anyone else's)."""
+
+    client_order_id: str
+
+
+class CancelAll(msgspec.Struct, frozen=True):
+    """Cancel every working order the strategy has on `symbol`."""
+
+    symbol: str
+
+
+class Replace(msgspec.Struct, frozen=True):
+    """Cancel `client_order_id`; once the venue confirms it, send `new` through the gate. If the
+    old order fills first, `new` is not sent (the strategy hears of the fill)."""
+
+    client_order_id: str
+    new: OrderIntent
+
+
+Action = OrderIntent | Cancel | CancelAll | Replace
 
 
 class Decision(msgspec.Struct, frozen=True):
-    """One look of the strategy that made it act: its intents, routed together, in order."""
+    """One look of the strategy that made it act: its intents, routed together, in order; or,
+    when it did more than open orders, its `actions`, sequenced by the router (`intents` empty).
+    """
 
     intents: list[OrderIntent]
     # The clock's monotonic time when the daemon closed the bar behind it (0: no bar did). The
     # bar-to-order latency histogram measures from here to the hand-over to the broker.
     closed_mono_ns: int = 0
+    actions: list[Action] | None = None
+
+    @staticmethod
+    def of(actions: Sequence[Action], closed_mono_ns: int = 0) -> Decision:
+        """New orders only (the common case): routed together; anything else: in order."""
+        for a in actions:
+            if type(a) is not OrderIntent:
+                return Decision([], closed_mono_ns, list(actions))
+        return Decision(list(actions), closed_mono_ns)  # type: ignore[arg-type]
 
 
 class OrderState(enum.Enum):
@@ -256,6 +301,7 @@ class Order(msgspec.Struct):
     filled_qty: Decimal = ZERO
     venue_order_id: str = ""
     tag: str = ""
+    time_in_force: TimeInForce = TimeInForce.GTC
 
     @property
     def remaining_qty(self) -> Decimal:

@@ -20,8 +20,10 @@ from typing import Any, NamedTuple
 
 from daemon import config as config_mod
 from daemon.book.inventory import InventoryManager
+from daemon.book.strategy_view import StrategyView
 from daemon.clock import Clock, LiveClock, stepper
 from daemon.config import Config, ConfigError, InstrumentKind, Mode, resolve_path
+from daemon.execution.actions import StrategyActions
 from daemon.execution.decisions import SignalEngine
 from daemon.execution.flatten import flatten
 from daemon.execution.market_walk import MarketWalk
@@ -40,7 +42,7 @@ from daemon.risk.breakers import JOURNAL, RECONCILIATION
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import FILE_NAME, JsonFileStore
 from daemon.risk.supervisor import RiskSupervisor
-from daemon.venues.base import Broker, MarketDataSource
+from daemon.venues.base import Broker, HistorySource, MarketDataSource
 from daemon.venues.paper import PaperBroker
 from daemon.venues.sim import SimMarket
 from strategies.base import Strategy, StrategyContext
@@ -90,6 +92,7 @@ class Venue(NamedTuple):
     broker: Broker
     metrics: Metrics
     starting_cash: Decimal
+    history: HistorySource | None = None  # closed bars for a strategy's warm-up
 
 
 def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = None,
@@ -97,10 +100,13 @@ def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = N
     """The paper account on the simulated market, or on `source` (a replay, a test's ticks)."""
     clock = clock or LiveClock()
     instruments = instruments_from_config(config)
-    source = source or SimMarket(config.market.instruments, config.market.sim,
-                                 config.market.batch_interval_ms, clock, strategy.book_depth)
+    history = None
+    if source is None:
+        source = history = SimMarket(config.market.instruments, config.market.sim,
+                                     config.market.batch_interval_ms, clock,
+                                     strategy.book_depth)
     return Venue(clock, instruments, source, _paper_broker(config, instruments, clock),
-                 Metrics(list(instruments)), config.paper.starting_cash)
+                 Metrics(list(instruments)), config.paper.starting_cash, history)
 
 
 def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
@@ -126,6 +132,8 @@ class Parts(NamedTuple):
     router: OrderRouter
     supervisor: RiskSupervisor
     signals: SignalEngine
+    actions: StrategyActions
+    history: HistorySource | None
     walk: MarketWalk | None
     reconciler: Reconciler | None
     journal_watch: JournalWatch | None
@@ -174,9 +182,14 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
         journal, venue.broker, inventory, gate, venue.metrics, health, config.reconcile,
         ids.prefix, lambda detail: supervisor.halt(RECONCILIATION, RECONCILIATION, detail),
         supervisor.on_restored)
+    # The strategy sees the books and its own orders; its order events come back through the
+    # engine (the fills task hands it every booked event; while trading, `app` has the router
+    # hand it its own rejections).
+    signals = SignalEngine(strategy, StrategyView(inventory, router.owned), clock, router.owned)
     return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
-                 gate, venue.broker, venue.source, journal, router, supervisor,
-                 SignalEngine(strategy, inventory.view, clock), walk, reconciler, journal_watch)
+                 gate, venue.broker, venue.source, journal, router, supervisor, signals,
+                 StrategyActions(router, inventory, clock), venue.history, walk, reconciler,
+                 journal_watch)
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
@@ -192,6 +205,7 @@ async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
     from daemon.venues.ccxt import startup
     from daemon.venues.ccxt.client import make_exchange
     from daemon.venues.ccxt.feed import CcxtFeed
+    from daemon.venues.ccxt.history import CcxtHistory
 
     feed_ex = make_exchange(config.exchange, None)  # public data needs no keys
     opened.append(feed_ex)
@@ -207,4 +221,5 @@ async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
         broker = _paper_broker(config, instruments, clock)
     source = CcxtFeed(feed_ex, list(instruments), config.exchange, metrics, clock,
                       strat.book_depth)
-    return Venue(clock, instruments, source, broker, metrics, capital), strat
+    return Venue(clock, instruments, source, broker, metrics, capital,
+                 CcxtHistory(feed_ex)), strat

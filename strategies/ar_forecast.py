@@ -4,7 +4,9 @@ From the seed code this project grew from: the model forecasts the next bar's lo
 the last three (newest first); a new sign closes the old position and opens one of size
 equity / price x `scale`, so winnings compound. Equity is cash plus *unrealized PnL* with the
 right sign (the seed reversed it, so a winning long sized the next trade off a loss). On spot
-markets a short signal means flat.
+markets a short signal means flat. It asks for `lags + 1` bars of history (`warmup_bars`), so a
+restart forecasts at the first bar close instead of `lags + 1` bars later; its first forecast
+is logged (`ar.first_forecast`, with how many live bars it took).
 
 torch is imported here and nowhere in the daemon.
 """
@@ -23,8 +25,10 @@ import torch
 from daemon.book.inventory import InventoryView
 from daemon.features import LogReturnLags
 from daemon.model import ZERO, Bar, Instrument, MarketKind, OrderIntent, Side, to_decimal_price
+from daemon.ops import log
 from strategies.base import SingleInstrumentStrategy, StrategyContext, StrategyParamError
 
+_log = log.get("strategy")
 SEED_WEIGHTS = "ar3_seed_12h.pt"
 # Spot cannot borrow: a buy is sized off at most this fraction of equity, whatever `scale`
 # says, leaving room for the spread and the fee so the gate's spot_capital check passes it.
@@ -120,6 +124,15 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
         torch.set_num_threads(1)
         self._inference = torch.inference_mode()
         self.last_forecast: float | None = None
+        self.live_bars = 0
+
+    @property
+    def warmup_bars(self) -> int:
+        return self.params.lags + 1  # lags returns need one close more
+
+    def warm_up(self, bar: Bar) -> None:
+        if bar.symbol == self.params.symbol:
+            self._features.push(bar.close)
 
     def forecast(self, lags_newest_first: Sequence[float]) -> float:
         self._x_row[:] = lags_newest_first
@@ -140,9 +153,12 @@ class ARForecastStrategy(SingleInstrumentStrategy[ARParams]):
     def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
         if bar.symbol != self.params.symbol:
             return ()
+        self.live_bars += 1
         features = self._features
         if not features.push(bar.close) or not features.copy_into(self._x_row):
             return ()
+        if self.last_forecast is None:
+            _log.info("ar.first_forecast", live_bars=self.live_bars, bar_end_ns=bar.end_ns)
         self.last_forecast = y = self._predict()
         want = 1 if y > 0 else -1 if y < 0 else 0
         if want < 0 and self._inst.kind is MarketKind.SPOT:

@@ -2,8 +2,20 @@
 
 A strategy is named in config by import path (`module:Class`) with its own `[strategy.params]`
 table, decoded into the class's `Params` struct (unknown keys rejected, errors name
-`strategy.params.<key>`). It sees closed bars (and optionally tick batches) and a read-only
-`InventoryView`, and returns `OrderIntent`s. It never sees the broker: intents go to the risk gate.
+`strategy.params.<key>`).
+
+It sees closed bars, tick batches (with books if it asks for them), its own order events
+(`on_fill`, `on_order`), a timer at the interval it asks for (`timer_interval_s`), and a
+read-only `StrategyView`: the books plus its own working orders. Every callback returns actions
+(`daemon.model.Action`): new orders (`OrderIntent`: market or limit, GTC / IOC / FOK /
+post-only, reduce-only), `Cancel`, `CancelAll` and `Replace`. It never sees the broker: new
+orders go through the risk gate; cancels only ever touch its own orders and are never refused.
+
+History: `warmup_bars` closed bars per instrument are shown to `warm_up` before the first live
+bar (from the venue, or the simulated market), so its features are ready at the first close.
+
+The engine calls `on_fill`, `on_order` and `on_timer` only on strategies that override them:
+one that does not pays nothing for them.
 """
 
 from __future__ import annotations
@@ -16,9 +28,10 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import msgspec
 
-from daemon.book.inventory import InventoryView
+from daemon.book.strategy_view import StrategyView
 from daemon.config import ConfigError, convert
-from daemon.model import Bar, Instrument, OrderIntent, TickBatch
+from daemon.events import OrderAccepted, OrderCancelled, OrderRejected
+from daemon.model import Action, Bar, Fill, Instrument, TickBatch
 
 P = TypeVar("P", bound=msgspec.Struct)
 
@@ -64,11 +77,47 @@ class Strategy(ABC, Generic[P]):
         (`batch.book` in `on_ticks`). 0, the default: no books, and none is subscribed to."""
         return 0
 
-    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+    @property
+    def warmup_bars(self) -> int:
+        """Closed bars per instrument this strategy needs before it can decide; the daemon
+        loads them at startup and shows them to `warm_up`. 0: none."""
+        return 0
+
+    @property
+    def timer_interval_s(self) -> float:
+        """`on_timer` is called about this often (0: never). Timers are checked at every tick
+        batch and at least once a second when none arrives: that is their resolution."""
+        return 0.0
+
+    def warm_up(self, bar: Bar) -> None:
+        """A closed bar from before the start, oldest first: update features, decide nothing."""
+        return None
+
+    def on_bar(self, bar: Bar, view: StrategyView) -> Sequence[Action]:
         return ()
 
-    def on_ticks(self, batch: TickBatch, view: InventoryView) -> Sequence[OrderIntent]:
+    def on_ticks(self, batch: TickBatch, view: StrategyView) -> Sequence[Action]:
         return ()
+
+    def on_fill(self, fill: Fill, view: StrategyView) -> Sequence[Action]:
+        """One fill of one of this strategy's orders, once, after the books took it."""
+        return ()
+
+    def on_order(self, event: OrderEvent, view: StrategyView) -> Sequence[Action]:
+        """One of its orders was accepted, rejected (`event.reason`), or cancelled or expired
+        (`event.reason`: "" for a cancel, "expired" for an IOC/FOK that did not fill)."""
+        return ()
+
+    def on_timer(self, now_ns: int, view: StrategyView) -> Sequence[Action]:
+        return ()
+
+    def overrides(self, name: str) -> bool:
+        """Whether this strategy's class implements the callback `name` (the engine calls
+        only those)."""
+        return getattr(type(self), name) is not getattr(Strategy, name)
+
+
+OrderEvent = OrderAccepted | OrderRejected | OrderCancelled
 
 
 class SingleInstrumentStrategy(Strategy[P]):

@@ -38,7 +38,10 @@ class HedgeRatio:
         p00, p01, p10, p11 = p[0][0] + q, p[0][1], p[1][0], p[1][1] + q
         # observe y = [1, x] . state
         spread = y - (self.alpha + self.beta * x)
-        s = p00 + x * (p01 + p10) + x * x * p11 + self._obs_var
+        # At least the observation's own variance, as it is exactly: the covariance update
+        # below can lose a little positive-definiteness in floats, and a huge prior `p0` then
+        # cancels to a negative variance (and a sqrt that raises, on the strategy's path).
+        s = max(p00 + x * (p01 + p10) + x * x * p11 + self._obs_var, self._obs_var)
         k0, k1 = (p00 + p01 * x) / s, (p10 + p11 * x) / s
         self.alpha += k0 * spread
         self.beta += k1 * spread

@@ -25,12 +25,15 @@ _log = log.get("fills")
 
 
 async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics,
-               journal: OrderJournal) -> None:
+               journal: OrderJournal) -> bool:
     """Journal an event, then apply it to the books (the fills task and the reconciler), as one
-    step: a stop that cancels the caller mid-write still books what the journal took."""
+    step: a stop that cancels the caller mid-write still books what the journal took. True if
+    the event was new to the books (not a duplicate fill)."""
+    booked: list[bool] = []
+
     def apply_fresh(fresh: bool) -> None:
         if fresh:
-            apply(event, inventory, metrics)
+            booked.append(apply(event, inventory, metrics))
         elif isinstance(event, OrderFilled):
             _log.debug("fill.duplicate", trade_id=event.fill.trade_id,
                        client_order_id=event.fill.client_order_id)
@@ -39,19 +42,21 @@ async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics
     except JournalError as err:
         _log.error("journal.event_not_recorded", event_type=type(event).__name__,
                    error=str(err), action="booked anyway; halted by the journal watch")
-        apply(event, inventory, metrics)
+        booked.append(apply(event, inventory, metrics))
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError from None  # a stop that came during the write
+    return bool(booked) and booked[0]
 
 
-def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> None:
+def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> bool:
+    """Book one event; False for a fill the books already hold."""
     match event:
         case OrderFilled(fill=fill):
             if not inventory.apply_fill(fill):
                 _log.debug("fill.duplicate", trade_id=fill.trade_id,
                           client_order_id=fill.client_order_id)
-                return
+                return False
             metrics.fills.inc()
             if fill.fee_quote >= 0:
                 metrics.fees.inc(float(fill.fee_quote))
@@ -76,3 +81,4 @@ def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> 
                 metrics.exchange_rejections.labels(reason).inc()
                 _log.warning("order.rejected", client_order_id=coid, reason=reason,
                              message=message)
+    return True

@@ -12,8 +12,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from daemon.book.inventory import InventoryManager
+from daemon.book.strategy_view import OwnedOrders
 from daemon.clock import Clock
 from daemon.events import OrderRejected
 from daemon.journal.base import OrderJournal
@@ -72,40 +74,60 @@ class OrderRouter:
         for reason in DenyReason:  # zeros from the start: alerts see a series, not a gap
             metrics.risk_denials.labels(reason.value)
         self._journal = journal
+        # The orders the strategy's decisions sent (`route_all(..., owned=True)`): the only ones
+        # its cancels may touch. `on_rejected` tells the strategy of its orders that ended here,
+        # before reaching the venue (a send the venue refused, a withdrawal).
+        self.owned = OwnedOrders(inventory)
+        self.on_rejected: Callable[[OrderRejected], None] | None = None
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         return (await self.route_all([intent], flatten))[0]
 
     async def route_all(self, intents: list[OrderIntent], flatten: bool = False,
-                        closed_mono_ns: int = 0) -> list[ApprovedOrder | Denied]:
+                        closed_mono_ns: int = 0, owned: bool = False
+                        ) -> list[ApprovedOrder | Denied]:
         """One decision's intents, in order, each through the gate and into the books. Each
         check counts the orders approved before it as working, and none waits for an earlier
         one's request: the open leg of a flip goes out right behind the close. The decision's
         orders are committed together (one fsync in the SQLite journal), then handed over. The
         bookkeeping of a hand-over (metrics, the log line) waits until every order of the
         decision is out.
-        `closed_mono_ns`: when the bar behind the decision closed (0: none), for the latency."""
+        `closed_mono_ns`: when the bar behind the decision closed (0: none), for the latency.
+        `owned`: a strategy's orders, which its cancels may touch later."""
         now = self._clock.now_ns()
         decisions: list[ApprovedOrder | Denied] = []
         to_commit: list[tuple[ApprovedOrder, Order]] = []
         handed: list[tuple[ApprovedOrder, float | None]] = []
         try:
             for intent in intents:
-                decision = self._gate.check(intent, self._ids.next(), now, flatten=flatten)
+                coid = self._ids.next()
+                decision = self._gate.check(intent, coid, now, flatten=flatten)
                 decisions.append(decision)
                 if isinstance(decision, Denied):
                     self._count_denial(decision, intent, now)
+                    if owned and self.on_rejected is not None:
+                        self._tell_denied(coid, intent, decision, now)
                     continue
                 # Into the books in the same step as the approval (no await between), so the
                 # next check, here or concurrent, sees it working.
                 order = _order_of(decision)
                 self._inventory.open_order(order)
+                if owned:
+                    self.owned.add(order.client_order_id, order.tag)
                 to_commit.append((decision, order))
             if to_commit:
                 await self._commit_and_send(to_commit, closed_mono_ns, handed, flatten)
         finally:
             self._account(handed)
         return decisions
+
+    def _tell_denied(self, coid: str, intent: OrderIntent, denied: Denied, now_ns: int) -> None:
+        """A strategy hears of its denied intent as a rejection (`denied:<reason>`), under the
+        id the gate was asked with, so it can back off instead of asking again at once."""
+        assert self.on_rejected is not None
+        self.owned.add(coid, intent.tag)
+        self.on_rejected(OrderRejected(coid, "denied:" + denied.reason.value, denied.detail,
+                                       now_ns))
 
     def _count_denial(self, decision: Denied, intent: OrderIntent, now_ns: int) -> None:
         self._metrics.risk_denials.labels(decision.reason.value).inc()
@@ -214,11 +236,14 @@ class OrderRouter:
         """End an order that never reached the venue: journaled as a definite refusal (nothing
         left to reconcile) and out of the books in one step that a stop cannot split, or the
         books would keep a working order the venue never saw and a flatten would wait on it."""
+        event = OrderRejected(coid, reason, message, self._clock.now_ns())
+
         def end(_: bool) -> None:
             self._inventory.order_done(coid, OrderState.REJECTED)
 
-        await self._journal.record_then(
-            OrderRejected(coid, reason, message, self._clock.now_ns()), end)
+        await self._journal.record_then(event, end)
+        if self.on_rejected is not None:
+            self.on_rejected(event)
 
     def unresolved_orders(self) -> list[UnresolvedOrder]:
         """Orders handed over whose create had no clear outcome yet (for `/status`)."""
@@ -238,4 +263,5 @@ def _order_of(approved: ApprovedOrder) -> Order:
     return Order(
         client_order_id=approved.client_order_id, symbol=approved.symbol, side=approved.side,
         qty=approved.qty, order_type=approved.order_type, limit_price=approved.limit_price,
-        reduce_only=approved.reduce_only, created_ns=approved.approved_ns, tag=approved.tag)
+        reduce_only=approved.reduce_only, created_ns=approved.approved_ns, tag=approved.tag,
+        time_in_force=approved.time_in_force)

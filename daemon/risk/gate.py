@@ -25,7 +25,16 @@ import msgspec
 
 from daemon.book.inventory import InventoryView
 from daemon.config import RiskConfig
-from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side, TradingState
+from daemon.model import (
+    ZERO,
+    Instrument,
+    MarketKind,
+    OrderIntent,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from daemon.risk.throttle import Limited, OrderThrottle
 
 BPS = Decimal(10_000)
@@ -48,6 +57,7 @@ class DenyReason(enum.Enum):
     NOTIONAL_BELOW_MIN = "notional_below_min"
     LIMIT_PRICE_MISSING = "limit_price_missing"
     LIMIT_PRICE_INVALID = "limit_price_invalid"
+    TIME_IN_FORCE_INVALID = "time_in_force_invalid"
     NO_MARKET_DATA = "no_market_data"
     SPOT_NO_SHORT = "spot_no_short"
     SPOT_CAPITAL = "spot_capital"
@@ -76,7 +86,7 @@ class ApprovedOrder:
 
     __slots__ = ("adds_risk", "approved_ns", "bar_close_ns", "client_order_id", "flatten",
                  "limit_price", "order_type", "qty", "reduce_only", "ref_price", "side", "symbol",
-                 "tag")
+                 "tag", "time_in_force")
 
     def __init__(self, token: object, intent: OrderIntent, client_order_id: str, qty: Decimal,
                  limit_price: Decimal | None, approved_ns: int,
@@ -93,6 +103,7 @@ class ApprovedOrder:
         self.reduce_only = intent.reduce_only
         self.tag = intent.tag
         self.bar_close_ns = intent.bar_close_ns
+        self.time_in_force = intent.time_in_force
         self.approved_ns = approved_ns
         self.ref_price = ref_price  # the reference the order was checked against (audit log)
         self.adds_risk = adds_risk  # as judged at approval: what a later state change allows
@@ -188,6 +199,9 @@ class RiskGate:
             if limit_price <= 0:
                 return Denied(DenyReason.LIMIT_PRICE_INVALID, f"limit {intent.limit_price} "
                               f"rounds to {limit_price}")
+        elif intent.time_in_force is not TimeInForce.GTC:
+            return Denied(DenyReason.TIME_IN_FORCE_INVALID,
+                          f"{intent.time_in_force.value} needs a limit order")
         ref = self._view.mark_price(intent.symbol)
         if ref is None or ref <= ZERO:
             return Denied(DenyReason.NO_MARKET_DATA, f"no price for {intent.symbol}")

@@ -1,11 +1,14 @@
 """Fill handling task: broker events -> the journal, then the inventory manager's books
-(`execution.booking`), one event at a time, in the order the broker reports them."""
+(`execution.booking`), one event at a time, in the order the broker reports them; then, once
+booked, to `observe` (the signal engine: the strategy's own order events)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from daemon.book.inventory import InventoryManager
+from daemon.events import BrokerEvent
 from daemon.execution.booking import book
 from daemon.journal.base import OrderJournal
 from daemon.ops import log
@@ -14,7 +17,8 @@ from daemon.venues.base import Broker
 
 
 async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
-              journal: OrderJournal) -> None:
+              journal: OrderJournal,
+              observe: Callable[[BrokerEvent], None] | None = None) -> None:
     log.bind_task("fills")
     # The broker's venue streams (user-data websocket, REST polls) live with this task.
     async with asyncio.TaskGroup() as tg:
@@ -23,6 +27,7 @@ async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
         while True:
             event = await events.get()
             try:
-                await book(event, inventory, metrics, journal)
+                if await book(event, inventory, metrics, journal) and observe is not None:
+                    observe(event)
             finally:
                 events.task_done()  # `Daemon.settled` waits for this

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from daemon.clock import Clock, stepper
-from daemon.execution.decisions import SignalEngine
+from daemon.execution.decisions import WAKE, SignalEngine
 from daemon.execution.market_walk import MarketWalk
 from daemon.handoff import Handoff
 from daemon.model import Decision, TickBatch
@@ -44,6 +44,10 @@ async def run(engine: SignalEngine, inbox: asyncio.Queue[TickBatch],
                 continue
         else:
             batch = inbox.get_nowait()
+        if batch is WAKE:  # the strategy's order events: show them now, not at the next tick
+            await _hand_on_pending(engine, outbox, settle)
+            inbox.task_done()
+            continue
         await _process(engine, batch, outbox, settle, walk)
         if advance is not None:
             await _after_batch(engine, batch, outbox, settle, advance)

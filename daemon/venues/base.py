@@ -20,7 +20,7 @@ from typing import Protocol
 import msgspec
 
 from daemon.events import BrokerEvent
-from daemon.model import Fill, OrderType, Side, TickBatch
+from daemon.model import Bar, Fill, OrderType, Side, TickBatch
 from daemon.risk.gate import ApprovedOrder
 
 EVENT_QUEUE_SIZE = 10_000
@@ -134,3 +134,10 @@ class MarketDataSource(Protocol):
     def stream(self) -> AsyncIterator[TickBatch]: ...
 
     async def close(self) -> None: ...
+
+
+class HistorySource(Protocol):
+    async def bars(self, symbol: str, interval_s: int, count: int, end_ns: int) -> list[Bar]:
+        """Up to `count` closed bars of `symbol` ending at or before `end_ns`, oldest first, on
+        the daemon's epoch-aligned grid (a strategy's warm-up). Raises on any failure: the
+        caller falls back to warming up live."""

@@ -5,9 +5,13 @@ order they came, by the broker's own loop (`run`, which the fill task runs), as 
 takes requests: the router does not wait for one order's fill before it hands over the next.
 
 Market orders fill at once at the best ask (buys) or bid (sells) moved against us by
-`slippage_bps`, rounded to the tick grid in the adverse direction; limit orders rest until the
-touch crosses them and fill at their limit. Fees are `fee_bps` of the notional, in quote. The
-account itself is the books' (the inventory manager's): the broker only fills.
+`slippage_bps`, rounded to the tick grid in the adverse direction; limit orders that cross fill
+at the touch, the others rest until the touch reaches them. Time in force: an IOC or FOK order
+that does not fill at once expires (every paper fill is whole, so the two behave alike); a
+post-only order that would cross is rejected (`post_only_would_cross`), never filled as a
+taker, and once resting fills at its own limit, as a maker does. Fees are `fee_bps` of the
+notional, in quote. The account itself is the books' (the inventory manager's): the broker
+only fills.
 
 The touch is the market as the daemon has seen it. Live, the daemon has seen every trade of the
 last batch, and the touch is its quote. On a replay clock the daemon walks a batch tick by tick
@@ -28,7 +32,15 @@ from decimal import Decimal
 from daemon.clock import Clock, stepper
 from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from daemon.handoff import WorkQueue
-from daemon.model import Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
+from daemon.model import (
+    Fill,
+    Instrument,
+    OrderType,
+    Side,
+    TickBatch,
+    TimeInForce,
+    to_decimal_price,
+)
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.base import EVENT_QUEUE_SIZE, UnresolvedOrder, VenueOrder
 
@@ -121,11 +133,19 @@ class PaperBroker:
             await self._events.put(OrderRejected(order.client_order_id, "no_market",
                                                  "no quote yet for " + order.symbol, now))
             return
+        tif = order.time_in_force
+        if tif is TimeInForce.POST_ONLY and _crosses(order, touch):
+            await self._emit(OrderRejected(order.client_order_id, "post_only_would_cross",
+                                           "a post-only order would take liquidity", now))
+            return
         await self._emit(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}", now))
         if order.order_type is OrderType.MARKET:
             await self._fill(order, self._market_price(order, touch), now)
         elif not await self._try_fill_limit(order, touch, now):
-            self._resting[order.client_order_id] = order
+            if tif is TimeInForce.IOC or tif is TimeInForce.FOK:
+                await self._emit(OrderCancelled(order.client_order_id, now, "expired"))
+            else:
+                self._resting[order.client_order_id] = order
 
     async def _cancel(self, client_order_id: str) -> None:
         if self._resting.pop(client_order_id, None) is not None:
@@ -222,11 +242,13 @@ class PaperBroker:
         bid, ask = touch
         limit = order.limit_price
         assert limit is not None
+        # A resting post-only order is a maker: it trades at its own price.
+        maker = order.time_in_force is TimeInForce.POST_ONLY
         if order.side is Side.BUY and ask <= limit:
-            await self._fill(order, ask, now)
+            await self._fill(order, limit if maker else ask, now)
             return True
         if order.side is Side.SELL and bid >= limit:
-            await self._fill(order, bid, now)
+            await self._fill(order, limit if maker else bid, now)
             return True
         return False
 
@@ -242,6 +264,14 @@ class PaperBroker:
             await self._events.put(event)  # fills are never dropped: wait for room
         else:
             self._events.put_nowait(event)
+
+
+def _crosses(order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> bool:
+    """Whether a limit order would trade at once against the touch (take liquidity)."""
+    limit = order.limit_price
+    if limit is None:
+        return True
+    return touch[1] <= limit if order.side is Side.BUY else touch[0] >= limit
 
 
 def _slack(limit: float) -> float:

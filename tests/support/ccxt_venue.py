@@ -26,6 +26,7 @@ from daemon.book.inventory import InventoryManager
 from daemon.clock import LiveClock
 from daemon.config import ExchangeConfig, RiskConfig
 from daemon.events import BrokerEvent, OrderFilled
+from daemon.execution.booking import apply
 from daemon.model import OrderIntent, OrderType, Side
 from daemon.ops import log
 from daemon.ops.credentials import Credentials
@@ -108,9 +109,10 @@ def _coid(event: BrokerEvent) -> str:
 
 
 @contextlib.asynccontextmanager
-async def venue(run: bool = False, fake: dict[str, Any] | None = None,
+async def venue(run: bool = False, fake: dict[str, Any] | None = None, book: bool = False,
                 **exchange: Any) -> AsyncIterator[Venue]:
-    """A fake exchange and a broker on it; `run`: the broker's streams and polls run too.
+    """A fake exchange and a broker on it; `run`: the broker's streams and polls run too;
+    `book`: each event is also booked into the inventory, as the fills task books it.
     `exchange`: `[exchange]` settings (order_lookup_s, fill_poll_s, timeout_ms, ...)."""
     async with FakeBinance(seed=3, **(fake or {})) as fx:
         urls, options = fx.ccxt_config()["urls"]["api"], fx.ccxt_config()["options"]
@@ -131,7 +133,8 @@ async def venue(run: bool = False, fake: dict[str, Any] | None = None,
                             time.time_ns())
             v = Venue(fx, broker, metrics, gate, inventory)
             async with asyncio.TaskGroup() as tg:
-                pump = tg.create_task(_pump(broker, v.events))
+                pump = tg.create_task(_pump(broker, v.events,
+                                            (inventory, metrics) if book else None))
                 runner = tg.create_task(broker.run()) if run else None
                 if run:
                     await v.wait(lambda: fx.user_subscribers() == 1, "the user-data stream")
@@ -145,6 +148,10 @@ async def venue(run: bool = False, fake: dict[str, Any] | None = None,
             await ex.close()
 
 
-async def _pump(broker: CcxtBroker, into: list[BrokerEvent]) -> None:
+async def _pump(broker: CcxtBroker, into: list[BrokerEvent],
+                books: tuple[InventoryManager, Metrics] | None) -> None:
     while True:
-        into.append(await broker.events.get())
+        event = await broker.events.get()
+        if books is not None:
+            apply(event, *books)
+        into.append(event)

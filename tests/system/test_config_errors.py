@@ -10,6 +10,16 @@ import pytest
 
 from tests.support.configs import SHIPPED
 
+ETH_BTC = """
+[[market.instruments]]
+symbol = "ETH/BTC"
+price_increment = "0.00001"
+size_increment = "0.0001"
+min_qty = "0.0001"
+max_qty = "9000"
+min_notional = "0.0001"
+"""
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CASES = {
@@ -38,13 +48,17 @@ CASES = {
                      "paper.fee_bps: must be a finite number"),
     "infinite timeout": (SHIPPED.replace("flatten_timeout_s = 30", "flatten_timeout_s = inf"),
                          "shutdown.flatten_timeout_s: must be a finite number"),
+    "mixed quote currencies": (
+        SHIPPED.replace("[paper]", ETH_BTC + "\n[paper]", 1),
+        "market.instruments[1].symbol: quote currency BTC differs from USDT"),
 }
 
 
 # Every case through `run` (what systemd starts); a few through `check-config` too, which
 # shares the loading path — each launch costs seconds of interpreter and torch start-up.
 PAIRS = [(case, "run") for case in CASES] + [
-    (case, "check-config") for case in ("bad value", "unknown key", "weights file missing")]
+    (case, "check-config") for case in ("bad value", "unknown key", "weights file missing",
+                                        "mixed quote currencies")]
 
 
 @pytest.mark.parametrize(("case", "command"), PAIRS)

@@ -17,6 +17,7 @@ from daemon.model import (
     OrderState,
     OrderType,
     Side,
+    TimeInForce,
     TradingState,
 )
 from daemon.risk.gate import ApprovedOrder, Denied, DenyReason, RiskGate
@@ -363,3 +364,15 @@ def test_an_approved_order_goes_out_only_if_the_state_still_allows_it(
     assert isinstance(approved, ApprovedOrder)
     gate.set_state(state)
     assert gate.may_send(approved) is may
+
+
+@pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY])
+def test_a_time_in_force_needs_a_limit_order(tif: TimeInForce) -> None:
+    _, gate = setup()
+    assert reason(gate.check(buy("1", time_in_force=tif), "c1", 0)) is \
+        DenyReason.TIME_IN_FORCE_INVALID
+    limit = gate.check(buy("1", order_type=OrderType.LIMIT, limit_price=D(99),
+                           time_in_force=tif), "c2", 0)
+    assert isinstance(limit, ApprovedOrder) and limit.time_in_force is tif
+    market = gate.check(buy("1"), "c3", 0)  # GTC, the default, is what a market order has
+    assert isinstance(market, ApprovedOrder) and market.time_in_force is TimeInForce.GTC

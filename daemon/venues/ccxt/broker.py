@@ -32,7 +32,7 @@ from typing import Any
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
 from daemon.events import BrokerEvent
-from daemon.model import Fill, Instrument, OrderType, Side
+from daemon.model import Fill, Instrument, OrderType, Side, TimeInForce
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
@@ -52,6 +52,17 @@ _STATUS = {"open": "open", "closed": "filled", "canceled": "cancelled", "cancell
 # this long has passed since its first try: the flatten re-asks for what is still working.
 CANCEL_ATTEMPTS = 5
 CANCEL_BUDGET_S = 5.0
+# ccxt's unified order params for a time in force (post-only: Binance spot's LIMIT_MAKER).
+_TIF_PARAMS: dict[TimeInForce, dict[str, Any]] = {
+    TimeInForce.GTC: {}, TimeInForce.IOC: {"timeInForce": "IOC"},
+    TimeInForce.FOK: {"timeInForce": "FOK"}, TimeInForce.POST_ONLY: {"postOnly": True}}
+
+
+def _order_params(order: ApprovedOrder) -> dict[str, Any]:
+    params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+    if order.order_type is OrderType.LIMIT:
+        params.update(_TIF_PARAMS[order.time_in_force])
+    return params
 
 
 class CcxtBroker:
@@ -103,7 +114,7 @@ class CcxtBroker:
             response = ccxt_replies.order_report(await self._ex.create_order(
                 order.symbol, order.order_type.value, order.side.value, float(order.qty),
                 float(order.limit_price) if order.limit_price is not None else None,
-                {"clientOrderId": coid}), coid, order.symbol)
+                _order_params(order)), coid, order.symbol)
         except Exception as err:  # whatever the reply did to ccxt: classified, never a crash
             self._creating.discard(coid)
             await self._create_failed(order, err)

@@ -45,6 +45,7 @@ class ErrorKind(enum.Enum):
     INSUFFICIENT_FUNDS = "insufficient_funds"  # reject this order, no retry
     ORDER_NOT_FOUND = "order_not_found"
     INVALID_ORDER = "invalid_order"  # filters, precision, notional: reject, no retry
+    POST_ONLY_WOULD_CROSS = "post_only_would_cross"  # a maker-only order that would take
     RATE_LIMIT = "rate_limit"  # back off, honouring Retry-After; slow the order throttle
     AMBIGUOUS = "ambiguous"  # timeout, 5xx, network: the request may or may not have landed
     REJECTED = "rejected"  # any other exchange refusal
@@ -69,6 +70,8 @@ def classify(err: BaseException) -> ErrorKind:
         return ErrorKind.INSUFFICIENT_FUNDS
     if isinstance(err, ccxt.OrderNotFound):
         return ErrorKind.ORDER_NOT_FOUND
+    if isinstance(err, ccxt.OrderImmediatelyFillable):
+        return ErrorKind.POST_ONLY_WOULD_CROSS
     if isinstance(err, ccxt.InvalidOrder | ccxt.BadRequest):
         return ErrorKind.INVALID_ORDER
     if isinstance(err, ccxt.DDoSProtection | ccxt.RateLimitExceeded):

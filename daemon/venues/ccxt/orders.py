@@ -122,8 +122,10 @@ class OrderTracker:
             return  # another report of the same end got here first
         self.unconfirmed.pop(coid, None)
         now = self._clock.now_ns()
-        if status in ("canceled", "cancelled", "expired"):
+        if status in ("canceled", "cancelled"):
             await self._events.put(OrderCancelled(coid, now))
+        elif status == "expired":  # an IOC/FOK order's unfilled rest
+            await self._events.put(OrderCancelled(coid, now, "expired"))
         elif status == "rejected":
             await self._events.put(OrderRejected(coid, "venue_rejected", str(o.get("info")), now))
 

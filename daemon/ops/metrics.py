@@ -97,6 +97,14 @@ class Metrics:
                                       "for a missing or wrong token")
         self.ambiguous_orders = c("ambiguous_orders", "Orders whose create had no clear outcome "
                                   "(timeout, 5xx, an unreadable answer): looked up, never resent")
+        # notify/: messages per sink (`webhook0`, ..., `telegram`); dropped by reason:
+        # queue_full (only informational ones), send_failed (retries exhausted).
+        self.notify_sent = c("notify_sent", "Notifications delivered", ["sink"])
+        self.notify_failed = c("notify_failed", "Notification sends that failed after their "
+                               "retries", ["sink"])
+        self.notify_dropped = c("notify_dropped", "Notifications dropped", ["sink", "reason"])
+        self.notify_commands_ignored = c("notify_commands_ignored", "Chat commands ignored: "
+                                         "from a chat or user not allowed")
 
         h = self._histogram
         self.bar_to_order = h("bar_to_order_latency_seconds",

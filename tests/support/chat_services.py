@@ -1,0 +1,228 @@
+"""The services the notifier talks to, faked at their wire protocol on loopback: a Telegram Bot
+API (`/bot<token>/sendMessage`, `sendPhoto`, `getUpdates`) and webhook receivers
+(`POST /hook/<name>`), one aiohttp server on its own loop in a thread.
+
+The daemon's real client code talks to it over HTTP, as to the real services. Each sink can be
+told how to misbehave (`set_mode`): "ok", "hang" (answers after 30 s), "500", "429" (with
+`retry_after`), "echo" (an error that quotes the bot token back, as a careless API would), or
+"fail_then_ok:N" (the first N requests fail with 500). Everything received is kept, in order,
+with the time it arrived; `send_update` queues a chat message for `getUpdates`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+T = TypeVar("T")
+HANG_S = 30.0
+TELEGRAM = "telegram"
+
+
+@dataclass
+class Received:
+    sink: str  # "telegram" or the webhook's name
+    method: str  # the Bot API method, or "POST" for a webhook
+    body: bytes
+    headers: dict[str, str]
+    fields: dict[str, Any] = field(default_factory=dict)  # JSON body or form fields
+    photo: bytes | None = None
+    at: float = 0.0  # time.monotonic() on arrival
+
+
+class ChatServices:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.received: list[Received] = []  # delivered (answered 200) requests only
+        self.attempts: list[Received] = []  # every request, answered or not
+        self._modes: dict[str, str] = {}
+        self._failures: dict[str, int] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._next_update = 1
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="chat-services", daemon=True)
+        self._ready = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._new_update: asyncio.Event | None = None
+        self.port = 0
+
+    # --- the test's side ----------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def hook_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/hook/{name}"
+
+    def set_mode(self, sink: str, mode: str) -> None:
+        with self._lock:
+            self._modes[sink] = mode
+            self._failures[sink] = 0
+
+    def delivered(self, sink: str, event: str | None = None) -> list[Received]:
+        with self._lock:
+            out = [r for r in self.received if r.sink == sink]
+        return [r for r in out if event is None or event_of(r) == event]
+
+    def send_update(self, text: str, chat_id: int, user_id: int,
+                    username: str = "operator") -> None:
+        def add() -> None:
+            with self._lock:
+                self._updates.append({"update_id": self._next_update, "message": {
+                    "message_id": self._next_update, "date": int(time.time()), "text": text,
+                    "chat": {"id": chat_id, "type": "private"},
+                    "from": {"id": user_id, "is_bot": False, "username": username}}})
+                self._next_update += 1
+            assert self._new_update is not None
+            self._new_update.set()
+        self._loop.call_soon_threadsafe(add)
+
+    def updates_taken(self) -> int:
+        """How many updates a `getUpdates` offset has confirmed (the poller moved past)."""
+        with self._lock:
+            return self._next_update - 1 - len(self._updates)
+
+    # --- the server ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._new_update = asyncio.Event()
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_post("/bot{token}/{method}", self._bot)
+        app.router.add_post("/hook/{name}", self._hook)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = self._runner.addresses[0][1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    async def _misbehave(self, sink: str) -> web.Response | None:
+        with self._lock:
+            mode = self._modes.get(sink, "ok")
+            if mode.startswith("fail_then_ok:"):
+                self._failures[sink] += 1
+                mode = "500" if self._failures[sink] <= int(mode.split(":")[1]) else "ok"
+        if mode == "hang":
+            await asyncio.sleep(HANG_S)
+        if mode in ("hang", "500"):
+            return web.json_response({"ok": False, "error_code": 500,
+                                      "description": "Internal Server Error"}, status=500)
+        if mode == "429":
+            return web.json_response({"ok": False, "error_code": 429,
+                                      "description": "Too Many Requests: retry after 1",
+                                      "parameters": {"retry_after": 1}}, status=429,
+                                     headers={"Retry-After": "1"})
+        if mode == "echo":
+            return web.json_response({"ok": False, "error_code": 401, "description":
+                                      f"Unauthorized: bot{self.token} is not a valid token "
+                                      f"({self.token})"}, status=401)
+        return None
+
+    async def _record(self, request: web.Request, sink: str, method: str) -> Received:
+        body = await request.read()
+        got = Received(sink, method, body, dict(request.headers), at=time.monotonic())
+        if request.content_type == "application/json" and body:
+            got.fields = json.loads(body)
+        elif request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                data = await part.read()  # type: ignore[union-attr]
+                if part.name == "photo":  # type: ignore[union-attr]
+                    got.photo = bytes(data)
+                else:
+                    got.fields[str(part.name)] = bytes(data).decode()  # type: ignore[union-attr]
+        with self._lock:
+            self.attempts.append(got)
+        return got
+
+    async def _bot(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401,
+                                      "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        got = await self._record(request, TELEGRAM, method)
+        if method == "getUpdates":
+            return await self._get_updates(got.fields)
+        if (bad := await self._misbehave(TELEGRAM)) is not None:
+            return bad
+        with self._lock:
+            self.received.append(got)
+        return web.json_response({"ok": True, "result": {"message_id": len(self.received)}})
+
+    async def _get_updates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset", 0))
+        with self._lock:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        assert self._new_update is not None
+        if not self._updates:
+            self._new_update.clear()
+            try:
+                async with asyncio.timeout(float(params.get("timeout", 0))):
+                    await self._new_update.wait()
+            except TimeoutError:
+                pass
+        with self._lock:
+            return web.json_response({"ok": True, "result": list(self._updates)})
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        got = await self._record(request, name, "POST")
+        if (bad := await self._misbehave(name)) is not None:
+            return bad
+        with self._lock:
+            self.received.append(got)
+        return web.Response(status=204)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> ChatServices:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise TimeoutError("chat services did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return asyncio.run_coroutine_threadsafe(_wrap(fn), self._loop).result(10)
+
+
+async def _wrap(fn: Callable[[], T]) -> T:
+    return fn()
+
+
+def event_of(r: Received) -> str | None:
+    """The event a delivery reports: the JSON `event` of a webhook, or for Telegram the
+    message text's event (the notifier's texts are recognisable by their first words)."""
+    if r.sink != TELEGRAM:
+        return r.fields.get("event")
+    text = str(r.fields.get("text") or r.fields.get("caption") or "")
+    for prefix, event in TEXT_PREFIXES:
+        if prefix in text:
+            return event
+    return None
+
+
+TEXT_PREFIXES = (("filled: ", "order.filled"), (" fills:", "order.filled"),
+                 ("order rejected", "order.rejected"), ("trading HALTED", "trading.halted"),
+                 ("trading resumed", "trading.resumed"), ("flatten started", "flatten.started"),
+                 ("flatten done", "flatten.done"), ("flatten INCOMPLETE", "flatten.incomplete"),
+                 ("daemon started", "daemon.started"), ("daemon stopped", "shutdown.complete"),
+                 ("daemon CRASHED", "task.crashed"), ("market data stale", "market_data.stale"),
+                 ("daily summary", "summary.daily"))

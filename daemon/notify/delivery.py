@@ -111,7 +111,7 @@ class SinkWorker:
                     message = await self._group(message)
                 await self._deliver(session, message)
             except Exception as err:  # a bug here must not end the notifier, nor trading
-                _log.error("notify.failed", sink=self.sink.name, event=message.event,
+                _log.error("notify.failed", sink=self.sink.name, about=message.event,
                            error=repr(err))
             finally:
                 self.outbox.done()
@@ -152,7 +152,7 @@ class SinkWorker:
     def _failed(self, message: Message, err: SendError) -> None:
         will_retry = message.essential and err.retryable
         self._metrics.notify_failed.labels(self.sink.name).inc()
-        fields: dict[str, Any] = {"sink": self.sink.name, "event": message.event,
+        fields: dict[str, Any] = {"sink": self.sink.name, "about": message.event,
                                   "error": str(err), "status": err.status}
         if will_retry:
             _log.error("notify.send_failed", **fields, action="retrying: never dropped")

@@ -159,7 +159,8 @@ class Notifier:
                 for worker in self.workers:
                     await worker.outbox.drained()
         except TimeoutError:
-            pending = {w.sink.name: len(w.outbox) + w.outbox.busy for w in self.workers}
+            pending = {w.sink.name: [m.event for m in w.outbox.pending()]
+                       for w in self.workers if w.outbox.pending()}
             _log.warning("notify.flush_incomplete", pending=pending, deadline_s=deadline_s)
 
 

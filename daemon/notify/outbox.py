@@ -24,7 +24,7 @@ class Outbox:
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()  # nothing queued and nothing being sent
         self._idle.set()
-        self.busy = False  # a message taken is being delivered
+        self.current: Message | None = None  # taken by `get`, being delivered
 
     def __len__(self) -> int:
         return len(self._items)
@@ -52,8 +52,8 @@ class Outbox:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        self.busy = True
-        return self._items.popleft()
+        self.current = self._items.popleft()
+        return self.current
 
     def take(self, event: str) -> list[Message]:
         """Remove and return every queued message of `event`, in order (fill grouping)."""
@@ -67,9 +67,13 @@ class Outbox:
 
     def done(self) -> None:
         """The message taken by `get` is delivered, or given up."""
-        self.busy = False
+        self.current = None
         if not self._items:
             self._idle.set()
+
+    def pending(self) -> list[Message]:
+        """Every message not yet delivered nor given up: the one in flight, then the queue."""
+        return ([self.current] if self.current is not None else []) + list(self._items)
 
     async def drained(self) -> None:
         await self._idle.wait()

@@ -15,13 +15,11 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
-T = TypeVar("T")
 HANG_S = 30.0
 TELEGRAM = "telegram"
 
@@ -106,8 +104,17 @@ class ChatServices:
         self.port = self._runner.addresses[0][1]
         self._ready.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.run_until_complete(self._close())
         self._loop.close()
+
+    async def _close(self) -> None:
+        """Stop listening, and end the handlers still hanging (a "hang" mode's 30 s)."""
+        assert self._runner is not None
+        await self._runner.cleanup()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _misbehave(self, sink: str) -> web.Response | None:
         with self._lock:
@@ -199,13 +206,6 @@ class ChatServices:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
-    def call(self, fn: Callable[[], T]) -> T:
-        return asyncio.run_coroutine_threadsafe(_wrap(fn), self._loop).result(10)
-
-
-async def _wrap(fn: Callable[[], T]) -> T:
-    return fn()
-
 
 def event_of(r: Received) -> str | None:
     """The event a delivery reports: the JSON `event` of a webhook, or for Telegram the
@@ -226,3 +226,31 @@ TEXT_PREFIXES = (("filled: ", "order.filled"), (" fills:", "order.filled"),
                  ("daemon started", "daemon.started"), ("daemon stopped", "shutdown.complete"),
                  ("daemon CRASHED", "task.crashed"), ("market data stale", "market_data.stale"),
                  ("daily summary", "summary.daily"))
+
+
+TOKEN = "7411:AAbotTOKENforTESTSonly_x9Q"  # the shape of a real one: <bot id>:<secret>
+CHAT_ID = 424242
+USER_ID = 515151
+HMAC_KEY = "hmac-key-for-the-a-hook"
+
+
+def notify_section(services: ChatServices, hooks: tuple[str, ...] = ("a",),
+                   telegram: str = "", notify: str = "") -> str:
+    """`[notify]` for a test: webhooks named `hooks` (the first signed with HOOK_SECRET,
+    HMAC_KEY), Telegram on the fake API with CHAT_ID and USER_ID allowed; `telegram` and
+    `notify` add keys to those tables. Quick timings: sends time out after 0.5 s, retries wait
+    at most 0.2 s, fills are grouped over 0.2 s, the flush gets 2 s."""
+    keys = {"send_timeout_s": "0.5", "retry_max_s": "0.2", "group_fills_s": "0.2",
+            "shutdown_flush_s": "2"}
+    keys.update(line.split(" = ", 1) for line in notify.splitlines() if line.strip())
+    text = "[notify]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+    for n, name in enumerate(hooks):
+        secret = 'secret_credential = "HOOK_SECRET"\n' if n == 0 else ""
+        text += f'[[notify.webhook]]\nurl = "{services.hook_url(name)}"\n{secret}'
+    text += (f'[notify.telegram]\napi_url = "{services.api_url}"\nchat_id = "{CHAT_ID}"\n'
+             f"allowed_user_ids = [{USER_ID}]\npoll_timeout_s = 2\n{telegram}\n")
+    return text
+
+
+def notify_env() -> dict[str, str]:
+    return {"TRADINGD_TELEGRAM_TOKEN": TOKEN, "HOOK_SECRET": HMAC_KEY}

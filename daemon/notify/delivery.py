@@ -97,7 +97,7 @@ class SinkWorker:
             not self.sink.events or message.event in self.sink.events)
 
     def _dropped(self, event: str) -> None:
-        self._metrics.notify_dropped.labels(self.sink.name, "queue_full").inc()
+        self._metrics.notify_dropped.labels(self.sink.kind, "queue_full").inc()
 
     def close(self) -> None:
         self.closing = True
@@ -147,15 +147,15 @@ class SinkWorker:
                 await asyncio.sleep(cfg.retry_max_s)
                 self.outbox.put(message, front=True)
             return
-        self._metrics.notify_sent.labels(self.sink.name).inc()
+        self._metrics.notify_sent.labels(self.sink.kind).inc()
 
     def _failed(self, message: Message, err: SendError) -> None:
         will_retry = message.essential and err.retryable
-        self._metrics.notify_failed.labels(self.sink.name).inc()
+        self._metrics.notify_failed.labels(self.sink.kind).inc()
         fields: dict[str, Any] = {"sink": self.sink.name, "about": message.event,
                                   "error": str(err), "status": err.status}
         if will_retry:
             _log.error("notify.send_failed", **fields, action="retrying: never dropped")
         else:
-            self._metrics.notify_dropped.labels(self.sink.name, "send_failed").inc()
+            self._metrics.notify_dropped.labels(self.sink.kind, "send_failed").inc()
             _log.warning("notify.send_failed", **fields, action="dropped")

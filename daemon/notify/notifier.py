@@ -80,6 +80,7 @@ class Notifier:
             else:
                 self._accept(record)
         except Exception:
+            # Nothing may raise into a log call; a record the notifier cannot read is lost.
             self._metrics.notify_dropped.labels("all", "unreadable").inc()
 
     def _accept(self, record: Mapping[str, Any]) -> None:
@@ -195,11 +196,6 @@ def build(config: Config, secrets: NotifySecrets, supervisor: RiskSupervisor,
         sinks.append(tg)
         if cfg.telegram.commands:
             chat = ChatControl(tg, cfg.telegram, cfg, supervisor, inventory, metrics)
-    for sink in sinks:
-        metrics.notify_sent.labels(sink.name)
-        metrics.notify_failed.labels(sink.name)
-        for reason in ("queue_full", "send_failed"):
-            metrics.notify_dropped.labels(sink.name, reason)
     return Notifier(config, sinks, clock, metrics, inventory, supervisor.status, chat)
 
 

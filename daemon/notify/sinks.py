@@ -41,7 +41,8 @@ class SendError(Exception):
 
 
 class Sink(Protocol):
-    name: str  # the metric label: `webhook0`, `webhook1`, ..., `telegram`
+    name: str  # in log lines: `webhook0`, `webhook1`, ..., `telegram`
+    kind: str  # the metric label: `webhook` or `telegram`
     events: frozenset[str]  # empty: all
     min_level: Level
     max_per_minute: int
@@ -77,6 +78,8 @@ async def _request(session: aiohttp.ClientSession, timeout_s: float, url: str,
 
 
 class WebhookSink:
+    kind = "webhook"
+
     def __init__(self, name: str, config: WebhookConfig, secret: bytes | None) -> None:
         self.name = name
         self.events = frozenset(config.events)
@@ -142,7 +145,7 @@ class TelegramBot:
 
 
 class TelegramSink:
-    name = "telegram"
+    name = kind = "telegram"
 
     def __init__(self, config: TelegramConfig, bot: TelegramBot, chat_id: str) -> None:
         self.events = frozenset(config.events)

@@ -126,7 +126,7 @@ def test_a_hung_or_refusing_sink_changes_no_order_and_loses_no_halt(
     pending = [m.event for m in a.outbox.pending()]
     assert {"trading.halted", "shutdown.complete"} <= set(pending), pending
     dropped = hung.metrics.registry.get_sample_value(
-        "tradingd_notify_dropped_total", {"sink": "webhook0", "reason": "queue_full"})
+        "tradingd_notify_dropped_total", {"sink": "webhook", "reason": "queue_full"})
     assert dropped is not None and dropped > 0
     assert services.delivered("a") == []
     got_b = {r.fields["event"] for r in services.delivered("b")}

@@ -16,6 +16,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 from aiohttp import web
@@ -135,7 +137,7 @@ class ChatServices:
         if mode == "echo":
             return web.json_response({"ok": False, "error_code": 401, "description":
                                       f"Unauthorized: bot{self.token} is not a valid token "
-                                      f"({self.token})"}, status=401)
+                                      f"({self.token}; key {HMAC_KEY})"}, status=401)
         return None
 
     async def _record(self, request: web.Request, sink: str, method: str) -> Received:
@@ -144,13 +146,15 @@ class ChatServices:
         if request.content_type == "application/json" and body:
             got.fields = json.loads(body)
         elif request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                data = await part.read()  # type: ignore[union-attr]
-                if part.name == "photo":  # type: ignore[union-attr]
-                    got.photo = bytes(data)
+            head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
+            form = BytesParser(policy=policy.default).parsebytes(head + body)
+            for part in form.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                data = part.get_payload(decode=True)
+                if name == "photo":
+                    got.photo = data
                 else:
-                    got.fields[str(part.name)] = bytes(data).decode()  # type: ignore[union-attr]
+                    got.fields[str(name)] = data.decode()
         with self._lock:
             self.attempts.append(got)
         return got

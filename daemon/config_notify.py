@@ -78,11 +78,7 @@ class EventSetting(_Base, frozen=True, forbid_unknown_fields=True):
     """`[notify.events."order.filled"]`: switch one event off, or change its level."""
 
     enabled: bool = True
-    level: str = ""  # empty: the catalogue's default
-
-    def __post_init__(self) -> None:
-        if self.level:
-            _level("level", self.level)
+    level: str = ""  # empty: the catalogue's default (checked by NotifyConfig: it knows the key)
 
 
 class WebhookConfig(_Base, frozen=True, forbid_unknown_fields=True):
@@ -149,9 +145,11 @@ class NotifyConfig(_Base, frozen=True, forbid_unknown_fields=True):
     shutdown_flush_s: float = 3.0  # after the flatten: how long the last messages may take
 
     def __post_init__(self) -> None:
-        for name in self.events:
+        for name, setting in self.events.items():
             if name not in EVENTS:
                 raise ValueError(f"events.{name}: unknown event (one of {', '.join(EVENTS)})")
+            if setting.level:
+                _level(f"events.{name}.level", setting.level)
         for name in ("queue_size", "send_timeout_s", "max_attempts", "retry_max_s",
                      "stale_data_s", "shutdown_flush_s"):
             positive(name, getattr(self, name))

@@ -156,6 +156,8 @@ class SinkWorker:
                                   "error": str(err), "status": err.status}
         if will_retry:
             _log.error("notify.send_failed", **fields, action="retrying: never dropped")
-        else:
-            self._metrics.notify_dropped.labels(self.sink.kind, "send_failed").inc()
-            _log.warning("notify.send_failed", **fields, action="dropped")
+            return
+        self._metrics.notify_dropped.labels(self.sink.kind, "send_failed").inc()
+        # An essential message refused for good (a revoked token, a wrong chat) is an error.
+        (_log.error if message.essential else _log.warning)("notify.send_failed", **fields,
+                                                            action="dropped")

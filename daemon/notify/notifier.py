@@ -194,7 +194,7 @@ def build(config: Config, secrets: NotifySecrets, supervisor: RiskSupervisor,
                                                     secrets.telegram_token),
                           secrets.telegram_chat_id)
         sinks.append(tg)
-        if cfg.telegram.commands:
+        if cfg.telegram.commands and cfg.telegram.allowed_user_ids:  # else nobody may command
             chat = ChatControl(tg, cfg.telegram, cfg, supervisor, inventory, metrics)
     return Notifier(config, sinks, clock, metrics, inventory, supervisor.status, chat)
 

@@ -12,6 +12,7 @@ which is a secret). A malformed update is skipped; it never ends the poll.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,12 +50,17 @@ class ChatControl:
         offset: int | None = None
         while True:
             updates = await self._poll(session, offset)
+            before = offset
             for update in updates:
                 if isinstance(update, dict) and isinstance(update.get("update_id"), int):
                     offset = max(offset or 0, update["update_id"] + 1)
                 reply = self.handle(update)
                 if reply is not None:
                     await self._reply(session, reply)
+            if updates and offset == before:
+                # Nothing to confirm them by: the same updates would come back at once.
+                _log.warning("notify.poll_unreadable", updates=len(updates))
+                await asyncio.sleep(self._notify.retry_max_s)
 
     async def _poll(self, session: aiohttp.ClientSession, offset: int | None) -> list[Any]:
         """One `getUpdates`; failures are retried with jittered backoff for as long as it

@@ -159,3 +159,34 @@ async def test_resume_from_chat_when_allowed(tmp_path: Path, services: ChatServi
     finally:
         daemon.stop.set()
         assert await run == 0
+
+
+def test_malformed_or_foreign_updates_are_ignored_and_counted(tmp_path: Path,
+                                                              services: ChatServices) -> None:
+    """Whatever a chat sends (no text, a text that is not a string, no sender, another chat,
+    a user not allowed, an unknown command), nothing is obeyed and nothing raises; only the
+    allowed user's `/flatten` moves the state."""
+    cfg = config.parse(IN_PROCESS_HEAD + STRATEGY + notify_section(services), str(tmp_path))
+    strategy = wiring.strategy(cfg)
+    parts = wiring.build(cfg, strategy, wiring.paper_venue(cfg, strategy),
+                         notify_secrets=notify_secrets.load(cfg, env=notify_env()))
+    assert parts.notifier is not None and parts.notifier._chat is not None
+    chat = parts.notifier._chat
+
+    def msg(text: object, chat_id: object = CHAT_ID, user: object = None) -> object:
+        sender = {"id": USER_ID, "username": "op"} if user is None else user
+        return {"update_id": 1, "message": {"text": text, "chat": {"id": chat_id},
+                                            "from": sender}}
+
+    junk = [None, [], "x", {}, {"message": "x"}, {"message": {"text": 5}}, msg(None),
+            {"update_id": 2, "message": {"text": "/halt"}}, msg("/halt", user="me"),
+            msg("/halt", chat_id=CHAT_ID + 1), msg("/halt", chat_id=None),
+            msg("/halt", user={"id": USER_ID + 1}), msg("/halt", user={"id": str(USER_ID)})]
+    assert [chat.handle(u) for u in junk] == [None] * len(junk)
+    ignored = parts.metrics.registry.get_sample_value("tradingd_notify_commands_ignored_total")
+    assert ignored == 6  # the six with a text: each from somewhere not allowed
+    assert parts.gate.state is TradingState.ACTIVE
+    assert chat.handle(msg("/sudo")) == "commands: /status /positions /halt /flatten"
+    assert chat.handle(msg("")) is not None and parts.gate.state is TradingState.ACTIVE
+    assert chat.handle(msg("/flatten")) == "flatten requested; state reducing"
+    assert parts.gate.state is TradingState.REDUCING and not parts.supervisor.latched

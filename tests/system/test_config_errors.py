@@ -38,6 +38,8 @@ CASES = {
                      "paper.fee_bps: must be a finite number"),
     "infinite timeout": (SHIPPED.replace("flatten_timeout_s = 30", "flatten_timeout_s = inf"),
                          "shutdown.flatten_timeout_s: must be a finite number"),
+    "telegram without a token": (SHIPPED + '\n[notify.telegram]\nchat_id = "-100987"\n',
+                                 "notify.telegram: no bot token"),
 }
 
 

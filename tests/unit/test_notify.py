@@ -5,6 +5,7 @@ retry wait honours a 429's retry_after; the summary's time and drawdown."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +16,12 @@ from hypothesis import strategies as st
 from tenacity import RetryCallState
 
 from daemon.config import ConfigError, parse
-from daemon.config_notify import ESSENTIAL, EVENTS, Level
+from daemon.config_notify import ESSENTIAL, EVENTS, Level, WebhookConfig
 from daemon.notify import secrets as notify_secrets
 from daemon.notify.delivery import _Backoff
 from daemon.notify.message import Message, from_record, group_fills, render
 from daemon.notify.outbox import Outbox
-from daemon.notify.sinks import SendError
+from daemon.notify.sinks import SendError, WebhookSink
 from daemon.notify.summary import max_drawdown, next_due_ns
 from tests.support.configs import SHIPPED
 
@@ -146,3 +147,17 @@ def test_summary_is_due_at_the_next_utc_time_and_measures_drawdown() -> None:
     assert next_due_ns(at, 22 * 60) == at + 30 * 60 * S
     assert max_drawdown([100.0, 120.0, 90.0, 130.0, 117.0]) == pytest.approx(0.25)
     assert max_drawdown([]) == 0.0
+
+
+@pytest.mark.parametrize(("fmt", "key"), [("json", "text"), ("slack", "text"),
+                                          ("discord", "content")])
+def test_webhook_templates_carry_the_text_and_the_event(fmt: str, key: str) -> None:
+    sink = WebhookSink("webhook0", WebhookConfig(url="http://127.0.0.1:9/h", format=fmt), None)
+    halted = from_record({"event": "trading.halted", "source": "SIGUSR1",
+                          "breaker": "kill_switch", "detail": "SIGUSR1: kill switch"},
+                         Level.CRITICAL, 5)
+    doc = json.loads(sink.body(halted))
+    assert (doc["event"], doc["level"]) == ("trading.halted", "critical")
+    assert doc[key] == "🛑 trading HALTED by kill_switch (SIGUSR1): SIGUSR1: kill switch"
+    if fmt == "json":
+        assert (doc["breaker"], doc["ts_ns"]) == ("kill_switch", 5)

@@ -66,16 +66,17 @@ async def with_retries(send: Callable[[], Awaitable[None]], attempts: int,
 
 
 class RateLimit:
-    """At most `per_minute` sends in any 60 s."""
+    """At most `per_minute` sends in any 60 s (`window_s`)."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, window_s: float = RATE_WINDOW_S) -> None:
         self._per_minute = per_minute
+        self._window_s = window_s
         self._sent: deque[float] = deque()
 
     async def acquire(self) -> None:
         loop = asyncio.get_running_loop()
         while len(self._sent) >= self._per_minute:
-            wait_s = self._sent[0] + RATE_WINDOW_S - loop.time()
+            wait_s = self._sent[0] + self._window_s - loop.time()
             if wait_s <= 0:
                 self._sent.popleft()
                 continue

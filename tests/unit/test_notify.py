@@ -18,7 +18,7 @@ from tenacity import RetryCallState
 from daemon.config import ConfigError, parse
 from daemon.config_notify import ESSENTIAL, EVENTS, Level, WebhookConfig
 from daemon.notify import secrets as notify_secrets
-from daemon.notify.delivery import _Backoff
+from daemon.notify.delivery import RateLimit, _Backoff
 from daemon.notify.message import Message, from_record, group_fills, render
 from daemon.notify.outbox import Outbox
 from daemon.notify.sinks import SendError, WebhookSink
@@ -161,3 +161,18 @@ def test_webhook_templates_carry_the_text_and_the_event(fmt: str, key: str) -> N
     assert doc[key] == "🛑 trading HALTED by kill_switch (SIGUSR1): SIGUSR1: kill switch"
     if fmt == "json":
         assert (doc["breaker"], doc["ts_ns"]) == ("kill_switch", 5)
+
+
+def test_rate_limit_keeps_to_n_sends_in_any_window() -> None:
+    async def stamps() -> list[float]:
+        limit = RateLimit(3, window_s=0.3)
+        loop = asyncio.get_running_loop()
+        out = []
+        for _ in range(7):
+            await limit.acquire()
+            out.append(loop.time())
+        return out
+
+    sent = asyncio.run(stamps())
+    for n in range(3, 7):  # the 4th send waits for the 1st to leave the window, and so on
+        assert sent[n] - sent[n - 3] >= 0.3 - 1e-3

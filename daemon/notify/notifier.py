@@ -54,7 +54,7 @@ class Notifier:
         self._clock = clock
         self._metrics = metrics
         self.workers = [SinkWorker(sink, self.config, metrics) for sink in sinks]
-        self._chat = chat
+        self.chat = chat
         self._levels: dict[str, Level] = {}
         for name in EVENTS:
             level = self.config.level_of(name)
@@ -125,14 +125,14 @@ class Notifier:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         _log.info("notify.started", sinks=[w.sink.name for w in self.workers],
-                  commands=self._chat is not None, events=sorted(self._levels))
+                  commands=self.chat is not None, events=sorted(self._levels))
         async with asyncio.TaskGroup() as tg:
             for worker in self.workers:
                 tg.create_task(_restarting(worker.sink.name, functools.partial(worker.run,
                                                                                session)),
                                name=f"notify.{worker.sink.name}")
-            if self._chat is not None:
-                chat = self._chat
+            if self.chat is not None:
+                chat = self.chat
                 tg.create_task(_restarting("chat", lambda: chat.run(session)), name="chat")
             tg.create_task(_restarting("watch", self._watch), name="notify.watch")
 

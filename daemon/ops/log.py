@@ -100,10 +100,13 @@ def _run_taps(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappin
     return event
 
 
+_LEVELNO = {name.lower(): no for name, no in logging.getLevelNamesMapping().items()}
+
+
 def _below(levelno: int) -> Any:
     """A processor that drops records below `levelno`, once the taps have seen them."""
     def drop(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if logging.getLevelNamesMapping()[str(event.get("level", "info")).upper()] < levelno:
+        if _LEVELNO.get(str(event.get("level")), logging.INFO) < levelno:
             raise structlog.DropEvent
         return event
     return drop

@@ -40,7 +40,7 @@ class Received:
 class ChatServices:
     def __init__(self, token: str) -> None:
         self.token = token
-        self.received: list[Received] = []  # delivered (answered 200) requests only
+        self.received: list[Received] = []  # delivered (answered 2xx) requests only
         self.attempts: list[Received] = []  # every request, answered or not
         self._modes: dict[str, str] = {}
         self._failures: dict[str, int] = {}

@@ -30,13 +30,14 @@ import msgspec
 
 from daemon import accel
 from daemon.atomic import write_atomic
-from daemon.config import resolve_path
+from daemon.config import MarketSource, resolve_path
 from daemon.execution import flatten
 from daemon.execution.decisions import WAKE
 from daemon.execution.warmup import warm_up
 from daemon.exitcodes import ExitCode
 from daemon.handoff import Handoff
 from daemon.model import Decision, TickBatch
+from daemon.notify import notifier as notify
 from daemon.ops import control, log, sdnotify
 from daemon.ops.monitor import serve
 from daemon.risk.latch import RiskState
@@ -113,6 +114,7 @@ class Daemon:
         self.reconciler = parts.reconciler
         self.journal_watch = parts.journal_watch
         self._control_token = parts.control_token
+        self.notifier = parts.notifier
         self.stop = asyncio.Event()
         self._signals_seen = 0
 
@@ -139,6 +141,12 @@ class Daemon:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> int:
+        # The notifier runs around the whole lifecycle: the flatten's outcome and the stop are
+        # sent too, within a short flush after the exit code is known.
+        async with notify.running(self.notifier):
+            return await self._run()
+
+    async def _run(self) -> int:
         self.install_signal_handlers()
         cfg = self.config
         # Everything inside the try: a listener that cannot bind, or a broker that cannot
@@ -149,6 +157,8 @@ class Daemon:
                         control.serve(self.supervisor, cfg, self._control_token,
                                       self.metrics)):
                 _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
+                          venue=cfg.exchange.id if cfg.market.source is MarketSource.EXCHANGE
+                          else "sim", equity=self.inventory.equity(),
                           instruments=list(self.inventory.instruments), pid=os.getpid(),
                           strategy=cfg.strategy.class_path, state=self.gate.state.value,
                           order_path=accel.status)

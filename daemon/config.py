@@ -24,6 +24,7 @@ from daemon.config_errors import (
     non_negative,
     positive,
 )
+from daemon.config_notify import NotifyConfig
 from daemon.model import TradingState
 
 
@@ -379,6 +380,7 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
     exchange: ExchangeConfig = ExchangeConfig()
     control: ControlConfig = ControlConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    notify: NotifyConfig = NotifyConfig()  # webhooks and Telegram: daemon/config_notify.py
     # Where the file was read from: relative paths in it resolve against this directory.
     config_dir: str = msgspec.field(default=".", name="__config_dir__")
 

@@ -34,6 +34,8 @@ from daemon.journal.memory import MemoryJournal
 from daemon.journal.store import Journal
 from daemon.journal.watch import JournalWatch
 from daemon.model import Instrument, MarketKind
+from daemon.notify import notifier as notify
+from daemon.notify.secrets import NotifySecrets
 from daemon.ops import control
 from daemon.ops.credentials import Credentials
 from daemon.ops.health import HealthState
@@ -137,15 +139,19 @@ class Parts(NamedTuple):
     walk: MarketWalk | None
     reconciler: Reconciler | None
     journal_watch: JournalWatch | None
+    notifier: notify.Notifier | None = None  # [notify]: webhooks, Telegram
 
 
 def build(config: Config, strategy: Strategy[Any], venue: Venue,
           journal: OrderJournal | None = None, config_path: Path | None = None,
-          control_token: str | None = None) -> Parts:
+          control_token: str | None = None,
+          notify_secrets: NotifySecrets | None = None) -> Parts:
     """Wire a daemon on `venue`. Without a journal it gets an in-memory one (a replay, the
     bench, a test): the same order path, nothing kept, nothing to reconcile. `config_path` is
     re-read on SIGHUP; `control_token` is required if control is enabled. Raises `StateError`
-    if the halt latch cannot be read, `ConfigError` for a control API that cannot be."""
+    if the halt latch cannot be read, `ConfigError` for a control API that cannot be.
+    `notify_secrets` (`tradingd run`, a test) turns on `[notify]`'s sinks; without them a replay
+    or the bench sends nothing, whatever the config says."""
     if config.control.enabled and not control_token:
         raise ConfigError("control: enabled but no control token")
     control.socket_path(config)  # a bad socket path fails now, before anything starts
@@ -186,10 +192,12 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     # engine (the fills task hands it every booked event; while trading, `app` has the router
     # hand it its own rejections).
     signals = SignalEngine(strategy, StrategyView(inventory, router.owned), clock, router.owned)
+    notifier = None if notify_secrets is None else notify.build(
+        config, notify_secrets, supervisor, inventory, clock, venue.metrics)
     return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
                  gate, venue.broker, venue.source, journal, router, supervisor, signals,
                  StrategyActions(router, inventory, clock), venue.history, walk, reconciler,
-                 journal_watch)
+                 journal_watch, notifier)
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the ops tests need, only if missing:
-# promtool + prometheus (Debian package prometheus), systemd-analyze
+# promtool + prometheus (Debian package prometheus), amtool (prometheus-alertmanager,
+# for deploy/alertmanager), systemd-analyze
 # (systemd), shellcheck (for deploy/*.sh) and chromium (the backtest report
 # is opened in a real headless browser).
 #
@@ -16,6 +17,7 @@ set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -57,12 +59,16 @@ fi
 # deb-systemd-helper regardless of policy-rc.d; make sure nothing this script
 # installed is running or will start at boot. Only when it installed the
 # package just now: an operator's existing Prometheus is not ours to touch.
-if [[ " ${need[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ] \
-    && command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    if [[ " ${need[*]} " == *" prometheus "* ]]; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+    if [[ " ${need[*]} " == *" prometheus-alertmanager "* ]]; then
+        systemctl disable --now prometheus-alertmanager.service >/dev/null 2>&1 || true
+    fi
 fi
 
-for tool in promtool prometheus systemd-analyze shellcheck chromium; do
+for tool in promtool prometheus amtool systemd-analyze shellcheck chromium; do
     command -v "$tool" >/dev/null 2>&1 || echo "setup-test-tools: $tool still missing after install" >&2
 done
 exit 0

@@ -20,6 +20,7 @@ from daemon.clock import LiveClock
 from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
 from daemon.exitcodes import ExitCode
 from daemon.journal.store import Journal, journal_path, quote_spent
+from daemon.notify import secrets as notify_secrets
 from daemon.ops import control_token, credentials, log, startup_signals
 
 _log = log.get("runtime")
@@ -29,7 +30,9 @@ def main(args: argparse.Namespace, fail: Any) -> int:
     path: Path = args.config
     cfg, _ = wiring.load(path)  # validates the strategy before anything connects anywhere
     token = control_token.require() if cfg.control.enabled else None
-    log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
+    # Notifications of info events (fills, the summary) reach the notifier whatever the level.
+    log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level),
+                  tap_level="info" if cfg.notify.enabled else None)
     if (early := startup_signals.requested()) is not None:
         return _stopped_before_start(early)
     import uvloop
@@ -67,6 +70,7 @@ async def run(cfg: Config, config_path: Path | None = None,
               control_token: str | None = None) -> int:
     live = cfg.daemon.mode is Mode.LIVE
     creds = credentials.load()
+    notify = notify_secrets.load(cfg)  # a missing bot token or HMAC key: 78, naming the key
     if live and not creds.complete:
         raise ConfigError("exchange: live mode needs API credentials: set TRADINGD_API_KEY and "
                           "TRADINGD_API_SECRET, or api_key and api_secret files in "
@@ -75,13 +79,14 @@ async def run(cfg: Config, config_path: Path | None = None,
     # daemon before it could send anything.
     journal = await Journal.open(journal_path(resolve_path(cfg, cfg.daemon.state_dir)))
     try:
-        return await _run(cfg, creds, journal, config_path, control_token)
+        return await _run(cfg, creds, journal, config_path, control_token, notify)
     finally:
         await journal.close()
 
 
 async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
-               config_path: Path | None, control_token: str | None) -> int:
+               config_path: Path | None, control_token: str | None,
+               notify: notify_secrets.NotifySecrets) -> int:
     clock = LiveClock()
     exchange = cfg.market.source is MarketSource.EXCHANGE
     opened: list[Any] = []
@@ -95,7 +100,7 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
             venue = wiring.paper_venue(cfg, strategy, clock)
         # Reads the halt latch: a state error must stop us before anything is logged as started.
         daemon = Daemon(wiring.build(cfg, strategy, venue, journal, config_path,
-                                     control_token))
+                                     control_token, notify))
     except BaseException:
         for ex in opened:
             await ex.close()

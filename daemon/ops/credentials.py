@@ -9,6 +9,7 @@ neither a log line nor an exception message can carry a secret.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from daemon.ops import log
@@ -64,3 +65,17 @@ def load() -> Credentials:
             sources.add(source)
     return Credentials(values["api_key"], values["api_secret"], values["api_password"],
                        " + ".join(sorted(sources)) or "none")
+
+
+def secret(name: str, env_name: str, env: Mapping[str, str] | None = None) -> str:
+    """One more secret (the notifier's bot token, a webhook's HMAC key): the file `name` in
+    `$CREDENTIALS_DIRECTORY`, else `$env_name`; "" if neither. Registered with the redactor."""
+    env = os.environ if env is None else env
+    value = ""
+    if cred_dir := env.get("CREDENTIALS_DIRECTORY"):
+        path = Path(cred_dir) / name
+        if path.is_file():
+            value = path.read_text(encoding="utf-8").strip()
+    value = value or env.get(env_name, "").strip()
+    log.register_secret(value)
+    return value

@@ -9,6 +9,11 @@ records of libraries (ccxt logs its requests' headers at debug, asyncio and aioh
 errors) are turned into structlog records by `configure()`, and `install_process_hooks()`
 redacts uncaught tracebacks (main thread, threads, `__del__`) and warnings. For text the
 daemon prints itself (the CLI's stderr lines) there is `redact()`.
+
+Taps (`add_tap`) see every record that passes the level, before it is rendered: how the
+notifier turns log events into messages without a second set of calls on the order path.
+`configure(tap_level=...)` lets records below the log's own level reach the taps (and then
+drops them), so a quieter log does not silence notifications.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import MutableMapping
+import weakref
+from collections.abc import Callable, Mapping, MutableMapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TextIO
@@ -73,6 +79,39 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return {k: _scrub(v) for k, v in event.items()}
 
 
+Tap = Callable[[Mapping[str, Any]], None]
+_taps: list[Tap] = []
+
+
+def add_tap(tap: Tap) -> None:
+    """Call `tap(record)` for every record that passes the level. It runs inside the logging
+    call, on whatever task or thread logs: it must be quick and must not raise or log."""
+    _taps.append(tap)
+
+
+def remove_tap(tap: Tap) -> None:
+    if tap in _taps:
+        _taps.remove(tap)
+
+
+def _run_taps(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for tap in _taps:
+        tap(event)
+    return event
+
+
+_LEVELNO = {name.lower(): no for name, no in logging.getLevelNamesMapping().items()}
+
+
+def _below(levelno: int) -> Any:
+    """A processor that drops records below `levelno`, once the taps have seen them."""
+    def drop(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if _LEVELNO.get(str(event.get("level")), logging.INFO) < levelno:
+            raise structlog.DropEvent
+        return event
+    return drop
+
+
 _encoder = msgspec.json.Encoder(enc_hook=str, decimal_format="string")
 
 
@@ -100,29 +139,36 @@ class _StdlibToStructlog(logging.Handler):
 
 
 def configure(level: str = "info", stream: TextIO | None = None,
-              console: bool | None = None) -> None:
+              console: bool | None = None, tap_level: str | None = None) -> None:
+    """`tap_level`: the lowest level the taps need (the notifier's: "info"), when lower than
+    the log's `level`; without it, records below `level` cost nothing, as before."""
     out = stream or sys.stdout
     if console is None:
         console = out.isatty()
     renderer: Any = (structlog.dev.ConsoleRenderer() if console
                      else structlog.processors.JSONRenderer(serializer=_serialize))
     levelno = logging.getLevelNamesMapping()[level.upper()]
+    tap_levelno = logging.getLevelNamesMapping()[(tap_level or level).upper()]
+    gate = [_below(levelno)] if tap_levelno < levelno else []
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            _run_taps,
+            *gate,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.format_exc_info,
             redact_secrets,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(levelno),
+        wrapper_class=structlog.make_filtering_bound_logger(min(levelno, tap_levelno)),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         # Each module-level logger binds its processors once, on first use: unbound, every
         # call (even one filtered out by level) built a new bound logger, ~4 us per order log.
         # configure() is meant to run once per process, before anything logs.
         cache_logger_on_first_use=True,
     )
+    _forget_cached()
     # Libraries' stdlib records: through structlog, at the same level; no other handler, so
     # nothing reaches stderr unredacted (without a handler, logging's last resort prints
     # warnings there).
@@ -176,8 +222,20 @@ def install_process_hooks() -> None:
     warnings.showwarning = _showwarning
 
 
+_loggers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def get(name: str | None = None) -> Any:
-    return structlog.get_logger(name) if name else structlog.get_logger()
+    logger = structlog.get_logger(name) if name else structlog.get_logger()
+    _loggers.add(logger)
+    return logger
+
+
+def _forget_cached() -> None:
+    """A logger caches its processors, level and stream on first use: forget them, so a
+    later `configure()` (a test's, with its own stream and level) applies to every logger."""
+    for logger in list(_loggers):
+        logger.__dict__.pop("bind", None)
 
 
 def bind_task(name: str) -> None:

@@ -30,6 +30,8 @@ EXCHANGE_ERRORS = ("RequestTimeout", "ExchangeNotAvailable", "NetworkError", "DD
                    # not ccxt classes: trades the broker could not book as they came, and
                    # answers that were not what was asked for (ccxt's parser raised, no order id)
                    "MalformedFill", "FeeInOtherCurrency", "MalformedReply")
+NOTIFY_SINKS = ("webhook", "telegram")
+NOTIFY_DROP_REASONS = ("queue_full", "send_failed")
 
 # Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
 _FAST_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 0.1, 1.0)
@@ -97,6 +99,14 @@ class Metrics:
                                       "for a missing or wrong token")
         self.ambiguous_orders = c("ambiguous_orders", "Orders whose create had no clear outcome "
                                   "(timeout, 5xx, an unreadable answer): looked up, never resent")
+        # notify/: messages per kind of sink (every webhook counts as `webhook`; the log names
+        # which one); dropped by reason: queue_full (only informational ones), send_failed.
+        self.notify_sent = c("notify_sent", "Notifications delivered", ["sink"])
+        self.notify_failed = c("notify_failed", "Notification sends that failed after their "
+                               "retries", ["sink"])
+        self.notify_dropped = c("notify_dropped", "Notifications dropped", ["sink", "reason"])
+        self.notify_commands_ignored = c("notify_commands_ignored", "Chat commands ignored: "
+                                         "from a chat or user not allowed")
 
         h = self._histogram
         self.bar_to_order = h("bar_to_order_latency_seconds",
@@ -113,6 +123,11 @@ class Metrics:
                                 (self.exchange_errors, EXCHANGE_ERRORS)):
             for value in values:
                 counter.labels(value)
+        for sink in NOTIFY_SINKS:
+            self.notify_sent.labels(sink)
+            self.notify_failed.labels(sink)
+            for reason in NOTIFY_DROP_REASONS:
+                self.notify_dropped.labels(sink, reason)
         for path in DATA_PATHS:
             self.data_path.labels(path).set(0)
         for symbol in instruments:

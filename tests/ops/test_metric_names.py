@@ -26,7 +26,7 @@ CONTRACT = load_contract()
 
 
 def test_contract_is_well_formed() -> None:
-    assert len(CONTRACT) == 44
+    assert len(CONTRACT) == 48
     for name, kind in CONTRACT.items():
         assert re.fullmatch(r"tradingd_[a-z0-9_]+", name), name
         # prometheus_client appends _total to counters; the contract lists

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+_PACKAGES = {"amtool": "prometheus-alertmanager"}
 
 
 def require_tool(name: str) -> str:
@@ -21,7 +22,7 @@ def require_tool(name: str) -> str:
         pytest.fail(
             f"{name} is not installed; run `deploy/setup-test-tools.sh` as root "
             f"(make test does this) or install it from apt (package: "
-            f"{'systemd' if name.startswith('systemd') else 'prometheus'}).",
+            f"{_PACKAGES.get(name, 'systemd' if name.startswith('systemd') else 'prometheus')}).",
             pytrace=False,
         )
     return path

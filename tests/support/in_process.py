@@ -11,12 +11,15 @@ from daemon.app import Daemon
 from daemon.clock import Clock
 from daemon.config import Config
 from daemon.journal.base import OrderJournal
+from daemon.notify.secrets import NotifySecrets
 from daemon.venues.base import MarketDataSource
 from strategies.base import Strategy
 
 
 def paper_daemon(cfg: Config, strategy: Strategy[Any], clock: Clock | None = None,
                  source: MarketDataSource | None = None,
-                 journal: OrderJournal | None = None) -> Daemon:
+                 journal: OrderJournal | None = None,
+                 notify_secrets: NotifySecrets | None = None) -> Daemon:
+    """`notify_secrets` turns on the config's `[notify]` sinks, as `tradingd run` does."""
     venue = wiring.paper_venue(cfg, strategy, clock, source)
-    return Daemon(wiring.build(cfg, strategy, venue, journal))
+    return Daemon(wiring.build(cfg, strategy, venue, journal, notify_secrets=notify_secrets))

@@ -51,6 +51,8 @@ CASES = {
     "mixed quote currencies": (
         SHIPPED.replace("[paper]", ETH_BTC + "\n[paper]", 1),
         "market.instruments[1].symbol: quote currency BTC differs from USDT"),
+    "telegram without a token": (SHIPPED + '\n[notify.telegram]\nchat_id = "-100987"\n',
+                                 "notify.telegram: no bot token"),
 }
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,25 @@ def test_uncaught_tracebacks_and_warnings_are_redacted() -> None:
     assert secret not in out
     for what in ("thread", "del", "warned", "uncaught"):
         assert f"{what} {log.REDACTED}" in out, out
+
+
+@pytest.mark.parametrize(("tap_level", "tapped"), [(None, ["loud"]), ("info", ["quiet", "loud"])])
+def test_taps_see_records_down_to_their_level_and_the_log_keeps_its_own(
+        tap_level: str | None, tapped: list[str]) -> None:
+    """A log at warning: without a tap level the taps see what the log shows; with "info"
+    they see the info record too, and the log still shows only the warning."""
+    out = io.StringIO()
+    log.configure("warning", stream=out, console=False, tap_level=tap_level)
+    seen: list[str] = []
+
+    def tap(record: Any) -> None:
+        seen.append(record["event"])
+
+    log.add_tap(tap)
+    try:
+        log.get("t").info("quiet")
+        log.get("t").warning("loud")
+    finally:
+        log.remove_tap(tap)
+    assert seen == tapped
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["loud"]

@@ -143,6 +143,8 @@ class WsHub:
                 return
             with contextlib.suppress(ConnectionResetError):
                 await conn.ws.send_str(text)
+                if self.fx.stamps is not None:
+                    self.fx.stamps.frame_written(text)
 
     def _initial_streams(self, conn: Conn, request: web.Request) -> None:
         names = request.query.get("streams", "").split("/") if conn.kind == "combined" \
@@ -204,11 +206,17 @@ class WsHub:
             conn.send(json.dumps({"id": None, "status": 400,
                                   "error": {"code": -1000, "msg": "Invalid JSON"}}))
             return
+        stamps = self.fx.stamps
+        if stamps is not None:
+            stamps.ws_in(str(method))
         try:
             result = self._api_call(conn, str(method), params)
         except BinanceError as exc:
             conn.send(json.dumps({"id": rid, "status": exc.status, "error": exc.body()}))
             return
+        finally:
+            if stamps is not None:
+                stamps.ws_out(str(method))
         conn.send(json.dumps({"id": rid, "status": 200, "result": result, "rateLimits": []}))
 
     def _api_call(self, conn: Conn, method: str, params: dict[str, object]) -> object:

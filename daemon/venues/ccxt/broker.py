@@ -55,6 +55,9 @@ CANCEL_BUDGET_S = 5.0
 
 
 class CcxtBroker:
+    # `submit` waits for the venue's answer: the router sends a decision's orders side by side.
+    concurrent_submit = True
+
     def __init__(self, exchange: Any, instruments: dict[str, Instrument], cfg: ExchangeConfig,
                  metrics: Metrics, clock: Clock, client_id_prefix: str) -> None:
         self._ex = exchange
@@ -95,6 +98,10 @@ class CcxtBroker:
         if remaining > 0:
             raise BrokerError("rate_limited", f"backing off for the venue's rate limit, "
                               f"{remaining:.1f}s left", retry_after_s=remaining)
+        budget = getattr(self._ex, "tradingd_budget", None)
+        if budget is not None and (wait := budget.admit_order()) > 0:
+            raise BrokerError("rate_limited", f"the venue's order limit is used up; the next "
+                              f"order fits in {wait:.1f}s", retry_after_s=wait)
         coid = order.client_order_id
         self._orders.follow(order)
         sent_ns = self._clock.monotonic_ns()

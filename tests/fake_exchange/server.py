@@ -78,6 +78,7 @@ class FakeBinance:
         self.stamps: WireStamps | None = None  # a latency bench's wire stamps (stamps.py)
         self.print_fills = print_fills
         self.hub = WsHub(self)
+        self.rest = RestApi(self)  # the ws-api's order methods share its handlers
         self.faults.on_partition.append(self.hub.sever_all)
         self.auth = Auth(api_key, api_secret, self.now_ms)
         # Binance numbers trades per symbol; a shared sequence would read as gaps.
@@ -108,7 +109,7 @@ class FakeBinance:
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> FakeBinance:
         app = web.Application()
-        rest, control = RestApi(self), Control(self)
+        rest, control = self.rest, Control(self)
         app.router.add_get("/stream/ws", self.hub.market)
         app.router.add_get("/stream/ws/{tail:.*}", self.hub.market)
         app.router.add_get("/stream/stream", self.hub.combined)

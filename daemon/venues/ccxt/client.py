@@ -141,6 +141,15 @@ def _client_class(cls: Any) -> Any:
                 return await super().throttle(cost)
             return await budget.spend(cost)
 
+        def client(self, url: str) -> Any:
+            """A websocket's client: its requests spend from our budget too (ccxt gives each
+            socket a throttler of capacity one, the REST client's wait again)."""
+            ws = super().client(url)
+            budget = self.tradingd_budget
+            if budget is not None and ws.throttle != budget.spend:
+                ws.throttle = budget.spend
+            return ws
+
         def handle_errors(self, code: int, reason: str, url: str, method: str, headers: Any,
                           body: str, response: Any, request_headers: Any,
                           request_body: Any) -> Any:

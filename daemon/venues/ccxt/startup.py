@@ -20,6 +20,7 @@ from daemon.ops import credentials, log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.venues.base import FatalBrokerError
+from daemon.venues.ccxt import entry
 from daemon.venues.ccxt import replies as ccxt_replies
 from daemon.venues.ccxt.broker import CcxtBroker
 from daemon.venues.ccxt.budget import RequestBudget
@@ -109,6 +110,7 @@ async def live_broker(cfg: Config, creds: credentials.Credentials,
     check_live_markets(instruments)
     ex = make_exchange(cfg.exchange, creds)
     opened.append(ex)
+    entry.check_supported(ex, cfg.exchange)
     if budget is not None:
         attach_budget(ex, budget)
     await with_retry("load_markets", ex.load_markets)

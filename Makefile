@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.toml
 
-.PHONY: run test test-interpreted lint typecheck check accel bench soak soak-crash clean
+.PHONY: run test test-interpreted lint typecheck check accel bench bench-live soak soak-crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ check: lint typecheck test
 # The AR workload (1M ticks) through the real daemon, 5 fresh runs; the last line has the medians.
 bench: accel
 	$(PY) bench/run.py --runs 5 --ticks 1000000 --fills-digest
+
+# Live: trade on the wire -> order on the wire, the daemon against the local fake Binance over
+# loopback (REST and websocket order entry), and a bare ccxt.pro client's floor in the same run.
+bench-live: accel
+	$(PY) bench/wire_latency.py --samples 300 --ws
 
 # 10M ticks in one process: RSS every million ticks, and its growth from 2M to 10M.
 soak: accel

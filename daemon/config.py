@@ -222,8 +222,21 @@ class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
     # After a timeout on create, look the order up by client id for this long before
     # concluding it never reached the venue (longer than the venue's recvWindow).
     order_lookup_s: float = 10.0
+    # The venue's request limits, kept by us (venues/ccxt/budget.py); 0: what the venue
+    # publishes (Binance's exchangeInfo), else ccxt's rateLimit for the weight.
+    request_weight_per_minute: int = 0
+    # "websocket": orders over the venue's websocket API where ccxt offers it, REST while
+    # the socket is down (venues/ccxt/entry.py)
+    order_entry: str = "rest"
+    orders_per_10s: int = 0
+    orders_per_day: int = 0
 
     def __post_init__(self) -> None:
+        if self.order_entry not in ("rest", "websocket"):
+            raise ValueError('order_entry: must be "rest" or "websocket"')
+        for name in ("request_weight_per_minute", "orders_per_10s", "orders_per_day"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be 0 (the venue's own) or positive")
         if not re.fullmatch(r"[a-z0-9_]+", self.id):
             raise ValueError("id: must be a ccxt exchange id like 'binance'")
         if self.allotted_capital is not None:

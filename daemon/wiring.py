@@ -211,19 +211,24 @@ async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
     `FatalBrokerError` (77), `ConfigError` (78). `opened` collects every ccxt client made, for
     the caller to close whatever happens. ccxt is imported only here, when a mode needs it."""
     from daemon.venues.ccxt import startup
-    from daemon.venues.ccxt.client import make_exchange
+    from daemon.venues.ccxt.budget import for_exchange
+    from daemon.venues.ccxt.client import attach_budget, make_exchange
     from daemon.venues.ccxt.feed import CcxtFeed
     from daemon.venues.ccxt.history import CcxtHistory
 
     feed_ex = make_exchange(config.exchange, None)  # public data needs no keys
     opened.append(feed_ex)
     instruments = await startup.instruments(feed_ex, config)
+    xc = config.exchange
+    budget = await for_exchange(feed_ex, clock, xc.request_weight_per_minute,
+                                xc.orders_per_10s, xc.orders_per_day)
+    attach_budget(feed_ex, budget)
     metrics = Metrics(list(instruments))
     broker: Broker | None = None
     capital = config.paper.starting_cash
     if config.daemon.mode is Mode.LIVE:
         broker, capital = await startup.live_broker(config, creds, instruments, metrics, clock,
-                                                    opened, spent)
+                                                    opened, spent, budget)
     strat = strategy(config, instruments)
     if broker is None:
         broker = _paper_broker(config, instruments, clock)

@@ -9,6 +9,7 @@ take the same path through an in-memory journal.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import Counter
@@ -79,6 +80,9 @@ class OrderRouter:
         # before reaching the venue (a send the venue refused, a withdrawal).
         self.owned = OwnedOrders(inventory)
         self.on_rejected: Callable[[OrderRejected], None] | None = None
+        # A venue's broker waits for each request's answer: the orders of one decision are
+        # sent side by side. The paper broker answers at once, in order, so replays stay exact.
+        self._concurrent = bool(getattr(broker, "concurrent_submit", False))
 
     async def route(self, intent: OrderIntent, flatten: bool = False) -> ApprovedOrder | Denied:
         return (await self.route_all([intent], flatten))[0]
@@ -88,7 +92,8 @@ class OrderRouter:
                         ) -> list[ApprovedOrder | Denied]:
         """One decision's intents, in order, each through the gate and into the books. Each
         check counts the orders approved before it as working, and none waits for an earlier
-        one's request: the open leg of a flip goes out right behind the close. The decision's
+        one's request: on a venue they go out side by side (`_hand_over_together`), so the
+        open leg of a flip does not wait a round trip behind the close. The decision's
         orders are committed together (one fsync in the SQLite journal), then handed over. The
         bookkeeping of a hand-over (metrics, the log line) waits until every order of the
         decision is out.
@@ -176,11 +181,29 @@ class OrderRouter:
                 return
             _log.error("order.sent_unrecorded", reason="journal_write_failed", error=str(err),
                        client_order_ids=coids, note="a flatten's close goes out all the same")
+        sendable: list[ApprovedOrder] = []
         for decision, _ in approved:
             if self._gate.may_send(decision):
-                await self._hand_over(decision, closed_mono_ns, handed)
+                sendable.append(decision)
             else:
                 await self._withdraw(decision)  # halted while the intent was being written
+        if len(sendable) > 1 and self._concurrent:
+            await self._hand_over_together(sendable, closed_mono_ns, handed)
+            return
+        for decision in sendable:
+            await self._hand_over(decision, closed_mono_ns, handed)
+
+    async def _hand_over_together(self, sendable: list[ApprovedOrder], closed_mono_ns: int,
+                                  handed: list[tuple[ApprovedOrder, float | None]]) -> None:
+        """A venue's requests at once, none waiting for another's answer (each is journaled
+        already). Every hand-over runs to its end — cancelling one mid-request would make its
+        outcome unknown — then the first failure that must stop the daemon is raised."""
+        results = await asyncio.gather(
+            *(self._hand_over(d, closed_mono_ns, handed) for d in sendable),
+            return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _hand_over(self, approved: ApprovedOrder, closed_mono_ns: int,
                          handed: list[tuple[ApprovedOrder, float | None]]) -> None:
@@ -190,13 +213,15 @@ class OrderRouter:
         latency_s = None
         if closed_mono_ns:
             latency_s = max((self._clock.monotonic_ns() - closed_mono_ns) / 1e9, 0.0)
-        handed.append((approved, latency_s))
+        entry = (approved, latency_s)
+        handed.append(entry)
         try:
             await self._broker.submit(approved)
         except FatalBrokerError:
             raise  # refused credentials: not this order's fault; the daemon must stop (77)
         except BrokerError as err:
-            self._account([handed.pop()])  # its "submitted" line before the failure's
+            handed.remove(entry)
+            self._account([entry])  # its "submitted" line before the failure's
             await self._send_failed(approved, err)
 
     def _account(self, handed: list[tuple[ApprovedOrder, float | None]]) -> None:

@@ -88,14 +88,14 @@ class Auth:
         signature = params.get("signature")
         if not isinstance(signature, str) or not signature:
             raise mandatory("signature")
-        payload = "&".join(f"{k}={_ws_value(v)}" for k, v in sorted(params.items())
+        payload = "&".join(f"{k}={ws_value(v)}" for k, v in sorted(params.items())
                            if k != "signature")
         if not hmac.compare_digest(signature, sign(self.api_secret, payload)):
             raise BinanceError(-1022, "Signature for this request is not valid.")
         self.check_timestamp({k: str(v) for k, v in params.items()})
 
 
-def _ws_value(v: object) -> str:
+def ws_value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)

@@ -18,7 +18,7 @@ Websocket drops and operator actions live on the server object; they act immedia
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,6 +72,8 @@ class Faults:
         # public stream suffixes ("@trade") whose messages are not sent: a socket that stays
         # connected but goes quiet, while REST still answers
         self.muted_streams: set[str] = set()
+        # ws-api methods ("order.place") whose next N requests take effect unanswered
+        self.ws_unanswered: Counter[str] = Counter()
 
     def add(self, fault: HttpFault) -> HttpFault:
         self.http.append(fault)

@@ -77,6 +77,17 @@ class RestApi:
     # --- dispatch ------------------------------------------------------------------------
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         fx, path, method = self.fx, request.path, request.method
+        stamps = fx.stamps
+        if stamps is None:
+            return await self._dispatch(request, fx, path, method)
+        stamps.rest_in(method, path)
+        try:
+            return await self._dispatch(request, fx, path, method)
+        finally:
+            stamps.rest_out(method, path)
+
+    async def _dispatch(self, request: web.Request, fx: FakeBinance, path: str,
+                        method: str) -> web.StreamResponse:
         fx.requests.append(f"{method} {path}")
         fx.request_log.append((time.monotonic(), method, path))
         if fx.faults.partitioned:

@@ -34,6 +34,7 @@ from .marketdata import Market, PublicTrade, RandomWalk
 from .markets import DEFAULT_SYMBOLS, SymbolSpec
 from .models import Fill, Order, my_trade_json, order_json
 from .replay import DEFAULT_CAPTURE, Replay
+from .stamps import WireStamps
 from .ws import WsHub
 
 DEFAULT_BALANCES = {"USDT": "100000", "BTC": "1", "ETH": "10"}
@@ -56,10 +57,13 @@ class FakeBinance:
         api_key: str = FAKE_API_KEY,
         api_secret: str = FAKE_API_SECRET,
         fee_asset: tuple[str, str] | None = None,
+        print_fills: bool = True,
     ) -> None:
         """`replay`: True (the bundled capture slice) or a capture path drives BTCUSDT from
         real data; other symbols always follow the seeded random walk. `replay_speed` /
-        `tick_interval` start background drivers; leave them None for step-by-step tests."""
+        `tick_interval` start background drivers; leave them None for step-by-step tests.
+        `print_fills=False`: our own fills stay off the public tape (a latency bench wants
+        only the trades it publishes)."""
         self.host, self.port, self.seed = host, port, seed
         self.api_key, self.api_secret = api_key, api_secret
         self.replay_speed, self.tick_interval = replay_speed, tick_interval
@@ -71,7 +75,10 @@ class FakeBinance:
         self.order_posts: Counter[str] = Counter()
         self.clock_skew_ms = 0
         self.faults = Faults()
+        self.stamps: WireStamps | None = None  # a latency bench's wire stamps (stamps.py)
+        self.print_fills = print_fills
         self.hub = WsHub(self)
+        self.rest = RestApi(self)  # the ws-api's order methods share its handlers
         self.faults.on_partition.append(self.hub.sever_all)
         self.auth = Auth(api_key, api_secret, self.now_ms)
         # Binance numbers trades per symbol; a shared sequence would read as gaps.
@@ -102,7 +109,7 @@ class FakeBinance:
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> FakeBinance:
         app = web.Application()
-        rest, control = RestApi(self), Control(self)
+        rest, control = self.rest, Control(self)
         app.router.add_get("/stream/ws", self.hub.market)
         app.router.add_get("/stream/ws/{tail:.*}", self.hub.market)
         app.router.add_get("/stream/stream", self.hub.combined)
@@ -199,7 +206,7 @@ class FakeBinance:
         return self.replay.advance_trades(n)
 
     def _print_fill(self, order: Order, fill: Fill) -> None:
-        if order.symbol in self.walks:
+        if order.symbol in self.walks and self.print_fills:
             # the public side of a user fill: buyer is maker when the user sold as taker
             buyer_maker = (order.side == "BUY") == fill.is_maker
             self.markets[order.symbol].record_trade(PublicTrade(

@@ -12,6 +12,11 @@ User data (spot, this ccxt): ccxt does NOT use a REST listenKey; it opens the ws
 `{"subscriptionId":N,"event":{...}}`. A legacy listenKey stream (`<ws>/stream/ws/<key>`, key
 from `POST /api/v3/userDataStream`) is served too, for older clients.
 
+Orders on the ws-api: `order.place`, `order.cancel` and `order.status` (ccxt's
+`create_order_ws`, `cancel_order_ws`, `fetch_order_ws`), signed like the user-data subscription
+and answered by the REST handlers, so the same engine and the same JSON; a fault can let one
+take effect unanswered (`Faults.ws_unanswered`).
+
 Publishing is synchronous (the engine calls it mid-trade): each connection has a queue and a
 writer task, which also keeps per-connection message order.
 """
@@ -27,11 +32,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from .auth import ws_value
 from .errors import BinanceError
 
 if TYPE_CHECKING:
     from .server import FakeBinance
 
+# The ws-api's order methods, answered by the REST handlers (same engine, same JSON).
+WS_ORDER_METHODS = {"order.place": "new_order", "order.cancel": "cancel_order",
+                    "order.status": "get_order"}
 STREAM_KINDS = ("@trade", "@aggTrade", "@bookTicker", "@depth", "@depth@100ms", "@ticker",
                 "@miniTicker")
 
@@ -143,6 +152,8 @@ class WsHub:
                 return
             with contextlib.suppress(ConnectionResetError):
                 await conn.ws.send_str(text)
+                if self.fx.stamps is not None:
+                    self.fx.stamps.frame_written(text)
 
     def _initial_streams(self, conn: Conn, request: web.Request) -> None:
         names = request.query.get("streams", "").split("/") if conn.kind == "combined" \
@@ -204,11 +215,21 @@ class WsHub:
             conn.send(json.dumps({"id": None, "status": 400,
                                   "error": {"code": -1000, "msg": "Invalid JSON"}}))
             return
+        stamps = self.fx.stamps
+        if stamps is not None:
+            stamps.ws_in(str(method))
         try:
             result = self._api_call(conn, str(method), params)
+            if self.fx.faults.ws_unanswered[str(method)] > 0:
+                self.fx.faults.ws_unanswered[str(method)] -= 1
+                self.fx.faults.fired.append(("WS-API", str(method), "unanswered"))
+                return  # it took effect; the answer never comes
         except BinanceError as exc:
             conn.send(json.dumps({"id": rid, "status": exc.status, "error": exc.body()}))
             return
+        finally:
+            if stamps is not None:
+                stamps.ws_out(str(method))
         conn.send(json.dumps({"id": rid, "status": 200, "result": result, "rateLimits": []}))
 
     def _api_call(self, conn: Conn, method: str, params: dict[str, object]) -> object:
@@ -227,6 +248,14 @@ class WsHub:
             return {}
         if method == "session.subscriptions":
             return [{"subscriptionId": s} for s in sorted(conn.user_subs)]
+        handler = WS_ORDER_METHODS.get(method)
+        if handler is not None:
+            self.fx.auth.verify_ws(params)
+            p = {k: ws_value(v) for k, v in params.items()
+                 if k not in ("apiKey", "signature", "timestamp", "recvWindow")}
+            if method == "order.place":
+                self.fx.order_posts[p.get("newClientOrderId", "")] += 1
+            return getattr(self.fx.rest, handler)(p)
         if method == "ping":
             return {}
         if method == "time":

@@ -77,6 +77,29 @@ class Alternate(SingleInstrumentStrategy[AlternateParams]):
                             bar_close_ns=bar.end_ns),)
 
 
+class TwoLegs(SingleInstrumentStrategy[AlternateParams]):
+    """Alternate in two orders a bar — buys of `qty` and `2·qty`, then two sells of what it
+    holds — so every decision's orders go out side by side (the router's concurrent path)."""
+
+    Params = AlternateParams
+
+    def on_bar(self, bar: Bar, view: InventoryView) -> Sequence[OrderIntent]:
+        symbol, qty = self.params.symbol, self.params.qty
+        if view.has_working_orders(symbol):
+            return ()
+        held = view.closable_qty(symbol)
+        if held > qty:
+            return (OrderIntent(symbol, Side.SELL, qty, reduce_only=True, tag="close",
+                                bar_close_ns=bar.end_ns),
+                    OrderIntent(symbol, Side.SELL, held - qty, reduce_only=True, tag="close",
+                                bar_close_ns=bar.end_ns))
+        if held:
+            return (OrderIntent(symbol, Side.SELL, held, reduce_only=True, tag="close",
+                                bar_close_ns=bar.end_ns),)
+        return (OrderIntent(symbol, Side.BUY, qty, tag="open", bar_close_ns=bar.end_ns),
+                OrderIntent(symbol, Side.BUY, qty * 2, tag="open", bar_close_ns=bar.end_ns))
+
+
 class RestingBuysParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     symbol: str
     qty: Decimal

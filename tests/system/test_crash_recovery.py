@@ -1,13 +1,14 @@
 """Crash trials: the live daemon SIGKILLed at seeded random moments, restarted, again and again.
 
-A chain is one fake exchange and one state dir. The daemon (Alternate: a market order every
-1 s bar) is started and SIGKILLed TRIALS_PER_CHAIN times, then stopped with SIGTERM. Kill
-moments are seeded: uniform over the first seconds after the process starts (so some land in
-startup and reconciliation, some between an intent and its request, some mid-fill), and every
-third trial while an order request is stalled at the venue (between "order sent" and "ack
-received"): in even chains the venue has placed the order and holds back the answer, in odd
-chains it holds the request unprocessed, so the order never exists. The fifth trial of a chain
-sends SIGTERM while trading and SIGKILLs a seeded fraction of a second later, mid-flatten.
+A chain is one fake exchange and one state dir. The daemon (Alternate: a market order every 1 s
+bar; from the third chain TwoLegs: two orders a bar, sent side by side) is started and SIGKILLed
+TRIALS_PER_CHAIN times, then stopped with SIGTERM. Kill moments are seeded: uniform over the
+first seconds after the process starts (so some land in startup and reconciliation, some between
+an intent and its request, some mid-fill), and every third trial while an order request is
+stalled at the venue (between "order sent" and "ack received"): in even chains the venue has
+placed the order and holds back the answer, in odd chains it holds the request unprocessed, so
+the order never exists. The fifth trial of a chain sends SIGTERM while trading and SIGKILLs a
+seeded fraction of a second later, mid-flatten.
 
 After every restart that reaches `reconcile.complete`, the position the daemon rebuilt equals
 the position the exchange's trades of all earlier runs' orders add up to. At the end of a chain:
@@ -48,6 +49,9 @@ from tests.support.venue import (
 
 pytestmark = pytest.mark.system
 ALTERNATE = ("tests.support.strategies:Alternate", 'symbol = "BTC/USDT"\nqty = "0.01"')
+# Chains from the third on trade two orders a decision, sent side by side (the router's
+# concurrent path): each still journaled before its request, each placed at most once.
+TWO_LEGS = ("tests.support.strategies:TwoLegs", 'symbol = "BTC/USDT"\nqty = "0.01"')
 MIN_KILLS = int(os.environ.get("CRASH_TRIALS", "20"))  # SIGKILLs that must hit a live daemon
 TRIALS_PER_CHAIN = 6
 MID_FLATTEN_TRIALS = frozenset({4})  # SIGTERM first: the flatten may beat the SIGKILL
@@ -135,7 +139,8 @@ def test_sigkill_at_any_moment_costs_nothing_but_downtime(chain: int, tmp_path: 
     lost = 0  # orders found journaled but never placed, over all runs' reconciliations
     with FakeBinanceThread(seed=chain, tick_interval=0.05) as fx:
         btc0 = venue_base(fx)
-        cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=ALTERNATE, lookup_s="2",
+        cfg = exchange_config(tmp_path, fx.ccxt_config(),
+                              strategy=ALTERNATE if chain < 2 else TWO_LEGS, lookup_s="2",
                               sections={"reconcile": "interval_s = 1"})
         env = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret}
         checks = kills = 0

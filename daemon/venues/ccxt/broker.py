@@ -41,6 +41,7 @@ from daemon.venues.base import EVENT_QUEUE_SIZE, BrokerError, UnresolvedOrder, V
 from daemon.venues.ccxt import replies as ccxt_replies
 from daemon.venues.ccxt.calls import OUTCOME_UNKNOWN, TRANSIENT, Lookup, VenueCalls
 from daemon.venues.ccxt.client import ErrorKind, MalformedReply, classify, error_label
+from daemon.venues.ccxt.entry import OrderEntry
 from daemon.venues.ccxt.fills import FillParser
 from daemon.venues.ccxt.orders import DONE, OrderTracker, our_client_id
 from daemon.venues.ccxt.unresolved import Unresolved
@@ -66,6 +67,9 @@ def _order_params(order: ApprovedOrder) -> dict[str, Any]:
 
 
 class CcxtBroker:
+    # `submit` waits for the venue's answer: the router sends a decision's orders side by side.
+    concurrent_submit = True
+
     def __init__(self, exchange: Any, instruments: dict[str, Instrument], cfg: ExchangeConfig,
                  metrics: Metrics, clock: Clock, client_id_prefix: str) -> None:
         self._ex = exchange
@@ -74,6 +78,7 @@ class CcxtBroker:
         self._metrics = metrics
         self._clock = clock
         self._venue = VenueCalls(exchange, metrics, clock)
+        self._entry = OrderEntry(exchange, cfg, clock)
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._orders = OrderTracker(self._venue, FillParser(instruments, metrics, clock),
                                     self._events, clock, client_id_prefix + "-")
@@ -106,12 +111,16 @@ class CcxtBroker:
         if remaining > 0:
             raise BrokerError("rate_limited", f"backing off for the venue's rate limit, "
                               f"{remaining:.1f}s left", retry_after_s=remaining)
+        budget = getattr(self._ex, "tradingd_budget", None)
+        if budget is not None and (wait := budget.admit_order()) > 0:
+            raise BrokerError("rate_limited", f"the venue's order limit is used up; the next "
+                              f"order fits in {wait:.1f}s", retry_after_s=wait)
         coid = order.client_order_id
         self._orders.follow(order)
         sent_ns = self._clock.monotonic_ns()
         self._creating.add(coid)
         try:
-            response = ccxt_replies.order_report(await self._ex.create_order(
+            response = ccxt_replies.order_report(await self._entry.create(
                 order.symbol, order.order_type.value, order.side.value, float(order.qty),
                 float(order.limit_price) if order.limit_price is not None else None,
                 _order_params(order)), coid, order.symbol)
@@ -154,7 +163,7 @@ class CcxtBroker:
                 await self._venue.wait_backoff()
             try:
                 response = ccxt_replies.venue_order(
-                    await self._ex.cancel_order("", symbol, {"clientOrderId": coid}))
+                    await self._entry.cancel(symbol, {"clientOrderId": coid}))
             except Exception as err:  # an unreadable answer: the cancel is asked again
                 kind = self._venue.failed(err)
                 if kind is ErrorKind.ORDER_NOT_FOUND:

@@ -16,7 +16,8 @@ Retry-After is read from the response that raised, never from the client: ccxt k
 overwrites, and its rate-limit exceptions carry only the body. `make_exchange` therefore builds
 the client from a thin subclass whose `handle_errors` (ccxt's per-response hook, which is given
 that response's headers) notes the delay on the exception it raises; `retry_after_s(err)`
-reads it back.
+reads it back. The same subclass hands ccxt's `throttle` to our request budget once one is
+attached (`attach_budget`, `budget.py`).
 """
 
 from __future__ import annotations
@@ -135,6 +136,23 @@ def _client_class(cls: Any) -> Any:
     """`cls`, with the Retry-After of a failed response noted on the exception it raises."""
 
     class Client(cls):  # type: ignore[misc]
+        tradingd_budget: Any = None  # our `RequestBudget`, once attached: ccxt's throttler off
+
+        async def throttle(self, cost: Any = None) -> Any:
+            budget = self.tradingd_budget
+            if budget is None:
+                return await super().throttle(cost)
+            return await budget.spend(cost)
+
+        def client(self, url: str) -> Any:
+            """A websocket's client: its requests spend from our budget too (ccxt gives each
+            socket a throttler of capacity one, the REST client's wait again)."""
+            ws = super().client(url)
+            budget = self.tradingd_budget
+            if budget is not None and ws.throttle != budget.spend:
+                ws.throttle = budget.spend
+            return ws
+
         def handle_errors(self, code: int, reason: str, url: str, method: str, headers: Any,
                           body: str, response: Any, request_headers: Any,
                           request_body: Any) -> Any:
@@ -157,6 +175,12 @@ def _client_class(cls: Any) -> Any:
     Client.__name__ = cls.__name__
     Client.__qualname__ = cls.__qualname__
     return Client
+
+
+def attach_budget(exchange: Any, budget: Any) -> None:
+    """Requests of `exchange` spend from `budget` (`budget.py`) instead of waiting in ccxt's
+    throttler: `enableRateLimit` stays on, so ccxt still prices each request and asks."""
+    exchange.tradingd_budget = budget
 
 
 def _plain(value: Any) -> Any:

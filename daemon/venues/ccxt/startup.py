@@ -20,10 +20,13 @@ from daemon.ops import credentials, log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.venues.base import FatalBrokerError
+from daemon.venues.ccxt import entry
 from daemon.venues.ccxt import replies as ccxt_replies
 from daemon.venues.ccxt.broker import CcxtBroker
+from daemon.venues.ccxt.budget import RequestBudget
 from daemon.venues.ccxt.client import (
     ErrorKind,
+    attach_budget,
     classify,
     error_label,
     instruments_from_markets,
@@ -98,14 +101,18 @@ def check_live_markets(instruments: dict[str, Instrument]) -> None:
 
 async def live_broker(cfg: Config, creds: credentials.Credentials,
                       instruments: dict[str, Instrument], metrics: Metrics,
-                      clock: Clock, opened: list[Any],
-                      spent: dict[str, Decimal]) -> tuple[CcxtBroker, Decimal]:
+                      clock: Clock, opened: list[Any], spent: dict[str, Decimal],
+                      budget: RequestBudget | None = None) -> tuple[CcxtBroker, Decimal]:
     """The exchange's broker for live mode, and the capital it may trade. `opened` collects
-    the ccxt clients made, for the caller to close whatever happens."""
+    the ccxt clients made, for the caller to close whatever happens. `budget`: the request
+    limits its calls spend from, shared with the feed's client."""
     assert cfg.exchange.allotted_capital is not None
     check_live_markets(instruments)
     ex = make_exchange(cfg.exchange, creds)
     opened.append(ex)
+    entry.check_supported(ex, cfg.exchange)
+    if budget is not None:
+        attach_budget(ex, budget)
     await with_retry("load_markets", ex.load_markets)
     capital = cfg.exchange.allotted_capital
     await check_balance(ex, instruments, capital, spent)

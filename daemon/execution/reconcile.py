@@ -12,7 +12,10 @@ Startup (`restore`, then `startup`, before any trading task runs):
 4. open orders on the venue with our client-id prefix that the journal lacks are cancelled or
    adopted (`reconcile.unknown_orders`);
 5. on spot, the position the journal's fills add up to must not exceed what the venue holds
-   (free + locked) by more than `reconcile.tolerance_ratio` of it.
+   (free + locked) by more than `reconcile.tolerance_ratio` of it; on a swap, the signed
+   position must equal the venue's (`positionAmt`) within `tolerance_ratio` of the larger of
+   the two: the venue's position is the whole account's, so any difference is drift (an
+   order placed behind the daemon's back, a fill it missed, a liquidation).
 Venue errors are retried with backoff; drift is not retried quickly. Until a pass is clean the
 daemon is not ready and trades nothing.
 
@@ -185,7 +188,7 @@ class Reconciler:
             else:
                 drifts.append(f"open order {vo.client_order_id} on the venue is not in the "
                               f"journal (another daemon with our client-id prefix?)")
-        return drifts + await self._check_holdings()
+        return drifts + await self._check_holdings() + await self._check_positions()
 
     async def _check_order(self, rec: OrderRecord, startup: bool) -> list[str]:
         coid = rec.client_order_id
@@ -272,6 +275,19 @@ class Reconciler:
                     position):
                 drifts.append(f"{asset}: position {position} exceeds the venue's holding "
                               f"{held[asset]}")
+        return drifts
+
+    async def _check_positions(self) -> list[str]:
+        swaps = [s for s, i in self._inventory.instruments.items()
+                 if i.kind is MarketKind.MARGIN]
+        if not swaps:
+            return []
+        venue = await self._broker.query_positions(swaps)
+        drifts = []
+        for symbol, held in venue.items():
+            ours = self._inventory.position(symbol)
+            if abs(ours - held) > self._cfg.tolerance_ratio * max(abs(ours), abs(held)):
+                drifts.append(f"{symbol}: position {ours} is not the venue's {held}")
         return drifts
 
     async def _book(self, event: OrderAccepted | OrderCancelled | OrderFilled |

@@ -111,6 +111,10 @@ class Broker(Protocol):
     async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
         """Free + locked balance per asset; empty when the broker has no venue account."""
 
+    async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        """The venue's signed position per swap symbol among `symbols`; empty when the broker
+        has no venue account (or none of them is a swap)."""
+
     def track(self, order: VenueOrder) -> None:
         """Follow a recovered open order (fills, end) as if this run had sent it."""
 

@@ -97,6 +97,9 @@ class PaperBroker:
     async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
         return {}
 
+    async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        return {}
+
     def track(self, order: VenueOrder) -> None:
         return None
 

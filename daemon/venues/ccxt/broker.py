@@ -32,13 +32,14 @@ from typing import Any
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
 from daemon.events import BrokerEvent
-from daemon.model import Fill, Instrument, OrderType, Side
+from daemon.model import Fill, Instrument, MarketKind, OrderType, Side
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.base import EVENT_QUEUE_SIZE, BrokerError, UnresolvedOrder, VenueOrder
 from daemon.venues.ccxt import replies as ccxt_replies
+from daemon.venues.ccxt import swaps as ccxt_swaps
 from daemon.venues.ccxt.calls import OUTCOME_UNKNOWN, TRANSIENT, Lookup, VenueCalls
 from daemon.venues.ccxt.client import ErrorKind, MalformedReply, classify, error_label
 from daemon.venues.ccxt.fills import FillParser
@@ -96,6 +97,9 @@ class CcxtBroker:
             raise BrokerError("rate_limited", f"backing off for the venue's rate limit, "
                               f"{remaining:.1f}s left", retry_after_s=remaining)
         coid = order.client_order_id
+        params: dict[str, Any] = {"clientOrderId": coid}
+        if order.reduce_only and self._instruments[order.symbol].kind is MarketKind.MARGIN:
+            params["reduceOnly"] = True  # a close can never open the other way on a swap
         self._orders.follow(order)
         sent_ns = self._clock.monotonic_ns()
         self._creating.add(coid)
@@ -103,7 +107,7 @@ class CcxtBroker:
             response = ccxt_replies.order_report(await self._ex.create_order(
                 order.symbol, order.order_type.value, order.side.value, float(order.qty),
                 float(order.limit_price) if order.limit_price is not None else None,
-                {"clientOrderId": coid}), coid, order.symbol)
+                params), coid, order.symbol)
         except Exception as err:  # whatever the reply did to ccxt: classified, never a crash
             self._creating.discard(coid)
             await self._create_failed(order, err)
@@ -225,6 +229,15 @@ class CcxtBroker:
         balance = await self._venue.ask("fetch_balance", self._ex.fetch_balance,
                                         ccxt_replies.balance)
         return {a: Decimal(str((balance.get(a) or {}).get("total") or 0)) for a in assets}
+
+    async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        """The venue's signed position per swap symbol (`fetch_positions`)."""
+        swaps = [s for s in symbols if self._instruments[s].kind is MarketKind.MARGIN]
+        if not swaps:
+            return {}
+        return dict(await self._venue.ask(
+            "fetch_positions", lambda: self._ex.fetch_positions(swaps),
+            lambda reply: ccxt_swaps.positions(reply, swaps)))
 
     def track(self, order: VenueOrder) -> None:
         self._orders.follow(order, acked=True)

@@ -1,0 +1,114 @@
+"""The whole daemon live on USDⓈ-M perpetual swaps: the local fake's `/fapi` through unmodified
+`ccxt.binanceusdm`.
+
+Every test checks the venue's own records: its position (`positionAmt`), its orders (with their
+`reduceOnly` flag) and its trades, not only the daemon's log.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fake_exchange import FakeBinanceThread
+from tests.support.daemon_proc import DaemonProcess
+from tests.support.exchange_config import exchange_config
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.system
+SWAP = "BTC/USDT:USDT"
+PREFIX = "td-"
+
+
+def ar_swap(tmp: Path, scale: str = "2") -> tuple[str, str]:
+    """The AR strategy on 1 s bars with demo weights that forecast minus the last return: on a
+    random walk its sign flips every few bars (the seed weights' bias dwarfs a 1 s return, so
+    they would stay long)."""
+    from strategies.ar_forecast import save_weights
+    path = tmp / "ar_demo.pt"
+    save_weights(path, [[-1.0, 0.0, 0.0]], [0.0], bar_interval_s=1, source="test demo")
+    return ("strategies.ar_forecast:ARForecastStrategy",
+            f'symbol = "{SWAP}"\nbar_interval_s = 1\nweights = "{path}"\nscale = "{scale}"')
+
+
+@pytest.fixture
+def fx() -> Iterator[FakeBinanceThread]:
+    with FakeBinanceThread(seed=11, tick_interval=0.05) as fxt:
+        yield fxt
+
+
+@pytest.fixture
+def run_swap(fx: FakeBinanceThread, tmp_path: Path,
+             daemons: Callable[..., DaemonProcess]) -> Callable[..., DaemonProcess]:
+    """A live daemon on the fake's BTCUSDT perpetual (leverage 2, isolated by default)."""
+    def start(strategy: tuple[str, str] | None = None,
+              instrument: str = 'leverage = 2\nmargin_mode = "isolated"\n',
+              **kw: Any) -> DaemonProcess:
+        cfg = exchange_config(tmp_path, fx.ccxt_config(futures=True),
+                              strategy=strategy or ar_swap(tmp_path),
+                              symbol=SWAP, exchange_id="binanceusdm", instrument=instrument,
+                              **kw)
+        creds = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret}
+        return daemons(cfg, env=creds)
+
+    return start
+
+
+def venue_position(fx: FakeBinanceThread) -> Decimal:
+    return Decimal(fx.call(lambda f: f.positions())["BTCUSDT"]["positionAmt"])
+
+
+def our_orders(fx: FakeBinanceThread) -> list[dict[str, Any]]:
+    return [o for o in fx.call(lambda f: f.futures_orders())
+            if str(o["clientOrderId"]).startswith(PREFIX)]
+
+
+def running_positions(fx: FakeBinanceThread) -> list[Decimal]:
+    """The venue's position after each of its trades, in trade order."""
+    pos, out = Decimal(0), []
+    for t in fx.call(lambda f: [(fl.is_buyer, fl.qty) for fl in f.futures.fills]):
+        pos += t[1] if t[0] else -t[1]
+        out.append(pos)
+    return out
+
+
+def assert_flat_on_venue(fx: FakeBinanceThread, d: DaemonProcess) -> None:
+    last = d.last_record
+    assert last["event"] == "shutdown.complete" and last["flat"] is True, last
+    assert venue_position(fx) == 0
+    orders = our_orders(fx)
+    assert orders and all(o["status"] in ("FILLED", "CANCELED", "EXPIRED") for o in orders)
+    posts = fx.call(lambda f: dict(f.order_posts))
+    assert posts and all(n == 1 for n in posts.values()), posts  # no order resent
+
+
+def test_ar_trades_long_and_short_and_sigterm_while_short_ends_flat(
+        fx: FakeBinanceThread, run_swap: Any) -> None:
+    """Steps: the AR strategy (1 s bars, scale 2 on leverage 2) trades the perpetual live; the
+    venue's position goes both long and short; once it is short, SIGTERM; the daemon exits 0
+    and the venue holds no position and no open order. Leverage and margin mode were set on
+    the venue before the first order; every closing order (the strategy's closes and the
+    flatten's) went out reduce-only, and no opening order did."""
+    d = run_swap()
+    d.wait_for("startup.swap", 30, symbol=SWAP, leverage=2, margin_mode="isolated")
+    eventually(lambda: min(running_positions(fx), default=0) < 0
+               and max(running_positions(fx), default=0) > 0, 90,
+               what="the venue's position both long and short")
+    eventually(lambda: venue_position(fx) < 0, 60, what="a short position")
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
+    assert_flat_on_venue(fx, d)
+    settings = fx.call(lambda f: f.positions())["BTCUSDT"]
+    assert (settings["leverage"], settings["marginType"]) == ("2", "isolated")
+    d.find("")  # drain
+    submitted = {r["client_order_id"]: r for r in d.records if r.get("event") == "order.submitted"}
+    for order in our_orders(fx):
+        rec = submitted[order["clientOrderId"]]
+        assert order["reduceOnly"] is rec["reduce_only"], (order, rec)
+        assert order["reduceOnly"] is (rec["tag"] in ("close", "flatten")), (order, rec)
+    assert any(r["tag"] == "flatten" for r in submitted.values())

@@ -266,7 +266,8 @@ class Daemon:
             _log.error("flatten.crashed", error=repr(group.exceptions[0]),
                        exc_info=group.exceptions[0])
         health.update_gauges(self.inventory, self.gate, self.metrics)
-        return bool(result and result[0]) and self.inventory.is_flat()
+        flat = bool(result and result[0]) and self.inventory.is_flat()
+        return flat and await flatten.venue_flat(self.broker, self.inventory)
 
     def _finish(self, flat: bool, crash: BaseException | None) -> int:
         self.supervisor.close()

@@ -112,3 +112,69 @@ def test_ar_trades_long_and_short_and_sigterm_while_short_ends_flat(
         assert order["reduceOnly"] is rec["reduce_only"], (order, rec)
         assert order["reduceOnly"] is (rec["tag"] in ("close", "flatten")), (order, rec)
     assert any(r["tag"] == "flatten" for r in submitted.values())
+
+
+def exit_message(d: DaemonProcess) -> str:
+    d.find("")
+    return d.stderr_tail() + "".join(d.raw_lines)
+
+
+def test_hedge_mode_account_exits_78_saying_what_to_change(fx: FakeBinanceThread,
+                                                          run_swap: Any) -> None:
+    """Steps: the account is in hedge (dual-position) mode; the daemon refuses to start (78),
+    says to switch to one-way mode, and never sends an order or changes a setting."""
+    fx.call(lambda f: setattr(f.futures, "dual_side", True))
+    d = run_swap()
+    assert d.wait_exit(60) == 78
+    message = exit_message(d)
+    assert "hedge (dual-position) mode" in message and "one-way" in message, message
+    requests = fx.call(lambda f: list(f.requests))
+    assert not [r for r in requests if r.startswith("POST /fapi")], requests
+
+
+def test_refused_leverage_exits_78_naming_the_instrument(fx: FakeBinanceThread,
+                                                        run_swap: Any) -> None:
+    """Steps: the venue refuses the leverage (-4028); the daemon exits 78 naming the
+    instrument and the key, before any order."""
+    fx.call(lambda f: f.faults.reply("/fapi/v1/leverage", status=400, method="POST",
+                                     body='{"code":-4028,"msg":"Leverage 2 is not valid"}'))
+    d = run_swap()
+    assert d.wait_exit(60) == 78
+    message = exit_message(d)
+    assert f"{SWAP} leverage = 2 was refused" in message, message
+    assert not fx.call(lambda f: f.futures_orders())
+
+
+def test_transient_setting_failures_are_retried_then_trading_starts(
+        fx: FakeBinanceThread, run_swap: Any) -> None:
+    """Steps: the margin-type call meets a 503 and the leverage call a timeout-like 502; both
+    are retried and set; the daemon trades and stops flat."""
+    fx.call(lambda f: f.faults.server_error("/fapi/v1/marginType", status=503, method="POST"))
+    fx.call(lambda f: f.faults.server_error("/fapi/v1/leverage", status=502, method="POST"))
+    d = run_swap()
+    d.wait_for("startup.swap", 60, symbol=SWAP, leverage=2)
+    assert d.find("startup.retry") is not None
+    eventually(lambda: venue_position(fx) != 0, 60, what="a position")
+    settings = fx.call(lambda f: f.positions())["BTCUSDT"]
+    assert (settings["leverage"], settings["marginType"]) == ("2", "isolated")
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
+    assert_flat_on_venue(fx, d)
+
+
+def test_position_changed_behind_the_daemons_back_is_drift_and_halts(
+        fx: FakeBinanceThread, run_swap: Any) -> None:
+    """Steps: the daemon trades; an order is placed on the account directly (not ours); the
+    periodic reconciliation sees the venue's position differ from the books twice and halts
+    through the latch (`reconcile.drift`, the halt flattens what is the daemon's)."""
+    d = run_swap(sections={"reconcile": "interval_s = 1"})
+    d.wait_for("order.filled", 60)
+    fx.call(lambda f: f.place_futures_order("BTCUSDT", "BUY", "0.005"))
+    drift = d.wait_for("reconcile.drift", 30)
+    assert any("is not the venue's" in x for x in drift["drifts"]), drift
+    assert drift["state"] == "halted"
+    d.send(signal.SIGTERM)
+    # The books are flat, the account is not (the operator's long): not a clean stop.
+    assert d.wait_exit(60) == 1
+    assert d.find("shutdown.venue_not_flat") is not None
+    assert venue_position(fx) == Decimal("0.005")

@@ -112,6 +112,13 @@ class CcxtBroker:
             self._creating.discard(coid)
             await self._create_failed(order, err)
             return
+        except asyncio.CancelledError:
+            # Cut off mid-request (a stop while a halt's flatten was sending): the venue may
+            # or may not have it. The lookup window decides, as after a timeout; the books
+            # keep it working until then, so the shutdown's flatten waits for its outcome.
+            if coid not in self._orders.acked:
+                self._unresolved.start_window(coid)
+            raise
         finally:
             self._creating.discard(coid)
         self._metrics.ack_latency.observe((self._clock.monotonic_ns() - sent_ns) / 1e9)

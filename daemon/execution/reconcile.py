@@ -36,7 +36,13 @@ from decimal import Decimal
 
 from daemon.book.inventory import InventoryManager
 from daemon.config import ReconcileConfig, UnknownOrders
-from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import (
+    FundingPaid,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.execution.booking import book
 from daemon.journal.store import Journal, JournalError, JournalRiskStore, OrderRecord
 from daemon.model import ZERO, MarketKind, Order, OrderState, TradingState, UnknownInstrument
@@ -89,6 +95,8 @@ class Reconciler:
                 for rec in snap.unsettled:
                     if rec.is_open:
                         self._inventory.open_order(rec.to_order())
+                for paid in snap.funding:
+                    self._inventory.apply_funding(paid.symbol, paid.funding_id, paid.amount)
         except UnknownInstrument as err:
             raise JournalError(f"journal {self._journal.path} holds orders or fills of "
                                f"{err.args[0]}, which is not in market.instruments: keep it "
@@ -188,6 +196,7 @@ class Reconciler:
             else:
                 drifts.append(f"open order {vo.client_order_id} on the venue is not in the "
                               f"journal (another daemon with our client-id prefix?)")
+        await self._book_funding()
         return drifts + await self._check_holdings() + await self._check_positions()
 
     async def _check_order(self, rec: OrderRecord, startup: bool) -> list[str]:
@@ -290,8 +299,20 @@ class Reconciler:
                 drifts.append(f"{symbol}: position {ours} is not the venue's {held}")
         return drifts
 
+    async def _book_funding(self) -> None:
+        """The backstop for funding: the venue's history since the last settlement booked
+        (or the first fill), each settlement booked once by its id."""
+        for symbol, inst in self._inventory.instruments.items():
+            if inst.kind is not MarketKind.MARGIN:
+                continue
+            since_ns = await self._journal.funding_since_ns(symbol)
+            if since_ns is None:
+                continue  # never positioned: nothing can have been paid
+            for paid in await self._broker.query_funding(symbol, since_ns):
+                await self._book(paid)
+
     async def _book(self, event: OrderAccepted | OrderCancelled | OrderFilled |
-                    OrderRejected) -> None:
+                    OrderRejected | FundingPaid) -> None:
         before = self._inventory.fill_count
         await book(event, self._inventory, self._metrics, self._journal)
         if self._inventory.fill_count > before:

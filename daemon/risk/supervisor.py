@@ -303,7 +303,7 @@ class RiskSupervisor:
             "phase": "stopping" if self.stopping else "running",
             "flattening": self.flattening or self._flatten_reason is not None,
             "equity": equity, "cash": inv.cash, "realized_pnl": inv.realized_pnl,
-            "unrealized_pnl": inv.unrealized_pnl(), "fees": inv.fees,
+            "unrealized_pnl": inv.unrealized_pnl(), "fees": inv.fees, "funding": inv.funding,
             "daily_pnl": self.breakers.daily_pnl(), "equity_peak": self.breakers.equity_peak,
             "drawdown_ratio": self.breakers.drawdown_ratio(equity),
             "positions": [msgspec.structs.asdict(p) for p in inv.positions()],

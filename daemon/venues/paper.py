@@ -26,7 +26,14 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from daemon.clock import Clock, stepper
-from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import (
+    BrokerEvent,
+    FundingPaid,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.handoff import WorkQueue
 from daemon.model import Fill, Instrument, OrderType, Side, TickBatch, to_decimal_price
 from daemon.risk.gate import ApprovedOrder
@@ -99,6 +106,9 @@ class PaperBroker:
 
     async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
         return {}
+
+    async def query_funding(self, symbol: str, since_ns: int) -> list[FundingPaid]:
+        return []
 
     def track(self, order: VenueOrder) -> None:
         return None

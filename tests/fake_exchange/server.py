@@ -193,9 +193,11 @@ class FakeBinance:
         if symbol not in self.futures.specs:
             return
         mark = fmt(self.futures.mark(symbol))
-        self.hub.publish(f"{symbol.lower()}@markPrice", dumps({
+        payload = dumps({
             "e": "markPriceUpdate", "E": self.now_ms(), "s": symbol, "p": mark, "i": mark,
-            "P": mark, "r": fmt(self.futures.funding_rate), "T": self.next_funding_ms()}))
+            "P": mark, "r": fmt(self.futures.funding_rate), "T": self.next_funding_ms()})
+        for suffix in ("@markPrice", "@markPrice@1s"):
+            self.hub.publish(symbol.lower() + suffix, payload)
 
     def positions(self) -> dict[str, dict[str, str]]:
         """The futures positions as the venue holds them (one-way: one per symbol)."""

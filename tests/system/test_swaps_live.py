@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from tests.fake_exchange import FakeBinanceThread
+from tests.support.configs import CONTROL_TCP
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.exchange_config import exchange_config
+from tests.support.http import TOKEN_ENV, control, metric
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.system
@@ -54,7 +56,7 @@ def run_swap(fx: FakeBinanceThread, tmp_path: Path,
                               symbol=SWAP, exchange_id="binanceusdm", instrument=instrument,
                               **kw)
         creds = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret}
-        return daemons(cfg, env=creds)
+        return daemons(cfg, env={**creds, **TOKEN_ENV})
 
     return start
 
@@ -178,3 +180,65 @@ def test_position_changed_behind_the_daemons_back_is_drift_and_halts(
     assert d.wait_exit(60) == 1
     assert d.find("shutdown.venue_not_flat") is not None
     assert venue_position(fx) == Decimal("0.005")
+
+
+def venue_equity(fx: FakeBinanceThread) -> Decimal:
+    """The venue's wallet (allotted capital in these tests) plus its unrealized PnL at mark."""
+    return fx.call(lambda f: f.futures.wallet + sum(
+        (f.futures.unrealized(s) for s in f.futures.positions), Decimal(0)))
+
+
+def venue_funding(fx: FakeBinanceThread) -> Decimal:
+    return fx.call(lambda f: sum((i.income for i in f.futures.incomes
+                                  if i.income_type == "FUNDING_FEE"), Decimal(0)))
+
+
+def test_funding_is_booked_once_across_a_restart_and_equity_is_the_venues(
+        tmp_path: Path, daemons: Callable[..., DaemonProcess]) -> None:
+    """Steps: the futures wallet is exactly the allotted capital; the daemon buys once and
+    holds; the mark is pinned; a funding settlement is booked (`funding.booked`) and equity on
+    `/metrics` and `GET /status` equals the venue's wallet + unrealized PnL at the mark; the
+    daemon is SIGKILLed, a second settlement happens while it is down, and on restart the
+    reconciler's backstop books the second one only: the funding the daemon holds is the
+    venue's total, the first settlement still once. SIGTERM: flat on the venue."""
+    with FakeBinanceThread(seed=11, tick_interval=0.05, futures_wallet="1000") as fx:
+        buy_once = ("tests.support.strategies:BuyOnce", f'symbol = "{SWAP}"\nqty = "0.01"')
+        cfg = exchange_config(tmp_path, fx.ccxt_config(futures=True), strategy=buy_once,
+                              symbol=SWAP, exchange_id="binanceusdm",
+                              instrument="leverage = 2\n",
+                              sections={"reconcile": "interval_s = 1", "control": CONTROL_TCP})
+        env = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret,
+               **TOKEN_ENV}
+        d = daemons(cfg, env=env)
+        d.wait_for("order.filled", 60)
+        fx.call(lambda f: f.set_mark("BTCUSDT", "62000"))
+        fx.call(lambda f: f.fund("0.001"))  # a long pays 0.01 x 62000 x 0.001 = 0.62
+        booked = d.wait_for("funding.booked", 30)
+        assert Decimal(booked["amount"]) == Decimal("-0.62") == venue_funding(fx)
+        metrics_port = d.wait_for("daemon.started", 5)["metrics_port"]
+        control_port = d.wait_for("control.listening", 5)["port"]
+
+        def equity_matches() -> bool:
+            status = control(control_port, "GET", "/status")[1]
+            want = venue_equity(fx)
+            return (abs(Decimal(str(status["equity"])) - want) < Decimal("0.01")
+                    and abs(Decimal(str(metric(metrics_port, "tradingd_equity"))) - want)
+                    < Decimal("0.01"))
+        eventually(equity_matches, 20, what="equity = venue wallet + unrealized at the mark")
+        assert metric(metrics_port, "tradingd_funding_paid_total") == 0.62
+        assert metric(metrics_port, 'tradingd_mark_price{instrument="BTC/USDT:USDT"}') == 62000
+        d.kill()
+        fx.call(lambda f: f.fund("0.0005"))  # while it is down: 0.31 paid
+        d2 = daemons(cfg, env=env)
+        d2.wait_for("reconcile.complete", 60)
+        again = d2.wait_for("funding.booked", 30)
+        assert Decimal(again["amount"]) == Decimal("-0.31")
+        assert Decimal(again["funding_total"]) == Decimal("-0.93") == venue_funding(fx)
+        control_port = d2.wait_for("control.listening", 5)["port"]
+        metrics_port = d2.wait_for("daemon.started", 5)["metrics_port"]
+        eventually(equity_matches, 20, what="equity after the restart")
+        d2.send(signal.SIGTERM)
+        assert d2.wait_exit(60) == 0
+        assert venue_position(fx) == 0
+        d2.find("")
+        assert len([r for r in d2.records if r.get("event") == "funding.booked"]) == 1

@@ -31,7 +31,7 @@ from typing import Any
 
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
-from daemon.events import BrokerEvent
+from daemon.events import BrokerEvent, FundingPaid
 from daemon.model import Fill, Instrument, MarketKind, OrderType, Side
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
@@ -44,6 +44,7 @@ from daemon.venues.ccxt.calls import OUTCOME_UNKNOWN, TRANSIENT, Lookup, VenueCa
 from daemon.venues.ccxt.client import ErrorKind, MalformedReply, classify, error_label
 from daemon.venues.ccxt.fills import FillParser
 from daemon.venues.ccxt.orders import DONE, OrderTracker, our_client_id
+from daemon.venues.ccxt.swap_state import SwapState
 from daemon.venues.ccxt.unresolved import Unresolved
 
 _log = log.get("ccxt_broker")
@@ -72,6 +73,9 @@ class CcxtBroker:
         self._unconfirmed = self._orders.unconfirmed
         self._unresolved = Unresolved(self._venue, self._orders, clock, cfg, metrics)
         self._creating = self._unresolved.creating
+        self._swaps = [s for s, i in instruments.items() if i.kind is MarketKind.MARGIN]
+        self._swap_state = SwapState(exchange, self._venue, self._swaps, self._events, cfg,
+                                     clock)
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -246,6 +250,10 @@ class CcxtBroker:
             "fetch_positions", lambda: self._ex.fetch_positions(swaps),
             lambda reply: ccxt_swaps.positions(reply, swaps)))
 
+    async def query_funding(self, symbol: str, since_ns: int) -> list[FundingPaid]:
+        """The venue's funding settlements of `symbol` from `since_ns` on (REST)."""
+        return await self._swap_state.funding(symbol, since_ns)
+
     def track(self, order: VenueOrder) -> None:
         self._orders.follow(order, acked=True)
 
@@ -275,6 +283,8 @@ class CcxtBroker:
             tg.create_task(self._watch("orders"), name="ws_orders")
             tg.create_task(self._watch("trades"), name="ws_my_trades")
             tg.create_task(self._poll(), name="rest_fills")
+            if self._swaps:
+                tg.create_task(self._swap_state.run(), name="swap_state")
 
     async def _watch(self, what: str) -> None:
         attempt = 0

@@ -33,6 +33,7 @@ from daemon.venues.ccxt.client import (
 
 _log = log.get("runtime")
 STARTUP_ATTEMPTS = 5
+SWAP_RESTART_SLACK = Decimal("0.01")
 
 
 class VenueUnavailable(Exception):
@@ -81,7 +82,10 @@ async def check_balance(exchange: Any, instruments: dict[str, Instrument],
                         capital: Decimal, spent: dict[str, Decimal]) -> None:
     """The capital not yet in positions (`spent` per the journal's fills) must be free. On a
     swap venue the capital is margin: the futures wallet's available balance plus the margin
-    already in positions (a restart with a position open) must cover it."""
+    already in positions (a restart with a position open) must cover it, less what the
+    journal shows the daemon lost (fees, realized losses, funding paid). A restart allows
+    `SWAP_RESTART_SLACK` of the capital more: funding settled while the daemon was stopped is
+    only booked once it runs (the reconciler reads the venue's history)."""
     # A garbage answer must not read as an empty account (a false "capital above balance").
     balance = await with_retry("fetch_balance", exchange.fetch_balance, ccxt_replies.balance)
     swaps = all(i.kind is MarketKind.MARGIN for i in instruments.values())
@@ -89,10 +93,10 @@ async def check_balance(exchange: Any, instruments: dict[str, Instrument],
         free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
         if swaps:
             free += Decimal(str((balance.get("used") or {}).get(quote) or 0))
-            spent = {}
         need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))
-        if free < need:
-            held = f" ({capital - need} of it in positions)" if need != capital else ""
+        slack = capital * SWAP_RESTART_SLACK if swaps and quote in spent else Decimal(0)
+        if free < need - slack:
+            held = f" ({capital - need} of it spent or in positions)" if need != capital else ""
             raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
                               f"than the account's free balance of {free} {quote}")
 

@@ -9,9 +9,11 @@ At startup, before any order, for every swap instrument (`setup`):
 transient failure is retried (`with_retry`); a refusal exits 78 naming the instrument.
 
 `positions` reads the venue's signed position per symbol through the unified
-`fetch_positions`: what reconciliation compares the books with. A venue that lists no row for
-a symbol holds nothing there (Binance's v3 positionRisk omits flat symbols, and ccxt drops
-rows without an entry price).
+`fetch_positions`: what reconciliation compares the books with; `position_marks` the mark,
+liquidation price and margin of the same rows; `funding_events` the funding settlements of
+`fetch_funding_history` (Binance's income history), each with the venue's id. A venue that
+lists no row for a symbol holds nothing there (Binance's v3 positionRisk omits flat symbols,
+and ccxt drops rows without an entry price).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import ccxt
 
 from daemon.config import Config, ConfigError, InstrumentConfig
+from daemon.events import FundingPaid, MarkPriced
 from daemon.model import Instrument, MarketKind
 from daemon.ops import log
 from daemon.venues.ccxt.client import MalformedReply, error_label, venue_code
@@ -114,3 +117,47 @@ def _signed(p: dict[str, Any]) -> Decimal:
     if p.get("side") not in ("long", "short"):
         raise MalformedReply(f"fetch_positions: side {p.get('side')!r}")
     return contracts if p["side"] == "long" else -contracts
+
+
+def _dec(what: str, value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise MalformedReply(f"{what} {value!r} is not a number") from None
+    if not number.is_finite():
+        raise MalformedReply(f"{what} {value!r} is not finite")
+    return number
+
+
+def funding_events(reply: Any, symbol: str) -> list[FundingPaid]:
+    """`fetch_funding_history` rows as funding settlements of `symbol`, each with the venue's
+    id. Raises `MalformedReply` on a row without id, time or a finite amount."""
+    if not isinstance(reply, list):
+        raise MalformedReply(f"fetch_funding_history: not a list: {str(reply)[:200]}")
+    out = []
+    for row in reply:
+        if not isinstance(row, dict) or row.get("symbol") != symbol:
+            continue
+        fid, ts = row.get("id"), row.get("timestamp")
+        if fid is None or str(fid) == "" or not isinstance(ts, int):
+            raise MalformedReply(f"fetch_funding_history: a row without id or time: {row}")
+        out.append(FundingPaid(symbol, str(fid), _dec("funding amount", row.get("amount")),
+                               ts * 1_000_000))
+    return out
+
+
+def position_marks(reply: Any, symbols: list[str], now_ns: int) -> list[MarkPriced]:
+    """From `fetch_positions`: per symbol listed, its mark, liquidation price and margin."""
+    if not isinstance(reply, list):
+        raise MalformedReply(f"fetch_positions: not a list: {str(reply)[:200]}")
+    out = []
+    for p in reply:
+        if not isinstance(p, dict) or p.get("symbol") not in symbols:
+            continue
+        mark = p.get("markPrice")
+        if mark is None:
+            continue
+        out.append(MarkPriced(str(p["symbol"]), _dec("markPrice", mark), now_ns,
+                              _dec("liquidationPrice", p.get("liquidationPrice") or 0),
+                              _dec("initialMargin", p.get("initialMargin") or 0)))
+    return out

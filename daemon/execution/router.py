@@ -9,6 +9,7 @@ take the same path through an in-memory journal.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import Counter
@@ -154,11 +155,22 @@ class OrderRouter:
                 return
             _log.error("order.sent_unrecorded", reason="journal_write_failed", error=str(err),
                        client_order_ids=coids, note="a flatten's close goes out all the same")
-        for decision, _ in approved:
-            if self._gate.may_send(decision):
-                await self._hand_over(decision, closed_mono_ns, handed)
-            else:
-                await self._withdraw(decision)  # halted while the intent was being written
+        done = 0
+        try:
+            for decision, _ in approved:
+                if self._gate.may_send(decision):
+                    await self._hand_over(decision, closed_mono_ns, handed)
+                else:
+                    await self._withdraw(decision)  # halted while the intent was being written
+                done += 1
+        except asyncio.CancelledError:
+            # A stop during one hand-over: the broker has that one (it looks it up), but the
+            # orders after it will never be sent. End them as such, or the books keep working
+            # orders the venue never saw and the stop's flatten waits on them to its deadline.
+            for decision, _ in approved[done + 1:]:
+                await self._reject(decision.client_order_id, "not_sent",
+                                   "the daemon stopped before sending it")
+            raise
 
     async def _hand_over(self, approved: ApprovedOrder, closed_mono_ns: int,
                          handed: list[tuple[ApprovedOrder, float | None]]) -> None:

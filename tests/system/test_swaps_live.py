@@ -20,22 +20,10 @@ from tests.support.configs import CONTROL_TCP
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.exchange_config import exchange_config
 from tests.support.http import TOKEN_ENV, control, metric
+from tests.support.swap_venue import SWAP, ar_swap, our_orders, venue_position
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.system
-SWAP = "BTC/USDT:USDT"
-PREFIX = "td-"
-
-
-def ar_swap(tmp: Path, scale: str = "2") -> tuple[str, str]:
-    """The AR strategy on 1 s bars with demo weights that forecast minus the last return: on a
-    random walk its sign flips every few bars (the seed weights' bias dwarfs a 1 s return, so
-    they would stay long)."""
-    from strategies.ar_forecast import save_weights
-    path = tmp / "ar_demo.pt"
-    save_weights(path, [[-1.0, 0.0, 0.0]], [0.0], bar_interval_s=1, source="test demo")
-    return ("strategies.ar_forecast:ARForecastStrategy",
-            f'symbol = "{SWAP}"\nbar_interval_s = 1\nweights = "{path}"\nscale = "{scale}"')
 
 
 @pytest.fixture
@@ -59,15 +47,6 @@ def run_swap(fx: FakeBinanceThread, tmp_path: Path,
         return daemons(cfg, env={**creds, **TOKEN_ENV})
 
     return start
-
-
-def venue_position(fx: FakeBinanceThread) -> Decimal:
-    return Decimal(fx.call(lambda f: f.positions())["BTCUSDT"]["positionAmt"])
-
-
-def our_orders(fx: FakeBinanceThread) -> list[dict[str, Any]]:
-    return [o for o in fx.call(lambda f: f.futures_orders())
-            if str(o["clientOrderId"]).startswith(PREFIX)]
 
 
 def running_positions(fx: FakeBinanceThread) -> list[Decimal]:
@@ -166,17 +145,20 @@ def test_transient_setting_failures_are_retried_then_trading_starts(
 
 def test_position_changed_behind_the_daemons_back_is_drift_and_halts(
         fx: FakeBinanceThread, run_swap: Any) -> None:
-    """Steps: the daemon trades; an order is placed on the account directly (not ours); the
-    periodic reconciliation sees the venue's position differ from the books twice and halts
-    through the latch (`reconcile.drift`, the halt flattens what is the daemon's)."""
-    d = run_swap(sections={"reconcile": "interval_s = 1"})
+    """Steps: the daemon buys 0.01 and holds; 0.005 more is bought on the account directly (not
+    ours); the periodic reconciliation sees the venue's position differ from the books twice
+    and halts through the latch (`reconcile.drift`); the halt's flatten sells the daemon's
+    0.01 reduce-only. SIGTERM: the books are flat but the venue still holds the operator's
+    0.005, so the stop is not clean (exit 1, `shutdown.venue_not_flat`)."""
+    buy_once = ("tests.support.strategies:BuyOnce", f'symbol = "{SWAP}"\nqty = "0.01"')
+    d = run_swap(strategy=buy_once, sections={"reconcile": "interval_s = 1"})
     d.wait_for("order.filled", 60)
     fx.call(lambda f: f.place_futures_order("BTCUSDT", "BUY", "0.005"))
     drift = d.wait_for("reconcile.drift", 30)
-    assert any("is not the venue's" in x for x in drift["drifts"]), drift
+    assert drift["drifts"] == [f"{SWAP}: position 0.01 is not the venue's 0.015"], drift
     assert drift["state"] == "halted"
+    eventually(lambda: venue_position(fx) == Decimal("0.005"), 30, what="the halt's flatten")
     d.send(signal.SIGTERM)
-    # The books are flat, the account is not (the operator's long): not a clean stop.
     assert d.wait_exit(60) == 1
     assert d.find("shutdown.venue_not_flat") is not None
     assert venue_position(fx) == Decimal("0.005")

@@ -106,8 +106,9 @@ def positions(reply: Any, symbols: list[str]) -> dict[str, Decimal]:
 def _signed(p: dict[str, Any]) -> Decimal:
     """`contracts` is unsigned in ccxt; `side` says which way (one-way mode: one row)."""
     try:
-        contracts = Decimal(str(p.get("contracts") or 0)) * Decimal(
-            str(p.get("contractSize") or 1))
+        contracts = Decimal(str(p.get("contracts") or 0))
+        size = Decimal(str(p.get("contractSize") or 1))
+        contracts = contracts * size if size != 1 else contracts
     except (InvalidOperation, ValueError):
         raise MalformedReply(f"fetch_positions: contracts {p.get('contracts')!r}") from None
     if not contracts.is_finite() or contracts < 0:

@@ -176,7 +176,8 @@ class Daemon:
                                                self.settled, self.walk), name="signal")
                 tg.create_task(routing.run(self.router, decisions), name="routing")
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
-                                         self.journal), name="fills")
+                                         self.journal, self.supervisor.on_venue_mark),
+                               name="fills")
                 tg.create_task(self._health_task(), name="health")
                 tg.create_task(self.supervisor.run(), name="supervisor")
                 tg.create_task(self._wait_for_stop(), name="stop")
@@ -255,7 +256,8 @@ class Daemon:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(prices_while_flattening(), name="market_data")
                     tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
-                                             self.journal), name="fills")
+                                             self.journal, self.supervisor.on_venue_mark),
+                                   name="fills")
                     tg.create_task(self._health_task(), name="health")
                     tg.create_task(flatten_then_stop(), name="flatten")
         except* _FlattenDone:

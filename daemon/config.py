@@ -243,6 +243,9 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_rejections_per_minute: int = 10
     # Venue answers that could not be read (HTTP 200, body not the record asked for).
     max_malformed_replies_per_minute: int = 30
+    # Swaps: the venue's mark this close (percent of the mark) to the liquidation price it
+    # reports for our position: no new risk, and flatten. 0 turns it off.
+    liquidation_breaker_pct: Decimal = Decimal(5)
 
     def __post_init__(self) -> None:
         for name in ("max_order_notional", "max_position_notional", "max_orders_per_second",
@@ -254,6 +257,9 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("max_drawdown_pct: must be < 100 (a percentage of the equity peak)")
         non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
         non_negative("max_malformed_replies_per_minute", self.max_malformed_replies_per_minute)
+        non_negative("liquidation_breaker_pct", self.liquidation_breaker_pct)
+        if self.liquidation_breaker_pct >= 100:
+            raise ValueError("liquidation_breaker_pct: must be < 100 (a percentage of the mark)")
 
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):

@@ -132,6 +132,10 @@ class Metrics:
             self.position_notional.labels(symbol).set(0)
             self.working_orders.labels(symbol).set(0)
             self.data_age.labels(symbol).set(0)
+            if ":" in symbol:  # a swap (ccxt's unified symbol): its margin series from the start
+                for gauge in (self.mark_price, self.liquidation_price, self.margin_used):
+                    gauge.labels(symbol).set(0)
+                self.liquidation_distance.labels(symbol).set(1)
 
     def _gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Gauge:
         return Gauge(f"tradingd_{name}", doc, labels or [], registry=self.registry)

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from daemon.book.inventory import InventoryManager
+from daemon.events import MarkPriced
 from daemon.execution.booking import book
 from daemon.journal.base import OrderJournal
 from daemon.ops import log
@@ -14,7 +16,10 @@ from daemon.venues.base import Broker
 
 
 async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
-              journal: OrderJournal) -> None:
+              journal: OrderJournal,
+              on_venue_mark: Callable[[str], None] | None = None) -> None:
+    """`on_venue_mark(symbol)`: told after each venue mark price is booked (swaps: the
+    liquidation breaker)."""
     log.bind_task("fills")
     # The broker's venue streams (user-data websocket, REST polls) live with this task.
     async with asyncio.TaskGroup() as tg:
@@ -24,5 +29,7 @@ async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
             event = await events.get()
             try:
                 await book(event, inventory, metrics, journal)
+                if on_venue_mark is not None and isinstance(event, MarkPriced):
+                    on_venue_mark(event.symbol)
             finally:
                 events.task_done()  # `Daemon.settled` waits for this

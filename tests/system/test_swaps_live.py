@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.fake_exchange import FakeBinanceThread
-from tests.support.configs import CONTROL_TCP
+from tests.support.configs import CONTROL_TCP, RISK
 from tests.support.daemon_proc import DaemonProcess
 from tests.support.exchange_config import exchange_config
 from tests.support.http import TOKEN_ENV, control, metric
@@ -224,3 +224,32 @@ def test_funding_is_booked_once_across_a_restart_and_equity_is_the_venues(
         assert venue_position(fx) == 0
         d2.find("")
         assert len([r for r in d2.records if r.get("event") == "funding.booked"]) == 1
+
+
+def test_a_mark_near_the_liquidation_price_trips_the_breaker_and_flattens(
+        fx: FakeBinanceThread, run_swap: Any) -> None:
+    """Steps: the daemon buys 0.01 on 10x isolated and holds; the venue's mark is moved to 3%
+    above the liquidation price the venue reports (inside `liquidation_breaker_pct` = 5);
+    the breaker trips (`breaker.liquidation`, counted), trading goes REDUCING and the position
+    is closed reduce-only before the venue would liquidate it. SIGTERM: exit 0, flat."""
+    risk = "\n".join(f"{k} = {v}" for k, v in {**RISK, "max_leverage": '"10"'}.items())
+    buy_once = ("tests.support.strategies:BuyOnce", f'symbol = "{SWAP}"\nqty = "0.01"')
+    d = run_swap(strategy=buy_once, instrument='leverage = 10\nmargin_mode = "isolated"\n',
+                 sections={"risk": risk})
+    d.wait_for("order.filled", 60)
+    metrics_port = d.wait_for("daemon.started", 5)["metrics_port"]
+    liq = Decimal(fx.call(lambda f: f.positions())["BTCUSDT"]["liquidationPrice"])
+    assert liq > 0
+    eventually(lambda: metric(metrics_port, 'tradingd_liquidation_price{instrument="'
+                              f'{SWAP}"}}') == float(liq), 20, what="the venue's liquidation price")
+    near = (liq * Decimal("1.03")).quantize(Decimal("0.01"))
+    fx.call(lambda f: f.set_mark("BTCUSDT", near))
+    trip = d.wait_for("breaker.liquidation", 30)
+    assert Decimal(trip["liquidation_price"]) == liq and Decimal(trip["mark"]) == near
+    eventually(lambda: venue_position(fx) == 0, 30, what="the breaker's flatten")
+    assert fx.call(lambda f: f.futures.liquidations) == []  # out before the venue's liquidation
+    closes = [o for o in our_orders(fx) if o["side"] == "SELL"]
+    assert closes and all(o["reduceOnly"] for o in closes)
+    assert metric(metrics_port, 'tradingd_circuit_breaker_trips_total{breaker="liquidation"}') == 1
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0

@@ -15,13 +15,8 @@ from decimal import Decimal
 
 from . import errors
 from .errors import BinanceError
-from .futures import (
-    MAINT_MARGIN_RATE,
-    FuturesEngine,
-    futures_order_json,
-    futures_symbol_info,
-    user_trade_json,
-)
+from .futures import MAINT_MARGIN_RATE, FuturesEngine
+from .futures_json import futures_order_json, futures_symbol_info, user_trade_json
 from .http_routes import Params, RestApi, Routes, _dec, _int, _req
 from .markets import fmt, select_symbols
 from .models import Order

@@ -208,7 +208,7 @@ class FakeBinance:
                 for s, p in self.futures.positions.items()}
 
     def futures_orders(self) -> list[dict[str, object]]:
-        from .futures import futures_order_json
+        from .futures_json import futures_order_json
         return [futures_order_json(o, o.order_id in self.futures.reduce_only)
                 for o in sorted(self.futures.orders.values(), key=lambda o: o.order_id)]
 
@@ -218,7 +218,7 @@ class FakeBinance:
     def place_futures_order(self, symbol: str, side: str, qty: Decimal | str,
                             client_order_id: str = "operator") -> dict[str, object]:
         """A market order placed on the account directly (the operator's, not the daemon's)."""
-        from .futures import futures_order_json
+        from .futures_json import futures_order_json
         order = self.futures.place_futures(symbol, side, "MARKET", Decimal(qty), None, None,
                                            client_order_id, False)
         return futures_order_json(order, False)

@@ -246,6 +246,9 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     # Swaps: the venue's mark this close (percent of the mark) to the liquidation price it
     # reports for our position: no new risk, and flatten. 0 turns it off.
     liquidation_breaker_pct: Decimal = Decimal(5)
+    # Swaps: deny new risk whose estimated liquidation price would be closer than this
+    # (percent of the mark). 0 turns it off.
+    min_liquidation_distance_pct: Decimal = Decimal(10)
 
     def __post_init__(self) -> None:
         for name in ("max_order_notional", "max_position_notional", "max_orders_per_second",
@@ -258,6 +261,7 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
         non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
         non_negative("max_malformed_replies_per_minute", self.max_malformed_replies_per_minute)
         non_negative("liquidation_breaker_pct", self.liquidation_breaker_pct)
+        non_negative("min_liquidation_distance_pct", self.min_liquidation_distance_pct)
         if self.liquidation_breaker_pct >= 100:
             raise ValueError("liquidation_breaker_pct: must be < 100 (a percentage of the mark)")
 

@@ -26,6 +26,7 @@ import msgspec
 from daemon.book.inventory import InventoryView
 from daemon.config import RiskConfig
 from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side, TradingState
+from daemon.risk.liquidation import distance_pct
 from daemon.risk.throttle import Limited, OrderThrottle
 
 BPS = Decimal(10_000)
@@ -57,6 +58,7 @@ class DenyReason(enum.Enum):
     MAX_POSITION_NOTIONAL = "max_position_notional"
     MAX_GROSS_EXPOSURE = "max_gross_exposure"
     MAX_LEVERAGE = "max_leverage"
+    MIN_LIQUIDATION_DISTANCE = "min_liquidation_distance"
     DUPLICATE_INTENT = "duplicate_intent"
     THROTTLE_PER_SECOND = "throttle_per_second"
     THROTTLE_PER_MINUTE = "throttle_per_minute"
@@ -104,8 +106,12 @@ class ApprovedOrder:
 
 
 class RiskGate:
-    def __init__(self, config: RiskConfig, view: InventoryView, now_ns: int) -> None:
+    def __init__(self, config: RiskConfig, view: InventoryView, now_ns: int,
+                 margins: dict[str, tuple[int, bool]] | None = None) -> None:
+        """`margins`: per swap, (leverage, isolated) as set on the venue (default 1x isolated):
+        what the liquidation-distance check estimates with."""
         self._view = view
+        self._margins = margins or {}
         self._state = config.initial_state
         self._config = config
         self._throttle = OrderThrottle(config.max_orders_per_second,
@@ -206,6 +212,10 @@ class RiskGate:
             if denied := self._check_exposure(intent, position, after_buy, after_sell,
                                               value_price):
                 return denied
+            if inst.kind is MarketKind.MARGIN and self._config.min_liquidation_distance_pct:
+                after = position + qty if buy else position - qty
+                if denied := self._check_liquidation(intent.symbol, after, ref):
+                    return denied
         if denied := self._check_duplicate(intent, qty, limit_price):
             return denied
         if flatten and not adds_risk:
@@ -335,6 +345,20 @@ class RiskGate:
             if holding > equity:
                 return Denied(DenyReason.SPOT_CAPITAL, f"spot holdings and buys would reach "
                               f"{holding} > equity {equity}")
+        return None
+
+    def _check_liquidation(self, symbol: str, after: Decimal, mark: Decimal) -> Denied | None:
+        """A swap position after this order must keep its estimated liquidation price at
+        least `min_liquidation_distance_pct` of the mark away (`daemon.risk.liquidation`)."""
+        leverage, isolated = self._margins.get(symbol, (1, True))
+        distance = distance_pct(after, mark, leverage, isolated,
+                                ZERO if isolated else self._view.equity())
+        limit = self._config.min_liquidation_distance_pct
+        if distance < limit:
+            return Denied(DenyReason.MIN_LIQUIDATION_DISTANCE,
+                          f"{symbol} position {after} would be liquidated {distance:.2f}% from "
+                          f"the mark {mark} < {limit}% ({leverage}x "
+                          f"{'isolated' if isolated else 'cross'})")
         return None
 
     def _exposure_of(self, symbol: str) -> Decimal | None:

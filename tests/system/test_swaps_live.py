@@ -235,7 +235,7 @@ def test_a_mark_near_the_liquidation_price_trips_the_breaker_and_flattens(
     risk = "\n".join(f"{k} = {v}" for k, v in {**RISK, "max_leverage": '"10"'}.items())
     buy_once = ("tests.support.strategies:BuyOnce", f'symbol = "{SWAP}"\nqty = "0.01"')
     d = run_swap(strategy=buy_once, instrument='leverage = 10\nmargin_mode = "isolated"\n',
-                 sections={"risk": risk})
+                 sections={"risk": risk + "\nmin_liquidation_distance_pct = 5"})
     d.wait_for("order.filled", 60)
     metrics_port = d.wait_for("daemon.started", 5)["metrics_port"]
     liq = Decimal(fx.call(lambda f: f.positions())["BTCUSDT"]["liquidationPrice"])
@@ -251,5 +251,24 @@ def test_a_mark_near_the_liquidation_price_trips_the_breaker_and_flattens(
     closes = [o for o in our_orders(fx) if o["side"] == "SELL"]
     assert closes and all(o["reduceOnly"] for o in closes)
     assert metric(metrics_port, 'tradingd_circuit_breaker_trips_total{breaker="liquidation"}') == 1
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
+
+
+def test_new_risk_too_close_to_liquidation_is_denied(fx: FakeBinanceThread,
+                                                     run_swap: Any) -> None:
+    """Steps: 20x isolated, where a position liquidates about 4.5% from the mark, under a
+    10% `min_liquidation_distance_pct`: the strategy's buy is denied with that reason and
+    counted; the venue never sees an order."""
+    risk = "\n".join(f"{k} = {v}" for k, v in {**RISK, "max_leverage": '"20"'}.items())
+    buy_once = ("tests.support.strategies:BuyOnce", f'symbol = "{SWAP}"\nqty = "0.01"')
+    d = run_swap(strategy=buy_once, instrument='leverage = 20\nmargin_mode = "isolated"\n',
+                 sections={"risk": risk + "\nmin_liquidation_distance_pct = 10"})
+    denied = d.wait_for("order.denied", 60, reason="min_liquidation_distance")
+    assert "20x isolated" in denied["detail"]
+    metrics_port = d.wait_for("daemon.started", 5)["metrics_port"]
+    assert metric(metrics_port, 'tradingd_risk_denials_total{reason="min_liquidation_distance"}'
+                  ) >= 1
+    assert not our_orders(fx)
     d.send(signal.SIGTERM)
     assert d.wait_exit(60) == 0

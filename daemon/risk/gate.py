@@ -26,7 +26,7 @@ import msgspec
 from daemon.book.inventory import InventoryView
 from daemon.config import RiskConfig
 from daemon.model import ZERO, Instrument, MarketKind, OrderIntent, OrderType, Side, TradingState
-from daemon.risk.liquidation import distance_pct
+from daemon.risk.liquidation import distance_pct, isolated_distances
 from daemon.risk.throttle import Limited, OrderThrottle
 
 BPS = Decimal(10_000)
@@ -34,6 +34,7 @@ BPS = Decimal(10_000)
 # exponents can overflow the decimal context: such intents are invalid, not a crash.
 _MAX_ADJUSTED_EXPONENT = 18
 _CLOSE_MARGIN = Decimal("1.1")
+_MODE = {True: "isolated", False: "cross"}
 
 
 class DenyReason(enum.Enum):
@@ -108,10 +109,15 @@ class ApprovedOrder:
 class RiskGate:
     def __init__(self, config: RiskConfig, view: InventoryView, now_ns: int,
                  margins: dict[str, tuple[int, bool]] | None = None) -> None:
-        """`margins`: per swap, (leverage, isolated) as set on the venue (default 1x isolated):
-        what the liquidation-distance check estimates with."""
+        """`margins`: per swap, (leverage, isolated) on the venue (default 1x isolated); an
+        isolated liquidation distance depends on nothing else but the side: worked out once."""
         self._view = view
         self._margins = margins or {}
+        self._isolated: dict[str, tuple[Decimal, Decimal]] = {}
+        for symbol in view.symbols:
+            leverage, isolated = self._margins.get(symbol, (1, True))
+            if isolated:
+                self._isolated[symbol] = isolated_distances(leverage)
         self._state = config.initial_state
         self._config = config
         self._throttle = OrderThrottle(config.max_orders_per_second,
@@ -348,17 +354,18 @@ class RiskGate:
         return None
 
     def _check_liquidation(self, symbol: str, after: Decimal, mark: Decimal) -> Denied | None:
-        """A swap position after this order must keep its estimated liquidation price at
-        least `min_liquidation_distance_pct` of the mark away (`daemon.risk.liquidation`)."""
+        """The position after the order keeps `min_liquidation_distance_pct` from liquidation."""
+        if not after:
+            return None
         leverage, isolated = self._margins.get(symbol, (1, True))
-        distance = distance_pct(after, mark, leverage, isolated,
-                                ZERO if isolated else self._view.equity())
+        sides = self._isolated.get(symbol)
+        distance = ((sides[0] if after > 0 else sides[1]) if sides is not None
+                    else distance_pct(after, mark, leverage, False, self._view.equity()))
         limit = self._config.min_liquidation_distance_pct
         if distance < limit:
             return Denied(DenyReason.MIN_LIQUIDATION_DISTANCE,
                           f"{symbol} position {after} would be liquidated {distance:.2f}% from "
-                          f"the mark {mark} < {limit}% ({leverage}x "
-                          f"{'isolated' if isolated else 'cross'})")
+                          f"the mark {mark} < {limit}% ({leverage}x {_MODE[isolated]})")
         return None
 
     def _exposure_of(self, symbol: str) -> Decimal | None:

@@ -51,3 +51,10 @@ def distance_pct(qty: Decimal, mark: Decimal, leverage: int, isolated: bool,
     if price <= 0:
         return HUNDRED
     return abs(mark - price) / mark * HUNDRED
+
+
+def isolated_distances(leverage: int) -> tuple[Decimal, Decimal]:
+    """(long, short) distance in percent for an isolated position: the same whatever its size
+    and the mark."""
+    return (distance_pct(ONE, ONE, leverage, True, Decimal(0)),
+            distance_pct(-ONE, ONE, leverage, True, Decimal(0)))

@@ -156,6 +156,7 @@ class OrderRouter:
             _log.error("order.sent_unrecorded", reason="journal_write_failed", error=str(err),
                        client_order_ids=coids, note="a flatten's close goes out all the same")
         done = 0
+        stopped: asyncio.CancelledError | None = None
         try:
             for decision, _ in approved:
                 if self._gate.may_send(decision):
@@ -163,14 +164,16 @@ class OrderRouter:
                 else:
                     await self._withdraw(decision)  # halted while the intent was being written
                 done += 1
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as err:
+            stopped = err  # no await inside the handler: mypyc's compiled coroutine breaks
+        if stopped is not None:
             # A stop during one hand-over: the broker has that one (it looks it up), but the
             # orders after it will never be sent. End them as such, or the books keep working
             # orders the venue never saw and the stop's flatten waits on them to its deadline.
             for decision, _ in approved[done + 1:]:
                 await self._reject(decision.client_order_id, "not_sent",
                                    "the daemon stopped before sending it")
-            raise
+            raise stopped
 
     async def _hand_over(self, approved: ApprovedOrder, closed_mono_ns: int,
                          handed: list[tuple[ApprovedOrder, float | None]]) -> None:

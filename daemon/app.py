@@ -201,7 +201,8 @@ class Daemon:
                 tg.create_task(routing.run(self.router, decisions, self.actions),
                                name="routing")
                 tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
-                                         self.journal, self.signals.on_event), name="fills")
+                                         self.journal, self.signals.on_event,
+                                         self.supervisor.on_venue_mark), name="fills")
                 tg.create_task(self._health_task(), name="health")
                 tg.create_task(self.supervisor.run(), name="supervisor")
                 tg.create_task(self._wait_for_stop(), name="stop")
@@ -282,7 +283,9 @@ class Daemon:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(prices_while_flattening(), name="market_data")
                     tg.create_task(fills.run(self.broker, self.inventory, self.metrics,
-                                             self.journal), name="fills")
+                                             self.journal,
+                                             on_venue_mark=self.supervisor.on_venue_mark),
+                                   name="fills")
                     tg.create_task(self._health_task(), name="health")
                     tg.create_task(flatten_then_stop(), name="flatten")
         except* _FlattenDone:
@@ -293,7 +296,8 @@ class Daemon:
             _log.error("flatten.crashed", error=repr(group.exceptions[0]),
                        exc_info=group.exceptions[0])
         health.update_gauges(self.inventory, self.gate, self.metrics)
-        return bool(result and result[0]) and self.inventory.is_flat()
+        flat = bool(result and result[0]) and self.inventory.is_flat()
+        return flat and await flatten.venue_flat(self.broker, self.inventory)
 
     def _finish(self, flat: bool, crash: BaseException | None) -> int:
         self.supervisor.close()

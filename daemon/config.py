@@ -62,13 +62,26 @@ class InstrumentKind(enum.Enum):
     SWAP = "swap"  # a linear perpetual: signed positions, long or short
 
 
+class MarginMode(enum.Enum):
+    """How a swap position is margined on the venue: by its own margin, or the whole wallet."""
+
+    ISOLATED = "isolated"
+    CROSS = "cross"
+
+
+MAX_VENUE_LEVERAGE = 125  # the most any ccxt venue we know of allows
+
+
 class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
     """An instrument to trade. The grid is required for the simulated market; with an exchange
     source it comes from the exchange's markets and any value here is ignored.
 
     `kind` defaults from the symbol as ccxt writes it: `BTC/USDT` is spot, `BTC/USDT:USDT` a
     swap settled in USDT. With an exchange source the venue's market decides, and a `kind`
-    written here must agree with it."""
+    written here must agree with it.
+
+    Swaps only: `leverage` and `margin_mode` are set on the venue at startup, before any
+    order (defaults: 1 and isolated, the least a mistake can cost)."""
 
     symbol: str
     price_increment: Decimal | None = None
@@ -78,6 +91,8 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
     min_notional: Decimal | None = None
     start_price: Decimal = Decimal(60000)
     kind: InstrumentKind | None = None
+    leverage: int | None = None
+    margin_mode: MarginMode | None = None
 
     GRID = ("price_increment", "size_increment", "min_qty", "max_qty", "min_notional")
 
@@ -94,6 +109,20 @@ class InstrumentConfig(Base, frozen=True, forbid_unknown_fields=True):
                 non_negative(name, value)
         if self.min_qty is not None and self.max_qty is not None and self.min_qty > self.max_qty:
             raise ValueError("min_qty: must be <= max_qty")
+        if self.leverage is not None and not 1 <= self.leverage <= MAX_VENUE_LEVERAGE:
+            raise ValueError(f"leverage: must be 1 to {MAX_VENUE_LEVERAGE}")
+        if self.market_kind is InstrumentKind.SPOT:
+            for name in ("leverage", "margin_mode"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: only for swaps ({self.symbol} is spot)")
+
+    @property
+    def venue_leverage(self) -> int:
+        return self.leverage if self.leverage is not None else 1
+
+    @property
+    def venue_margin_mode(self) -> MarginMode:
+        return self.margin_mode if self.margin_mode is not None else MarginMode.ISOLATED
 
     @property
     def quote(self) -> str:
@@ -267,6 +296,12 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
     max_rejections_per_minute: int = 10
     # Venue answers that could not be read (HTTP 200, body not the record asked for).
     max_malformed_replies_per_minute: int = 30
+    # Swaps: the venue's mark this close (percent of the mark) to the liquidation price it
+    # reports for our position: no new risk, and flatten. 0 turns it off.
+    liquidation_breaker_pct: Decimal = Decimal(5)
+    # Swaps: deny new risk whose estimated liquidation price would be closer than this
+    # (percent of the mark). 0 turns it off.
+    min_liquidation_distance_pct: Decimal = Decimal(10)
 
     def __post_init__(self) -> None:
         for name in ("max_order_notional", "max_position_notional", "max_orders_per_second",
@@ -278,6 +313,10 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("max_drawdown_pct: must be < 100 (a percentage of the equity peak)")
         non_negative("max_rejections_per_minute", self.max_rejections_per_minute)
         non_negative("max_malformed_replies_per_minute", self.max_malformed_replies_per_minute)
+        non_negative("liquidation_breaker_pct", self.liquidation_breaker_pct)
+        non_negative("min_liquidation_distance_pct", self.min_liquidation_distance_pct)
+        if self.liquidation_breaker_pct >= 100:
+            raise ValueError("liquidation_breaker_pct: must be < 100 (a percentage of the mark)")
 
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -398,6 +437,10 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
     config_dir: str = msgspec.field(default=".", name="__config_dir__")
 
     def __post_init__(self) -> None:
+        for n, inst in enumerate(self.market.instruments):
+            if inst.venue_leverage > self.risk.max_leverage:
+                raise ValueError(f"market.instruments[{n}].leverage: {inst.venue_leverage} is "
+                                 f"above risk.max_leverage ({self.risk.max_leverage})")
         if self.daemon.mode is Mode.LIVE:
             if self.market.source is not MarketSource.EXCHANGE:
                 raise ValueError('market.source: live mode needs "exchange" market data')

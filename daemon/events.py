@@ -6,6 +6,8 @@ inventory manager books it. Commands (submit, cancel) are method calls on the br
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 from daemon.model import Fill
@@ -34,4 +36,26 @@ class OrderFilled(msgspec.Struct, frozen=True, tag=True):
     fill: Fill
 
 
-BrokerEvent = OrderAccepted | OrderRejected | OrderCancelled | OrderFilled
+class FundingPaid(msgspec.Struct, frozen=True, tag=True):
+    """A swap's funding settlement, in the margin (quote) currency: > 0 received, < 0 paid.
+    `funding_id` is the venue's (Binance's income `tranId`): each is booked once."""
+
+    symbol: str
+    funding_id: str
+    amount: Decimal
+    ts_ns: int
+
+
+class MarkPriced(msgspec.Struct, frozen=True, tag=True):
+    """The venue's mark price of a swap (what its unrealized PnL and liquidation use); from a
+    position report also the liquidation price (0: none) and the margin the position holds."""
+
+    symbol: str
+    price: Decimal
+    ts_ns: int
+    liquidation_price: Decimal | None = None
+    margin: Decimal | None = None
+
+
+BrokerEvent = (OrderAccepted | OrderRejected | OrderCancelled | OrderFilled | FundingPaid
+               | MarkPriced)

@@ -22,7 +22,7 @@ from daemon import config as config_mod
 from daemon.book.inventory import InventoryManager
 from daemon.book.strategy_view import StrategyView
 from daemon.clock import Clock, LiveClock, stepper
-from daemon.config import Config, ConfigError, InstrumentKind, Mode, resolve_path
+from daemon.config import Config, ConfigError, InstrumentKind, MarginMode, Mode, resolve_path
 from daemon.execution.actions import StrategyActions
 from daemon.execution.decisions import SignalEngine
 from daemon.execution.flatten import flatten
@@ -159,7 +159,9 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     journal = journal or MemoryJournal(clock.now_ns())
     health = HealthState()
     inventory = InventoryManager(venue.instruments.values(), venue.starting_cash)
-    gate = RiskGate(config.risk, inventory.view, clock.now_ns())
+    margins = {ic.symbol: (ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED)
+               for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
+    gate = RiskGate(config.risk, inventory.view, clock.now_ns(), margins)
     ids = ClientIds(config.daemon.client_id_prefix, journal.run_ns)
     router = OrderRouter(gate, inventory, venue.broker, clock, venue.metrics, ids, journal)
     store = JsonFileStore(resolve_path(config, config.daemon.state_dir) / FILE_NAME)

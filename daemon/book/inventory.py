@@ -2,7 +2,7 @@
 
 Positions are signed (long > 0) and kept as FIFO lots, so realized and unrealized PnL are exact
 `Decimal` arithmetic: an average-cost book would divide and round on every partial close.
-`cash` is the account's wallet balance (starting cash + realized PnL - fees) and
+`cash` is the account's wallet balance (starting cash + realized PnL - fees + funding) and
 `equity = cash + unrealized PnL`, which equals starting cash minus what was paid for the fills
 plus what the open position is worth at the mark — the identity the property tests check.
 
@@ -92,7 +92,12 @@ class InventoryManager:
         self._starting_cash = starting_cash
         self._realized = ZERO
         self._fees = ZERO
-        self._cash = starting_cash  # starting + realized - fees, kept at each fill: read per order
+        self._funding = ZERO  # swaps: funding received (+) and paid (-)
+        self._funding_seen: set[tuple[str, str]] = set()
+        # Swaps: the venue's mark price, which its PnL and liquidation use (not the last trade)
+        self._venue_marks: dict[str, Decimal] = {}
+        self._liquidation: dict[str, Decimal] = {}
+        self._cash = starting_cash  # starting + realized - fees + funding, kept per change
         self._orders: dict[str, Order] = {}  # open orders only
         # Per instrument, keyed by the trade id alone: a (symbol, id) tuple key cost 56 more
         # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
@@ -195,7 +200,7 @@ class InventoryManager:
             # proceeds as the fee: the position shrinks, cash is unchanged, fees grow.
             self._realized += book.apply(-fill.fee_base, fill.price)
         self._fees += fill.fee_quote
-        self._cash = self._starting_cash + self._realized - self._fees
+        self._cash = self._starting_cash + self._realized - self._fees + self._funding
         self._fill_count += 1
         order = self._orders.get(fill.client_order_id)
         if order is not None:
@@ -211,6 +216,29 @@ class InventoryManager:
         for tap in self._fill_taps:
             tap(fill)
         return True
+
+    def apply_funding(self, symbol: str, funding_id: str, amount: Decimal) -> bool:
+        """Book a funding settlement exactly once; False for one already booked."""
+        if symbol not in self._books:
+            raise UnknownInstrument(symbol)
+        key = (symbol, funding_id)
+        if key in self._funding_seen:
+            return False
+        self._funding_seen.add(key)
+        self._funding += amount
+        self._cash = self._starting_cash + self._realized - self._fees + self._funding
+        self._notify()
+        return True
+
+    def venue_mark(self, symbol: str, price: Decimal,
+                   liquidation_price: Decimal | None = None) -> None:
+        """The venue's mark price for a swap: unrealized PnL (equity) is valued at it."""
+        if symbol not in self._books:
+            raise UnknownInstrument(symbol)
+        if price > 0:
+            self._venue_marks[symbol] = price
+        if liquidation_price is not None:
+            self._liquidation[symbol] = liquidation_price
 
     def _notify(self) -> None:
         # Three changes an order and almost never a waiter (only the flatten waits): an Event
@@ -266,7 +294,7 @@ class InventoryManager:
         total = ZERO
         for symbol, book in self._books.items():
             if book.lots:
-                mark = self.mark_price(symbol)
+                mark = self._venue_marks.get(symbol) or self.mark_price(symbol)
                 # Without a mark yet the best estimate of a position's worth is what it cost.
                 total += book.unrealized(mark) if mark is not None else ZERO
         return total
@@ -278,6 +306,18 @@ class InventoryManager:
     @property
     def fees(self) -> Decimal:
         return self._fees
+
+    @property
+    def funding(self) -> Decimal:
+        return self._funding
+
+    def valuation_mark(self, symbol: str) -> Decimal | None:
+        """The price positions are valued at: the venue's mark on a swap, else the last trade."""
+        return self._venue_marks.get(symbol) or self.mark_price(symbol)
+
+    def liquidation_price(self, symbol: str) -> Decimal | None:
+        """What the venue last reported as our position's liquidation price (0: none)."""
+        return self._liquidation.get(symbol)
 
     @property
     def cash(self) -> Decimal:
@@ -297,7 +337,7 @@ class InventoryManager:
     def positions(self) -> list[PositionView]:
         out = []
         for symbol, book in self._books.items():
-            mark = self.mark_price(symbol) or ZERO
+            mark = self.valuation_mark(symbol) or ZERO
             out.append(PositionView(
                 symbol=symbol, qty=book.qty, avg_price=book.avg_price(), mark=mark,
                 unrealized_pnl=book.unrealized(mark) if mark else ZERO,

@@ -92,8 +92,8 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
     opened: list[Any] = []
     try:
         if exchange:
-            spent = (quote_spent((await journal.load()).fills)
-                     if cfg.daemon.mode is Mode.LIVE else {})
+            snap = await journal.load() if cfg.daemon.mode is Mode.LIVE else None
+            spent = quote_spent(snap.fills, snap.funding) if snap is not None else {}
             venue, strategy = await wiring.exchange_venue(cfg, creds, clock, spent, opened)
         else:
             strategy = wiring.strategy(cfg)

@@ -14,7 +14,15 @@ from __future__ import annotations
 import asyncio
 
 from daemon.book.inventory import InventoryManager
-from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import (
+    BrokerEvent,
+    FundingPaid,
+    MarkPriced,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.journal.base import OrderJournal
 from daemon.journal.schema import JournalError
 from daemon.model import OrderState
@@ -28,7 +36,11 @@ async def book(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics
                journal: OrderJournal) -> bool:
     """Journal an event, then apply it to the books (the fills task and the reconciler), as one
     step: a stop that cancels the caller mid-write still books what the journal took. True if
-    the event was new to the books (not a duplicate fill)."""
+    the event was new to the books (not a duplicate fill). A mark price is not history: it
+    goes to the books only."""
+    if isinstance(event, MarkPriced):
+        apply(event, inventory, metrics)
+        return False
     booked: list[bool] = []
 
     def apply_fresh(fresh: bool) -> None:
@@ -75,6 +87,22 @@ def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> 
             if inventory.order_done(coid, OrderState.CANCELLED) is not None:
                 metrics.order_outcomes["cancelled"].inc()
                 _log.info("order.cancelled", client_order_id=coid)
+        case FundingPaid(symbol=symbol, funding_id=fid, amount=amount):
+            if not inventory.apply_funding(symbol, fid, amount):
+                return False
+            if amount >= 0:
+                metrics.funding_received.inc(float(amount))
+            else:
+                metrics.funding_paid.inc(float(-amount))
+            _log.info("funding.booked", symbol=symbol, funding_id=fid, amount=amount,
+                      funding_total=inventory.funding, position=inventory.position(symbol))
+        case MarkPriced(symbol=symbol, price=price, liquidation_price=liq, margin=margin):
+            inventory.venue_mark(symbol, price, liq)
+            metrics.mark_price.labels(symbol).set(float(price))
+            if liq is not None:
+                metrics.liquidation_price.labels(symbol).set(float(liq))
+            if margin is not None:
+                metrics.margin_used.labels(symbol).set(float(margin))
         case OrderRejected(client_order_id=coid, reason=reason, message=message):
             if inventory.order_done(coid, OrderState.REJECTED) is not None:
                 metrics.order_outcomes["rejected"].inc()

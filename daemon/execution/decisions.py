@@ -25,7 +25,13 @@ from typing import Any
 from daemon.book.inventory import InventoryView
 from daemon.book.strategy_view import OwnedOrders, StrategyView
 from daemon.clock import Clock
-from daemon.events import BrokerEvent, OrderFilled
+from daemon.events import (
+    BrokerEvent,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.features import BarAggregator
 from daemon.model import Action, Bar, Decision, TickBatch
 from strategies.base import Strategy
@@ -57,7 +63,9 @@ class SignalEngine:
         self._owned = owned
         self._wants_fills = strategy.overrides("on_fill")
         self._wants_orders = strategy.overrides("on_order")
-        self._events: deque[tuple[BrokerEvent, bool]] = deque()  # (event, the order's end)
+        # (event, the order's end)
+        self._events: deque[tuple[OrderFilled | OrderAccepted | OrderRejected | OrderCancelled,
+                                  bool]] = deque()
         timer_s = strategy.timer_interval_s if strategy.overrides("on_timer") else 0.0
         self._timer_ns = int(max(timer_s, 0.0) * 1e9)
         self._next_timer_ns = 0
@@ -147,8 +155,10 @@ class SignalEngine:
             return
         if isinstance(event, OrderFilled):
             filled, coid = True, event.fill.client_order_id
-        else:
+        elif isinstance(event, OrderAccepted | OrderRejected | OrderCancelled):
             filled, coid = False, event.client_order_id
+        else:
+            return  # a swap's funding or mark: not an order's event
         if coid not in owned:
             return
         ended = not self._view.is_working(coid)

@@ -16,17 +16,18 @@ deadline, never of one bad reply. Only refused credentials end it early (nothing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
 from daemon.execution.router import OrderRouter
-from daemon.model import OrderIntent, Side, TradingState
+from daemon.model import MarketKind, OrderIntent, Side, TradingState
 from daemon.ops import log
 from daemon.ops.log_limit import LimitedLog
 from daemon.risk.gate import RiskGate
-from daemon.venues.base import FatalBrokerError
+from daemon.venues.base import Broker, BrokerError, FatalBrokerError
 
 _log = log.get("shutdown")
 RECHECK_S = 0.25
@@ -35,6 +36,7 @@ RECHECK_S = 0.25
 RECANCEL_S = 2.0
 RECANCEL_NS = int(RECANCEL_S * 1e9)
 FLATTEN_TAG = "flatten"
+VENUE_CHECK_S = 10.0  # asking the venue whether it agrees the account is flat
 
 
 async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManager,
@@ -99,3 +101,26 @@ async def _cancel_others(router: OrderRouter, inventory: InventoryManager, clock
         asked[order.client_order_id] = now
         await router.cancel(order)
     return len(due)
+
+
+async def venue_flat(broker: Broker, inventory: InventoryManager) -> bool:
+    """On swaps the venue has the last word on "flat": its position per symbol (the whole
+    account's, whoever opened it) must be zero and no order of ours open. A venue that does
+    not answer cannot confirm it. Spot keeps the books' word (dust is reported, not traded)."""
+    swaps = [s for s, i in inventory.instruments.items() if i.kind is MarketKind.MARGIN]
+    if not swaps:
+        return True
+    try:
+        async with asyncio.timeout(VENUE_CHECK_S):
+            held = await broker.query_positions(swaps)
+            working = await broker.query_open_orders(swaps)
+    except (BrokerError, TimeoutError) as err:
+        _log.error("shutdown.venue_unconfirmed", error=repr(err),
+                   note="the venue did not confirm the account is flat")
+        return False
+    left = {s: q for s, q in held.items() if q}
+    if left or working:
+        _log.error("shutdown.venue_not_flat", positions=left,
+                   open_orders=[o.client_order_id for o in working])
+        return False
+    return True

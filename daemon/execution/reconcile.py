@@ -12,7 +12,10 @@ Startup (`restore`, then `startup`, before any trading task runs):
 4. open orders on the venue with our client-id prefix that the journal lacks are cancelled or
    adopted (`reconcile.unknown_orders`);
 5. on spot, the position the journal's fills add up to must not exceed what the venue holds
-   (free + locked) by more than `reconcile.tolerance_ratio` of it.
+   (free + locked) by more than `reconcile.tolerance_ratio` of it; on a swap, the signed
+   position must equal the venue's (`positionAmt`) within `tolerance_ratio` of the larger of
+   the two: the venue's position is the whole account's, so any difference is drift (an
+   order placed behind the daemon's back, a fill it missed, a liquidation).
 Venue errors are retried with backoff; drift is not retried quickly. Until a pass is clean the
 daemon is not ready and trades nothing.
 
@@ -33,7 +36,13 @@ from decimal import Decimal
 
 from daemon.book.inventory import InventoryManager
 from daemon.config import ReconcileConfig, UnknownOrders
-from daemon.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import (
+    FundingPaid,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.execution.booking import book
 from daemon.journal.store import Journal, JournalError, JournalRiskStore, OrderRecord
 from daemon.model import ZERO, MarketKind, Order, OrderState, TradingState, UnknownInstrument
@@ -86,6 +95,8 @@ class Reconciler:
                 for rec in snap.unsettled:
                     if rec.is_open:
                         self._inventory.open_order(rec.to_order())
+                for paid in snap.funding:
+                    self._inventory.apply_funding(paid.symbol, paid.funding_id, paid.amount)
         except UnknownInstrument as err:
             raise JournalError(f"journal {self._journal.path} holds orders or fills of "
                                f"{err.args[0]}, which is not in market.instruments: keep it "
@@ -185,7 +196,8 @@ class Reconciler:
             else:
                 drifts.append(f"open order {vo.client_order_id} on the venue is not in the "
                               f"journal (another daemon with our client-id prefix?)")
-        return drifts + await self._check_holdings()
+        await self._book_funding()
+        return drifts + await self._check_holdings() + await self._check_positions()
 
     async def _check_order(self, rec: OrderRecord, startup: bool) -> list[str]:
         coid = rec.client_order_id
@@ -274,8 +286,33 @@ class Reconciler:
                               f"{held[asset]}")
         return drifts
 
+    async def _check_positions(self) -> list[str]:
+        swaps = [s for s, i in self._inventory.instruments.items()
+                 if i.kind is MarketKind.MARGIN]
+        if not swaps:
+            return []
+        venue = await self._broker.query_positions(swaps)
+        drifts = []
+        for symbol, held in venue.items():
+            ours = self._inventory.position(symbol)
+            if abs(ours - held) > self._cfg.tolerance_ratio * max(abs(ours), abs(held)):
+                drifts.append(f"{symbol}: position {ours} is not the venue's {held}")
+        return drifts
+
+    async def _book_funding(self) -> None:
+        """The backstop for funding: the venue's history since the last settlement booked
+        (or the first fill), each settlement booked once by its id."""
+        for symbol, inst in self._inventory.instruments.items():
+            if inst.kind is not MarketKind.MARGIN:
+                continue
+            since_ns = await self._journal.funding_since_ns(symbol)
+            if since_ns is None:
+                continue  # never positioned: nothing can have been paid
+            for paid in await self._broker.query_funding(symbol, since_ns):
+                await self._book(paid)
+
     async def _book(self, event: OrderAccepted | OrderCancelled | OrderFilled |
-                    OrderRejected) -> None:
+                    OrderRejected | FundingPaid) -> None:
         before = self._inventory.fill_count
         await book(event, self._inventory, self._metrics, self._journal)
         if self._inventory.fill_count > before:

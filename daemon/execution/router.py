@@ -181,23 +181,43 @@ class OrderRouter:
                 return
             _log.error("order.sent_unrecorded", reason="journal_write_failed", error=str(err),
                        client_order_ids=coids, note="a flatten's close goes out all the same")
+        stopped: asyncio.CancelledError | None = None
+        try:
+            if self._concurrent and len(approved) > 1:
+                await self._hand_over_together(approved, closed_mono_ns, handed)
+            else:
+                for decision, _ in approved:
+                    if self._gate.may_send(decision):
+                        await self._hand_over(decision, closed_mono_ns, handed)
+                    else:
+                        await self._withdraw(decision)  # halted while it was being written
+        except asyncio.CancelledError as err:
+            stopped = err  # no await inside the handler: mypyc's compiled coroutine breaks
+        if stopped is not None:
+            # A stop during the hand-overs: the broker has those it was given (it looks them
+            # up), but the ones never handed over will never be sent. End them as such, or the
+            # books keep working orders the venue never saw and the stop's flatten waits on
+            # them to its deadline.
+            given = {a.client_order_id for a, _ in handed}
+            working = {o.client_order_id for o in self._inventory.working_orders()}
+            for decision, _ in approved:
+                coid = decision.client_order_id
+                if coid not in given and coid in working:
+                    await self._reject(coid, "not_sent", "the daemon stopped before sending it")
+            raise stopped
+
+    async def _hand_over_together(self, approved: list[tuple[ApprovedOrder, Order]],
+                                  closed_mono_ns: int,
+                                  handed: list[tuple[ApprovedOrder, float | None]]) -> None:
+        """A venue's requests at once, none waiting for another's answer (each is journaled
+        already). Every hand-over runs to its end — cancelling one mid-request would make its
+        outcome unknown — then the first failure that must stop the daemon is raised."""
         sendable: list[ApprovedOrder] = []
         for decision, _ in approved:
             if self._gate.may_send(decision):
                 sendable.append(decision)
             else:
                 await self._withdraw(decision)  # halted while the intent was being written
-        if len(sendable) > 1 and self._concurrent:
-            await self._hand_over_together(sendable, closed_mono_ns, handed)
-            return
-        for decision in sendable:
-            await self._hand_over(decision, closed_mono_ns, handed)
-
-    async def _hand_over_together(self, sendable: list[ApprovedOrder], closed_mono_ns: int,
-                                  handed: list[tuple[ApprovedOrder, float | None]]) -> None:
-        """A venue's requests at once, none waiting for another's answer (each is journaled
-        already). Every hand-over runs to its end — cancelling one mid-request would make its
-        outcome unknown — then the first failure that must stop the daemon is raised."""
         results = await asyncio.gather(
             *(self._hand_over(d, closed_mono_ns, handed) for d in sendable),
             return_exceptions=True)

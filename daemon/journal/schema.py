@@ -65,6 +65,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP TABLE IF EXISTS risk_state;
     """,
+    # 4: funding settlements of swap positions, each once (by the venue's id)
+    """
+    CREATE TABLE funding (
+        symbol TEXT NOT NULL, funding_id TEXT NOT NULL, amount TEXT NOT NULL,
+        ts_ns INTEGER NOT NULL, booked_ns INTEGER NOT NULL,
+        PRIMARY KEY (symbol, funding_id));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,7 +33,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.book.lots import Book
+from daemon.events import (
+    BrokerEvent,
+    FundingPaid,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.journal import schema
 from daemon.journal.schema import FILENAME
 from daemon.journal.schema import JournalError as JournalError  # the journal's one error type
@@ -83,6 +91,7 @@ class Snapshot(msgspec.Struct, frozen=True):
 
     fills: list[Fill]
     unsettled: list[OrderRecord]
+    funding: list[FundingPaid] = []
 
 
 class Journal:
@@ -194,6 +203,11 @@ class Journal:
                 await self._end(coid, "cancelled", "", settled=False, now=now)
             case OrderRejected(client_order_id=coid, reason=reason):
                 await self._end(coid, "rejected", reason, settled=True, now=now)
+            case FundingPaid():
+                return await self._call(self._tx, lambda db: db.execute(
+                    "INSERT OR IGNORE INTO funding VALUES (?,?,?,?,?)",
+                    (event.symbol, event.funding_id, str(event.amount), event.ts_ns,
+                     now)).rowcount == 1)
         return True
 
     async def record_then(self, event: BrokerEvent, apply: Callable[[bool], T]) -> T:
@@ -276,7 +290,21 @@ class Journal:
         fills = await self._call(self._query, "SELECT client_order_id, trade_id, symbol, side, "
                                  "qty, price, fee_quote, ts_ns, fee_base FROM fills "
                                  "ORDER BY rowid", ())
-        return Snapshot([_fill(r) for r in fills], await self.unsettled())
+        funding = await self._call(self._query, "SELECT symbol, funding_id, amount, ts_ns "
+                                   "FROM funding ORDER BY rowid", ())
+        return Snapshot([_fill(r) for r in fills], await self.unsettled(),
+                        [FundingPaid(r[0], r[1], Decimal(r[2]), r[3]) for r in funding])
+
+    async def funding_since_ns(self, symbol: str) -> int | None:
+        """Where the venue's funding history is still to be read from: the last settlement
+        booked, else the first fill (no position, no funding); None before any fill."""
+        row = await self._call(self._query_one, "SELECT MAX(ts_ns) FROM funding WHERE "
+                               "symbol = ?", (symbol,))
+        if row is not None and row[0] is not None:
+            return int(row[0])
+        row = await self._call(self._query_one, "SELECT MIN(ts_ns) FROM fills WHERE "
+                               "symbol = ?", (symbol,))
+        return None if row is None or row[0] is None else int(row[0])
 
     async def unsettled(self) -> list[OrderRecord]:
         rows = await self._call(self._query, f"SELECT {_ORDER_COLS} FROM orders "
@@ -375,14 +403,25 @@ class JournalRiskStore:
                 self._journal.on_failure(str(err))
 
 
-def quote_spent(fills: list[Fill]) -> dict[str, Decimal]:
+def quote_spent(fills: list[Fill], funding: list[FundingPaid] | None = None
+                ) -> dict[str, Decimal]:
     """Quote currency the journaled fills took out of the account (negative: brought in), per
-    quote asset: buys cost qty x price, sells return it, fees charged in quote cost that."""
+    quote asset: on spot, buys cost qty x price, sells return it, fees charged in quote cost
+    that. On a swap (a `:` in the symbol) nothing is bought: the margin wallet lost the fees
+    and the realized losses (FIFO lots, as the books count them) and paid the funding."""
     spent: dict[str, Decimal] = {}
+    swaps: dict[str, Book] = {}
     for f in fills:
         quote = f.symbol.split("/", 1)[1].split(":", 1)[0]
         fee = ZERO if f.fee_base else f.fee_quote
-        spent[quote] = spent.get(quote, ZERO) + f.signed_qty * f.price + fee
+        if ":" in f.symbol:
+            realized = swaps.setdefault(f.symbol, Book()).apply(f.signed_qty, f.price)
+            spent[quote] = spent.get(quote, ZERO) + fee - realized
+        else:
+            spent[quote] = spent.get(quote, ZERO) + f.signed_qty * f.price + fee
+    for paid in funding or []:
+        quote = paid.symbol.split("/", 1)[1].split(":", 1)[0]
+        spent[quote] = spent.get(quote, ZERO) - paid.amount
     return spent
 
 

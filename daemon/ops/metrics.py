@@ -72,6 +72,15 @@ class Metrics:
                                   ["listener"])
         self.open_fds = g("open_fds", "File descriptors this process has open")
         self.max_fds = g("max_fds", "This process's file descriptor limit (RLIMIT_NOFILE, soft)")
+        self.mark_price = g("mark_price", "Swaps: the venue's mark price (quote)",
+                            ["instrument"])
+        self.liquidation_price = g("liquidation_price", "Swaps: the liquidation price the "
+                                   "venue reports for the position (0: none)", ["instrument"])
+        self.liquidation_distance = g("liquidation_distance_ratio", "Swaps: how far the mark is "
+                                      "from the liquidation price, as a fraction of the mark "
+                                      "(1: no position)", ["instrument"])
+        self.margin_used = g("margin_used", "Swaps: initial margin the position holds on the "
+                             "venue (quote)", ["instrument"])
         self.journal_lost = g("journal_lost", "1 once the journal file was deleted or replaced, "
                               "or a journal write failed: halted, no trading until a restart")
 
@@ -84,6 +93,9 @@ class Metrics:
         self.fees = c("fees", "Fees paid (quote)")
         # A counter cannot go down: maker rebates (negative fees) are counted on their own.
         self.fee_rebates = c("fee_rebates", "Fee rebates received (quote)")
+        # Funding is signed: what swaps paid and what they received are two counters.
+        self.funding_paid = c("funding_paid", "Swaps: funding paid (quote)")
+        self.funding_received = c("funding_received", "Swaps: funding received (quote)")
         self.md_messages = c("market_data_messages", "Market data messages", ["kind"])
         self.md_gaps = c("market_data_gaps", "Gaps detected in market data")
         self.md_dropped = c("market_data_dropped", "Bad market data records dropped", ["reason"])
@@ -135,6 +147,10 @@ class Metrics:
             self.position_notional.labels(symbol).set(0)
             self.working_orders.labels(symbol).set(0)
             self.data_age.labels(symbol).set(0)
+            if ":" in symbol:  # a swap (ccxt's unified symbol): its margin series from the start
+                for gauge in (self.mark_price, self.liquidation_price, self.margin_used):
+                    gauge.labels(symbol).set(0)
+                self.liquidation_distance.labels(symbol).set(1)
 
     def _gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Gauge:
         return Gauge(f"tradingd_{name}", doc, labels or [], registry=self.registry)

@@ -56,7 +56,8 @@ class Breaker(enum.Enum):
 RECONCILIATION = "reconciliation"
 JOURNAL = "journal"
 KILL_SWITCH = "kill_switch"
-TRIP_LABELS = (*(b.value for b in Breaker), RECONCILIATION, JOURNAL, KILL_SWITCH)
+LIQUIDATION = "liquidation"  # swaps: the mark near the venue's liquidation price (supervisor)
+TRIP_LABELS = (*(b.value for b in Breaker), RECONCILIATION, JOURNAL, KILL_SWITCH, LIQUIDATION)
 
 
 class CircuitBreakers:

@@ -35,6 +35,7 @@ from daemon.model import (
     TimeInForce,
     TradingState,
 )
+from daemon.risk.liquidation import distance_pct, isolated_distances
 from daemon.risk.throttle import Limited, OrderThrottle
 
 BPS = Decimal(10_000)
@@ -42,6 +43,7 @@ BPS = Decimal(10_000)
 # exponents can overflow the decimal context: such intents are invalid, not a crash.
 _MAX_ADJUSTED_EXPONENT = 18
 _CLOSE_MARGIN = Decimal("1.1")
+_MODE = {True: "isolated", False: "cross"}
 
 
 class DenyReason(enum.Enum):
@@ -67,6 +69,7 @@ class DenyReason(enum.Enum):
     MAX_POSITION_NOTIONAL = "max_position_notional"
     MAX_GROSS_EXPOSURE = "max_gross_exposure"
     MAX_LEVERAGE = "max_leverage"
+    MIN_LIQUIDATION_DISTANCE = "min_liquidation_distance"
     DUPLICATE_INTENT = "duplicate_intent"
     THROTTLE_PER_SECOND = "throttle_per_second"
     THROTTLE_PER_MINUTE = "throttle_per_minute"
@@ -115,8 +118,17 @@ class ApprovedOrder:
 
 
 class RiskGate:
-    def __init__(self, config: RiskConfig, view: InventoryView, now_ns: int) -> None:
+    def __init__(self, config: RiskConfig, view: InventoryView, now_ns: int,
+                 margins: dict[str, tuple[int, bool]] | None = None) -> None:
+        """`margins`: per swap, (leverage, isolated) on the venue (default 1x isolated); an
+        isolated liquidation distance depends on nothing else but the side: worked out once."""
         self._view = view
+        self._margins = margins or {}
+        self._isolated: dict[str, tuple[Decimal, Decimal]] = {}
+        for symbol in view.symbols:
+            leverage, isolated = self._margins.get(symbol, (1, True))
+            if isolated:
+                self._isolated[symbol] = isolated_distances(leverage)
         self._state = config.initial_state
         self._config = config
         self._throttle = OrderThrottle(config.max_orders_per_second,
@@ -220,6 +232,10 @@ class RiskGate:
             if denied := self._check_exposure(intent, position, after_buy, after_sell,
                                               value_price):
                 return denied
+            if inst.kind is MarketKind.MARGIN and self._config.min_liquidation_distance_pct:
+                after = position + qty if buy else position - qty
+                if denied := self._check_liquidation(intent.symbol, after, ref):
+                    return denied
         if denied := self._check_duplicate(intent, qty, limit_price):
             return denied
         if flatten and not adds_risk:
@@ -349,6 +365,21 @@ class RiskGate:
             if holding > equity:
                 return Denied(DenyReason.SPOT_CAPITAL, f"spot holdings and buys would reach "
                               f"{holding} > equity {equity}")
+        return None
+
+    def _check_liquidation(self, symbol: str, after: Decimal, mark: Decimal) -> Denied | None:
+        """The position after the order keeps `min_liquidation_distance_pct` from liquidation."""
+        if not after:
+            return None
+        leverage, isolated = self._margins.get(symbol, (1, True))
+        sides = self._isolated.get(symbol)
+        distance = ((sides[0] if after > 0 else sides[1]) if sides is not None
+                    else distance_pct(after, mark, leverage, False, self._view.equity()))
+        limit = self._config.min_liquidation_distance_pct
+        if distance < limit:
+            return Denied(DenyReason.MIN_LIQUIDATION_DISTANCE,
+                          f"{symbol} position {after} would be liquidated {distance:.2f}% from "
+                          f"the mark {mark} < {limit}% ({leverage}x {_MODE[isolated]})")
         return None
 
     def _exposure_of(self, symbol: str) -> Decimal | None:

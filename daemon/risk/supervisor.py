@@ -37,7 +37,13 @@ from daemon.model import Fill, Order, TradingState
 from daemon.ops import log, sdnotify
 from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
-from daemon.risk.breakers import KILL_SWITCH, TRIP_LABELS, Breaker, CircuitBreakers
+from daemon.risk.breakers import (
+    KILL_SWITCH,
+    LIQUIDATION,
+    TRIP_LABELS,
+    Breaker,
+    CircuitBreakers,
+)
 from daemon.risk.gate import RiskGate
 from daemon.risk.latch import RiskState, RiskStateStore, StateError, stricter
 
@@ -79,6 +85,7 @@ class RiskSupervisor:
         for label in TRIP_LABELS:  # zeros from the start: alerts see a series, not a gap
             metrics.breaker_trips.labels(label)
         self._until_restart: str | None = None  # why resume is refused (the journal is lost)
+        self._near_liquidation: set[str] = set()  # swaps whose liquidation breaker tripped
         self._loaded = saved
         self._latch = RiskState()
         self._saved: RiskState | None = None  # what is on disk, without its timestamp
@@ -100,6 +107,29 @@ class RiskSupervisor:
 
     def on_rejected(self, order: Order) -> None:
         self.breakers.on_rejected(order)
+
+    def on_venue_mark(self, symbol: str) -> None:
+        """Swaps, on each mark the venue reports: the liquidation breaker. A mark within
+        `risk.liquidation_breaker_pct` of the liquidation price the venue reports for our
+        position stops new risk (REDUCING) and flattens, before the venue liquidates at a
+        worse price and charges its fee. Trips once per approach: armed again once flat."""
+        pct = self._config.risk.liquidation_breaker_pct
+        liq = self._inventory.liquidation_price(symbol)
+        mark = self._inventory.valuation_mark(symbol)
+        if not self._inventory.position(symbol):
+            self._near_liquidation.discard(symbol)
+            return
+        if not pct or not liq or mark is None or mark <= 0 or symbol in self._near_liquidation:
+            return
+        distance_pct = abs(mark - liq) / mark * 100
+        if distance_pct >= pct:
+            return
+        self._near_liquidation.add(symbol)
+        self._metrics.breaker_trips.labels(LIQUIDATION).inc()
+        _log.error("breaker.liquidation", symbol=symbol, mark=mark, liquidation_price=liq,
+                   distance_pct=round(distance_pct, 3), limit_pct=pct,
+                   position=self._inventory.position(symbol), action="reducing; flatten")
+        self.flatten(LIQUIDATION)
 
     def on_restored(self, durable: RiskStateStore) -> None:
         """The books were rebuilt from the journal: merge its copy of the risk state with the
@@ -303,7 +333,7 @@ class RiskSupervisor:
             "phase": "stopping" if self.stopping else "running",
             "flattening": self.flattening or self._flatten_reason is not None,
             "equity": equity, "cash": inv.cash, "realized_pnl": inv.realized_pnl,
-            "unrealized_pnl": inv.unrealized_pnl(), "fees": inv.fees,
+            "unrealized_pnl": inv.unrealized_pnl(), "fees": inv.fees, "funding": inv.funding,
             "daily_pnl": self.breakers.daily_pnl(), "equity_peak": self.breakers.equity_peak,
             "drawdown_ratio": self.breakers.drawdown_ratio(equity),
             "positions": [msgspec.structs.asdict(p) for p in inv.positions()],

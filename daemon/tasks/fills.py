@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 
 from daemon.book.inventory import InventoryManager
-from daemon.events import BrokerEvent
+from daemon.events import BrokerEvent, MarkPriced
 from daemon.execution.booking import book
 from daemon.journal.base import OrderJournal
 from daemon.ops import log
@@ -18,7 +18,11 @@ from daemon.venues.base import Broker
 
 async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
               journal: OrderJournal,
-              observe: Callable[[BrokerEvent], None] | None = None) -> None:
+              observe: Callable[[BrokerEvent], None] | None = None,
+              on_venue_mark: Callable[[str], None] | None = None) -> None:
+    """`observe`: told of each event new to the books (the strategy's order events);
+    `on_venue_mark(symbol)`: after each venue mark price is booked (swaps: the liquidation
+    breaker)."""
     log.bind_task("fills")
     # The broker's venue streams (user-data websocket, REST polls) live with this task.
     async with asyncio.TaskGroup() as tg:
@@ -29,5 +33,7 @@ async def run(broker: Broker, inventory: InventoryManager, metrics: Metrics,
             try:
                 if await book(event, inventory, metrics, journal) and observe is not None:
                     observe(event)
+                if on_venue_mark is not None and isinstance(event, MarkPriced):
+                    on_venue_mark(event.symbol)
             finally:
                 events.task_done()  # `Daemon.settled` waits for this

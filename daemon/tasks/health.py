@@ -106,6 +106,10 @@ def update_gauges(inventory: InventoryManager, gate: RiskGate, metrics: Metrics)
         metrics.position.labels(p.symbol).set(float(p.qty))
         metrics.position_notional.labels(p.symbol).set(float(p.qty * p.mark))
         metrics.working_orders.labels(p.symbol).set(len(inventory.working_orders(p.symbol)))
+        liq = inventory.liquidation_price(p.symbol)
+        if liq is not None:
+            distance = abs(p.mark - liq) / p.mark if p.qty and liq and p.mark else 1
+            metrics.liquidation_distance.labels(p.symbol).set(float(distance))
 
 
 def update_fd_gauges(metrics: Metrics) -> None:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import msgspec
 
-from daemon.events import BrokerEvent
+from daemon.events import BrokerEvent, FundingPaid
 from daemon.model import Bar, Fill, OrderType, Side, TickBatch
 from daemon.risk.gate import ApprovedOrder
 
@@ -110,6 +110,13 @@ class Broker(Protocol):
 
     async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
         """Free + locked balance per asset; empty when the broker has no venue account."""
+
+    async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        """The venue's signed position per swap symbol among `symbols`; empty when the broker
+        has no venue account (or none of them is a swap)."""
+
+    async def query_funding(self, symbol: str, since_ns: int) -> list[FundingPaid]:
+        """The venue's funding settlements of a swap from `since_ns` on (none on paper)."""
 
     def track(self, order: VenueOrder) -> None:
         """Follow a recovered open order (fills, end) as if this run had sent it."""

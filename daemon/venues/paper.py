@@ -30,7 +30,14 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from daemon.clock import Clock, stepper
-from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import (
+    BrokerEvent,
+    FundingPaid,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+)
 from daemon.handoff import WorkQueue
 from daemon.model import (
     Fill,
@@ -108,6 +115,12 @@ class PaperBroker:
 
     async def query_holdings(self, assets: list[str]) -> dict[str, Decimal]:
         return {}
+
+    async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        return {}
+
+    async def query_funding(self, symbol: str, since_ns: int) -> list[FundingPaid]:
+        return []
 
     def track(self, order: VenueOrder) -> None:
         return None

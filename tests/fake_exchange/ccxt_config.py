@@ -21,7 +21,7 @@ def api_urls(http_base: str, ws_base: str) -> dict[str, Any]:
     h = http_base.rstrip("/")
     w = ws_base.rstrip("/")
     return {
-        # spot REST: the only section the fake implements
+        # spot REST, and the fapi sections below (futures.py): what the fake implements
         "public": f"{h}/api/v3",
         "private": f"{h}/api/v3",
         "v1": f"{h}/api/v1",
@@ -83,10 +83,23 @@ def ccxt_options() -> dict[str, Any]:
     }
 
 
-def ccxt_config(http_base: str, ws_base: str) -> dict[str, Any]:
-    """`{"urls": {"api": ...}, "options": ...}` to merge into a ccxt binance constructor config.
+def futures_options() -> dict[str, Any]:
+    """For `binanceusdm`: USDⓈ-M perpetuals only (its own default), nothing spot or margin."""
+    return {
+        "defaultType": "swap",
+        "fetchMarkets": {"types": ["linear"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        "fetchOpenOrders": {"warnWithoutSymbol": False},
+    }
+
+
+def ccxt_config(http_base: str, ws_base: str, futures: bool = False) -> dict[str, Any]:
+    """`{"urls": {"api": ...}, "options": ...}` to merge into a ccxt binance (or, `futures`,
+    binanceusdm) constructor config. The fapi sections point at the fake's futures API.
 
     Plain JSON-able dicts so the daemon can carry them as `exchange.api_urls` /
     `exchange.options` in its config file.
     """
-    return {"urls": {"api": api_urls(http_base, ws_base)}, "options": ccxt_options()}
+    return {"urls": {"api": api_urls(http_base, ws_base)},
+            "options": futures_options() if futures else ccxt_options()}

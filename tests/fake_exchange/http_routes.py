@@ -71,8 +71,9 @@ def _req(params: Params, name: str) -> str:
 
 
 class RestApi:
-    def __init__(self, fx: FakeBinance) -> None:
+    def __init__(self, fx: FakeBinance, extra_routes: Routes | None = None) -> None:
         self.fx = fx
+        self.extra_routes = extra_routes or {}  # the futures API (fapi_routes.py)
 
     # --- dispatch ------------------------------------------------------------------------
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -100,7 +101,7 @@ class RestApi:
         raw_body = await request.text() if request.can_read_body else ""
         params: Params = dict(parse_qsl(raw_query, keep_blank_values=True))
         params.update(parse_qsl(raw_body, keep_blank_values=True))
-        if method == "POST" and path == "/api/v3/order":
+        if method == "POST" and path in ("/api/v3/order", "/fapi/v1/order"):
             fx.order_posts[params.get("newClientOrderId", "")] += 1
         fault = fx.faults.take(method, path)
         if fault is not None and fault.status is None and not fault.process:
@@ -125,7 +126,7 @@ class RestApi:
 
     def _handle(self, request: web.Request, method: str, path: str, params: Params,
                 raw_query: str, raw_body: str) -> web.Response:
-        route = ROUTES.get((method, path))
+        route = ROUTES.get((method, path)) or self.extra_routes.get((method, path))
         try:
             if route is None:
                 self.fx.record_unhandled(f"{method} {path}")
@@ -323,7 +324,8 @@ def _error_response(exc: BinanceError) -> web.Response:
     return web.Response(status=exc.status, text=exc.json(), content_type="application/json")
 
 
-ROUTES: dict[tuple[str, str], tuple[str, Callable[[RestApi, Params], object]]] = {
+Routes = dict[tuple[str, str], tuple[str, Callable[["RestApi", Params], object]]]
+ROUTES: Routes = {
     ("GET", "/api/v3/ping"): ("NONE", RestApi.ping),
     ("GET", "/api/v3/time"): ("NONE", RestApi.time),
     ("GET", "/api/v3/exchangeInfo"): ("NONE", RestApi.exchange_info),

@@ -144,6 +144,22 @@ DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (
     ),
 )
 
+# The same symbols as USDⓈ-M perpetuals: Binance's futures grid (0.001 BTC, 0.01 ETH lots).
+DEFAULT_FUTURES: dict[str, SymbolSpec] = {
+    "BTCUSDT": SymbolSpec(
+        symbol="BTCUSDT", base="BTC", quote="USDT",
+        tick_size=Decimal("0.01"), step_size=Decimal("0.001"),
+        min_qty=Decimal("0.001"), max_qty=Decimal("1000"), min_notional=Decimal("5"),
+        start_mid=Decimal("61837.50"), level_qty=Decimal("0.5"), market_max_qty=Decimal("120"),
+    ),
+    "ETHUSDT": SymbolSpec(
+        symbol="ETHUSDT", base="ETH", quote="USDT",
+        tick_size=Decimal("0.01"), step_size=Decimal("0.001"),
+        min_qty=Decimal("0.001"), max_qty=Decimal("10000"), min_notional=Decimal("5"),
+        start_mid=Decimal("2600.00"), level_qty=Decimal("5"), market_max_qty=Decimal("2000"),
+    ),
+}
+
 
 def exchange_info(specs: dict[str, SymbolSpec], server_time_ms: int) -> dict[str, object]:
     return {

@@ -28,10 +28,12 @@ from .ccxt_config import ccxt_config
 from .control import Control
 from .engine import Engine, IdSequence
 from .errors import BinanceError, invalid_symbol
+from .fapi_routes import FAPI_ROUTES
 from .faults import Faults
+from .futures import FuturesEngine
 from .http_routes import RestApi
-from .marketdata import Market, PublicTrade, RandomWalk
-from .markets import DEFAULT_SYMBOLS, SymbolSpec
+from .marketdata import Market, PublicTrade, RandomWalk, dumps
+from .markets import DEFAULT_FUTURES, DEFAULT_SYMBOLS, SymbolSpec, fmt
 from .models import Fill, Order, my_trade_json, order_json
 from .replay import DEFAULT_CAPTURE, Replay
 from .stamps import WireStamps
@@ -58,12 +60,16 @@ class FakeBinance:
         api_secret: str = FAKE_API_SECRET,
         fee_asset: tuple[str, str] | None = None,
         print_fills: bool = True,
+        futures_wallet: str = "10000",
+        funding_interval_s: float | None = None,
     ) -> None:
         """`replay`: True (the bundled capture slice) or a capture path drives BTCUSDT from
         real data; other symbols always follow the seeded random walk. `replay_speed` /
         `tick_interval` start background drivers; leave them None for step-by-step tests.
         `print_fills=False`: our own fills stay off the public tape (a latency bench wants
-        only the trades it publishes)."""
+        only the trades it publishes). Futures (`/fapi`, `futures.py`) trade the same books
+        as perpetuals, margined from a USDT wallet of `futures_wallet`; `funding_interval_s`
+        settles funding that often."""
         self.host, self.port, self.seed = host, port, seed
         self.api_key, self.api_secret = api_key, api_secret
         self.replay_speed, self.tick_interval = replay_speed, tick_interval
@@ -78,7 +84,7 @@ class FakeBinance:
         self.stamps: WireStamps | None = None  # a latency bench's wire stamps (stamps.py)
         self.print_fills = print_fills
         self.hub = WsHub(self)
-        self.rest = RestApi(self)  # the ws-api's order methods share its handlers
+        self.rest = RestApi(self, FAPI_ROUTES)  # the ws-api's order methods share its handlers
         self.faults.on_partition.append(self.hub.sever_all)
         self.auth = Auth(api_key, api_secret, self.now_ms)
         # Binance numbers trades per symbol; a shared sequence would read as gaps.
@@ -91,6 +97,14 @@ class FakeBinance:
         if fee_asset is not None:  # (asset, its price in quote): fees paid in that asset
             self.engine.fee_asset = (fee_asset[0], Decimal(fee_asset[1]))
         self.engine.user_listeners.append(self.hub.publish_user)
+        futures_specs = {s: f for s, f in DEFAULT_FUTURES.items() if s in self.specs}
+        self.futures = FuturesEngine(futures_specs, {s: self.markets[s].book
+                                                     for s in futures_specs},
+                                     self.now_ms, trade_ids, wallet=Decimal(futures_wallet))
+        self.futures.forced_rejects = self.faults.forced_rejects
+        self.futures.user_listeners.append(self.hub.publish_futures_user)
+        self.funding_interval_s = funding_interval_s
+        self._last_funding_ms = self.now_ms()
         self.replay: Replay | None = None
         if replay:
             path = DEFAULT_CAPTURE if replay is True else Path(replay)
@@ -101,6 +115,7 @@ class FakeBinance:
         }
         # fills print on the public tape only where the tape is synthetic
         self.engine.fill_listeners.append(self._print_fill)
+        self.futures.fill_listeners.append(self._print_fill)
         for asset, amount in (balances or DEFAULT_BALANCES).items():
             self.engine.balance(asset).free = Decimal(amount)
         self._runner: web.AppRunner | None = None
@@ -114,6 +129,8 @@ class FakeBinance:
         app.router.add_get("/stream/ws/{tail:.*}", self.hub.market)
         app.router.add_get("/stream/stream", self.hub.combined)
         app.router.add_get("/ws-api/v3", self.hub.ws_api)
+        app.router.add_get("/fstream/{category}/ws", self.hub.futures)
+        app.router.add_get("/fstream/{category}/ws/{tail:.*}", self.hub.futures)
         app.router.add_route("*", "/__control/{tail:.*}", control.dispatch)
         app.router.add_route("*", "/{tail:.*}", rest.dispatch)
         # handler_cancellation: a stalled handler (delay fault) dies with its client
@@ -124,6 +141,8 @@ class FakeBinance:
         self.port = int(self._runner.addresses[0][1])  # the real port when asked for 0
         if self.tick_interval:
             self._tasks.append(asyncio.create_task(self._ticker(self.tick_interval)))
+        if self.funding_interval_s:
+            self._tasks.append(asyncio.create_task(self._funding(self.funding_interval_s)))
         if self.replay is not None and self.replay_speed:
             self._tasks.append(asyncio.create_task(self.replay.run(self.replay_speed)))
         return self
@@ -150,6 +169,67 @@ class FakeBinance:
             await asyncio.sleep(interval)
             self.step()
 
+    async def _funding(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.fund()
+
+    # --- futures -------------------------------------------------------------------------
+    def fund(self, rate: Decimal | str | None = None) -> list[dict[str, object]]:
+        """Settle funding now (at `rate`, default the engine's); returns the income rows."""
+        self._last_funding_ms = self.now_ms()
+        paid = self.futures.fund(None if rate is None else Decimal(rate))
+        return [{"symbol": i.symbol, "income": f"{i.income:f}", "time": i.time,
+                 "tranId": i.tran_id} for i in paid]
+
+    def next_funding_ms(self) -> int:
+        interval_ms = int((self.funding_interval_s or 28_800) * 1000)
+        return self._last_funding_ms + interval_ms
+
+    def set_mark(self, symbol: str, mark: Decimal | str | None) -> None:
+        """Pin `symbol`'s mark price (None: follow the book's mid again); liquidates if the
+        mark crossed the liquidation price."""
+        if mark is None:
+            self.futures.marks.pop(symbol, None)
+        else:
+            self.futures.marks[symbol] = Decimal(mark)
+        self._publish_mark(symbol)
+        self.futures.liquidate(symbol)
+
+    def _publish_mark(self, symbol: str) -> None:
+        if symbol not in self.futures.specs:
+            return
+        mark = fmt(self.futures.mark(symbol))
+        payload = dumps({
+            "e": "markPriceUpdate", "E": self.now_ms(), "s": symbol, "p": mark, "i": mark,
+            "P": mark, "r": fmt(self.futures.funding_rate), "T": self.next_funding_ms()})
+        for suffix in ("@markPrice", "@markPrice@1s"):
+            self.hub.publish(symbol.lower() + suffix, payload)
+
+    def positions(self) -> dict[str, dict[str, str]]:
+        """The futures positions as the venue holds them (one-way: one per symbol)."""
+        return {s: {"positionAmt": f"{p.amt:f}", "entryPrice": f"{p.entry:f}",
+                    "leverage": str(p.leverage), "marginType": p.margin_type,
+                    "liquidationPrice": f"{self.futures.liquidation_price(s):f}",
+                    "unRealizedProfit": f"{self.futures.unrealized(s):f}"}
+                for s, p in self.futures.positions.items()}
+
+    def futures_orders(self) -> list[dict[str, object]]:
+        from .futures_json import futures_order_json
+        return [futures_order_json(o, o.order_id in self.futures.reduce_only)
+                for o in sorted(self.futures.orders.values(), key=lambda o: o.order_id)]
+
+    def futures_wallet(self) -> Decimal:
+        return self.futures.wallet
+
+    def place_futures_order(self, symbol: str, side: str, qty: Decimal | str,
+                            client_order_id: str = "operator") -> dict[str, object]:
+        """A market order placed on the account directly (the operator's, not the daemon's)."""
+        from .futures_json import futures_order_json
+        order = self.futures.place_futures(symbol, side, "MARKET", Decimal(qty), None, None,
+                                           client_order_id, False)
+        return futures_order_json(order, False)
+
     # --- addresses and client config ------------------------------------------------------
     @property
     def http_base(self) -> str:
@@ -159,8 +239,8 @@ class FakeBinance:
     def ws_base(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def ccxt_config(self) -> dict[str, Any]:
-        return ccxt_config(self.http_base, self.ws_base)
+    def ccxt_config(self, futures: bool = False) -> dict[str, Any]:
+        return ccxt_config(self.http_base, self.ws_base, futures)
 
     def ccxt_credentials(self) -> dict[str, str]:
         return {"apiKey": self.api_key, "secret": self.api_secret}
@@ -185,6 +265,9 @@ class FakeBinance:
                 if symbol is None or sym == symbol:
                     walk.step()
                     self.engine.match_resting(sym)
+                    if sym in self.futures.specs:
+                        self.futures.match_resting(sym)
+                        self._publish_mark(sym)
 
     def set_mid(self, symbol: str, mid: Decimal | str) -> None:
         """Rebuild `symbol`'s synthetic ladder around `mid` (best bid < mid < best ask)."""
@@ -193,6 +276,9 @@ class FakeBinance:
             raise ValueError(f"{symbol} is not driven by the random walk")
         walk.set_mid(Decimal(mid))
         self.engine.match_resting(symbol)
+        if symbol in self.futures.specs:
+            self.futures.match_resting(symbol)
+            self._publish_mark(symbol)
 
     def advance(self, n: int = 1) -> int:
         """Forward the next `n` replay messages (BTCUSDT in replay mode)."""

@@ -94,5 +94,5 @@ class FakeBinanceThread:
     def api_secret(self) -> str:
         return self._fx.api_secret
 
-    def ccxt_config(self) -> dict[str, Any]:
-        return self._fx.ccxt_config()
+    def ccxt_config(self, futures: bool = False) -> dict[str, Any]:
+        return self._fx.ccxt_config(futures)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 WS_ORDER_METHODS = {"order.place": "new_order", "order.cancel": "cancel_order",
                     "order.status": "get_order"}
 STREAM_KINDS = ("@trade", "@aggTrade", "@bookTicker", "@depth", "@depth@100ms", "@ticker",
-                "@miniTicker")
+                "@miniTicker", "@markPrice", "@markPrice@1s")
 
 
 @dataclass(eq=False)
@@ -67,6 +67,7 @@ class WsHub:
         self.fx = fx
         self.conns: set[Conn] = set()
         self.listen_keys: set[str] = set()
+        self.futures_listen_keys: set[str] = set()  # POST /fapi/v1/listenKey
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- fan-out -------------------------------------------------------------------------
@@ -96,11 +97,20 @@ class WsHub:
             for sub_id in sorted(conn.user_subs):
                 conn.send('{"subscriptionId":' + str(sub_id) + ',"event":' + raw + "}")
 
+    def publish_futures_user(self, event: dict[str, object]) -> None:
+        """A futures user-data event, to the `/fstream/private/ws?listenKey=` connections."""
+        if self.fx.faults.partitioned:
+            return
+        raw = json.dumps(self.fx.faults.corrupted(event), separators=(",", ":"))
+        for conn in list(self.conns):
+            if conn.kind == "futures_user":
+                conn.send(raw)
+
     def subscribers(self, stream: str) -> int:
         return sum(1 for c in self.conns if stream in c.streams)
 
     def user_subscribers(self) -> int:
-        return sum(len(c.user_subs) + (c.kind == "user") for c in self.conns)
+        return sum(len(c.user_subs) + (c.kind in ("user", "futures_user")) for c in self.conns)
 
     async def drop_all(self) -> int:
         """Close every websocket from the server side, as Binance does on maintenance."""
@@ -173,6 +183,16 @@ class WsHub:
         tail = request.match_info.get("tail", "")
         if tail in self.listen_keys:
             return await self._serve(request, "user", lambda c, t: None)
+        return await self._serve(request, "raw", self._on_market_text)
+
+    async def futures(self, request: web.Request) -> web.StreamResponse:
+        """`<ws>/fstream/{public,market}/ws[/<n>]`: futures market streams (ccxt splits them by
+        category: trade, bookTicker, depth are public; markPrice is market);
+        `<ws>/fstream/private/ws?listenKey=<key>`: the futures user-data stream."""
+        if request.match_info.get("category") == "private":
+            if request.query.get("listenKey") not in self.futures_listen_keys:
+                return web.Response(status=400, text="invalid listenKey")
+            return await self._serve(request, "futures_user", lambda c, t: None)
         return await self._serve(request, "raw", self._on_market_text)
 
     async def combined(self, request: web.Request) -> web.StreamResponse:

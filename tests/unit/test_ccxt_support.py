@@ -108,10 +108,24 @@ async def _close(*exchanges: Any) -> None:
         await ex.close()
 
 
-def test_live_mode_refuses_swap_markets() -> None:
+def test_live_mode_refuses_spot_and_swaps_together() -> None:
     spot = instrument_from_market(MARKET, TICK_SIZE)
     swap = msgspec.structs.replace(spot, symbol="BTC/USDT:USDT", kind=MarketKind.MARGIN)
     check_live_markets({spot.symbol: spot})  # spot is fine
-    with pytest.raises(ConfigError, match=r"^market\.instruments: BTC/USDT:USDT is a margin "
-                                          r"market; live mode trades spot markets only"):
+    check_live_markets({swap.symbol: swap})  # and so are swaps
+    with pytest.raises(ConfigError, match=r"^market\.instruments: live mode trades either spot "
+                                          r"or swap markets, not both"):
         check_live_markets({spot.symbol: spot, swap.symbol: swap})
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    (-2019, ErrorKind.INSUFFICIENT_FUNDS), (-2022, ErrorKind.INVALID_ORDER),
+    (-4164, ErrorKind.INVALID_ORDER), (-1234, ErrorKind.REJECTED)])
+def test_plain_exchange_errors_are_classified_by_the_venues_code(code: int,
+                                                                 kind: ErrorKind) -> None:
+    """ccxt maps Binance's futures codes to their classes only on production hosts; elsewhere
+    they arrive as a plain ExchangeError carrying the body."""
+    err = ccxt.ExchangeError(f'binanceusdm {{"code":{code},"msg":"whatever"}}')
+    assert classify(err) is kind
+    # a subclass keeps its own meaning whatever the code
+    assert classify(ccxt.InvalidOrder('binanceusdm {"code":-2019}')) is ErrorKind.INVALID_ORDER

@@ -155,3 +155,37 @@ def test_durations_are_float_seconds_and_still_read_as_before() -> None:
         with pytest.raises(ConfigError) as err:
             parse(text)
         assert str(err.value) == message
+
+
+def test_perp_example_is_a_leveraged_swap() -> None:
+    cfg = load(ROOT / "examples" / "ar_perp.toml")
+    inst = cfg.market.instruments[0]
+    assert (inst.symbol, inst.venue_leverage, inst.venue_margin_mode.value) == (
+        "BTC/USDT:USDT", 3, "isolated")
+    assert instruments_from_config(cfg)["BTC/USDT:USDT"].kind.value == "margin"
+
+
+def _swap(lines: str, symbol: str = "BTC/USDT:USDT") -> str:
+    text = SHIPPED.replace('symbol = "BTC/USDT"\nkind = "spot"',
+                           f'symbol = "{symbol}"\n{lines}', 1)
+    return text.replace('[strategy.params]\nsymbol = "BTC/USDT"',
+                        f'[strategy.params]\nsymbol = "{symbol}"', 1)
+
+
+@pytest.mark.parametrize(("lines", "symbol", "message"), [
+    ("leverage = 2", "BTC/USDT", r"^market\.instruments\[0\]\.leverage: only for swaps"),
+    ('margin_mode = "cross"\nkind = "spot"', "BTC/USDT:USDT",
+     r"^market\.instruments\[0\]\.margin_mode: only for swaps"),
+    ("leverage = 0", "BTC/USDT:USDT", r"^market\.instruments\[0\]\.leverage: must be 1 to 125"),
+    ('margin_mode = "portfolio"', "BTC/USDT:USDT", r"^market\.instruments\[0\]\.margin_mode"),
+    ("leverage = 5", "BTC/USDT:USDT",
+     r"^market\.instruments\[0\]\.leverage: 5 is above risk\.max_leverage \(3\)"),
+])
+def test_swap_settings_are_checked(lines: str, symbol: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(_swap(lines, symbol))
+
+
+def test_swap_settings_default_to_the_least_a_mistake_can_cost() -> None:
+    inst = parse(_swap("kind = \"swap\"")).market.instruments[0]
+    assert (inst.venue_leverage, inst.venue_margin_mode.value) == (1, "isolated")

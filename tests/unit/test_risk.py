@@ -376,3 +376,46 @@ def test_a_time_in_force_needs_a_limit_order(tif: TimeInForce) -> None:
     assert isinstance(limit, ApprovedOrder) and limit.time_in_force is tif
     market = gate.check(buy("1"), "c3", 0)  # GTC, the default, is what a market order has
     assert isinstance(market, ApprovedOrder) and market.time_in_force is TimeInForce.GTC
+
+
+# --- swaps: the estimated liquidation price must stay min_liquidation_distance_pct away -----
+
+def swap_gate(leverage: int, isolated: bool, limit: str = "10",
+              cash: str = "1000") -> tuple[InventoryManager, RiskGate]:
+    inv = InventoryManager([BTC_BIG], D(cash))
+    inv.mark("BTC/USDT", 100.0, 0)
+    config = RiskConfig(D(100_000), D(100_000), 100, max_gross_exposure=D(100_000),
+                        max_leverage=D(50), max_orders_per_minute=1000,
+                        min_liquidation_distance_pct=D(limit))
+    return inv, RiskGate(config, inv.view, 0, {"BTC/USDT": (leverage, isolated)})
+
+
+def test_isolated_leverage_sets_the_liquidation_distance_at_the_boundary() -> None:
+    """Isolated at 10x: a long liquidates (1 - 0.9/0.995) = 9.548% below the mark, a short
+    (1.1/1.005 - 1) = 9.453% above: a 9.5% limit lets the long in and keeps the short out."""
+    _, gate = swap_gate(10, True, limit="9.5")
+    assert reason(gate.check(buy("1"), "a", 0)) is None
+    _, gate = swap_gate(10, True, limit="9.5")
+    denied = gate.check(sell("1"), "b", 0)
+    assert reason(denied) is DenyReason.MIN_LIQUIDATION_DISTANCE
+    assert isinstance(denied, Denied) and "9.45% from the mark" in denied.detail
+    _, gate = swap_gate(9, True, limit="9.5")  # 9x: the short is 10.45% away
+    assert reason(gate.check(sell("1"), "c", 0)) is None
+
+
+def test_cross_margin_distance_is_equity_over_notional() -> None:
+    """Cross on 1,000 of equity at 100: a long of q liquidates at (100 q - 1000) / (0.995 q);
+    10% away needs q <= 1000 / (100 - 89.55) = 95.69..., so 95 passes and 96 is denied."""
+    _, gate = swap_gate(20, False)
+    assert reason(gate.check(buy("95"), "a", 0)) is None
+    _, gate = swap_gate(20, False)
+    assert reason(gate.check(buy("96"), "b", 0)) is DenyReason.MIN_LIQUIDATION_DISTANCE
+
+
+def test_closing_a_swap_is_never_held_by_the_liquidation_check() -> None:
+    inv, gate = swap_gate(50, True)  # 50x isolated: every new risk is 1.5% from liquidation
+    assert reason(gate.check(buy("1"), "a", 0)) is DenyReason.MIN_LIQUIDATION_DISTANCE
+    inv.apply_fill(Fill("x", "t1", "BTC/USDT", Side.BUY, D(1), D(100), D(0), 0))
+    assert reason(gate.check(sell("1", reduce_only=True), "b", 0)) is None
+    _, gate = swap_gate(50, True, limit="0")  # 0 turns the check off
+    assert reason(gate.check(buy("1"), "c", 0)) is None

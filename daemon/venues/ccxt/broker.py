@@ -31,19 +31,21 @@ from typing import Any
 
 from daemon.clock import Clock
 from daemon.config import ExchangeConfig
-from daemon.events import BrokerEvent
-from daemon.model import Fill, Instrument, OrderType, Side, TimeInForce
+from daemon.events import BrokerEvent, FundingPaid
+from daemon.model import Fill, Instrument, MarketKind, OrderType, Side, TimeInForce
 from daemon.ops import log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.base import EVENT_QUEUE_SIZE, BrokerError, UnresolvedOrder, VenueOrder
 from daemon.venues.ccxt import replies as ccxt_replies
+from daemon.venues.ccxt import swaps as ccxt_swaps
 from daemon.venues.ccxt.calls import OUTCOME_UNKNOWN, TRANSIENT, Lookup, VenueCalls
 from daemon.venues.ccxt.client import ErrorKind, MalformedReply, classify, error_label
 from daemon.venues.ccxt.entry import OrderEntry
 from daemon.venues.ccxt.fills import FillParser
 from daemon.venues.ccxt.orders import DONE, OrderTracker, our_client_id
+from daemon.venues.ccxt.swap_state import SwapState
 from daemon.venues.ccxt.unresolved import Unresolved
 
 _log = log.get("ccxt_broker")
@@ -87,6 +89,9 @@ class CcxtBroker:
         self._unconfirmed = self._orders.unconfirmed
         self._unresolved = Unresolved(self._venue, self._orders, clock, cfg, metrics)
         self._creating = self._unresolved.creating
+        self._swaps = [s for s, i in instruments.items() if i.kind is MarketKind.MARGIN]
+        self._swap_state = SwapState(exchange, self._venue, self._swaps, self._events, cfg,
+                                     clock)
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -116,6 +121,9 @@ class CcxtBroker:
             raise BrokerError("rate_limited", f"the venue's order limit is used up; the next "
                               f"order fits in {wait:.1f}s", retry_after_s=wait)
         coid = order.client_order_id
+        params = _order_params(order)
+        if order.reduce_only and self._instruments[order.symbol].kind is MarketKind.MARGIN:
+            params["reduceOnly"] = True  # a close can never open the other way on a swap
         self._orders.follow(order)
         sent_ns = self._clock.monotonic_ns()
         self._creating.add(coid)
@@ -123,11 +131,18 @@ class CcxtBroker:
             response = ccxt_replies.order_report(await self._entry.create(
                 order.symbol, order.order_type.value, order.side.value, float(order.qty),
                 float(order.limit_price) if order.limit_price is not None else None,
-                _order_params(order)), coid, order.symbol)
+                params), coid, order.symbol)
         except Exception as err:  # whatever the reply did to ccxt: classified, never a crash
             self._creating.discard(coid)
             await self._create_failed(order, err)
             return
+        except asyncio.CancelledError:
+            # Cut off mid-request (a stop while a halt's flatten was sending): the venue may
+            # or may not have it. The lookup window decides, as after a timeout; the books
+            # keep it working until then, so the shutdown's flatten waits for its outcome.
+            if coid not in self._orders.acked:
+                self._unresolved.start_window(coid)
+            raise
         finally:
             self._creating.discard(coid)
         self._metrics.ack_latency.observe((self._clock.monotonic_ns() - sent_ns) / 1e9)
@@ -246,6 +261,19 @@ class CcxtBroker:
                                         ccxt_replies.balance)
         return {a: Decimal(str((balance.get(a) or {}).get("total") or 0)) for a in assets}
 
+    async def query_positions(self, symbols: list[str]) -> dict[str, Decimal]:
+        """The venue's signed position per swap symbol (`fetch_positions`)."""
+        swaps = [s for s in symbols if self._instruments[s].kind is MarketKind.MARGIN]
+        if not swaps:
+            return {}
+        return dict(await self._venue.ask(
+            "fetch_positions", lambda: self._ex.fetch_positions(swaps),
+            lambda reply: ccxt_swaps.positions(reply, swaps)))
+
+    async def query_funding(self, symbol: str, since_ns: int) -> list[FundingPaid]:
+        """The venue's funding settlements of `symbol` from `since_ns` on (REST)."""
+        return await self._swap_state.funding(symbol, since_ns)
+
     def track(self, order: VenueOrder) -> None:
         self._orders.follow(order, acked=True)
 
@@ -275,6 +303,8 @@ class CcxtBroker:
             tg.create_task(self._watch("orders"), name="ws_orders")
             tg.create_task(self._watch("trades"), name="ws_my_trades")
             tg.create_task(self._poll(), name="rest_fills")
+            if self._swaps:
+                tg.create_task(self._swap_state.run(), name="swap_state")
 
     async def _watch(self, what: str) -> None:
         attempt = 0

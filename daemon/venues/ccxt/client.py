@@ -62,9 +62,33 @@ class MalformedReply(Exception):
     order id, another order's client id, a body that is not JSON. The message says what."""
 
 
+# Binance futures codes that ccxt 4.5 maps to its own classes only when the request went to a
+# production (or testnet) host (`binance.get_exceptions_by_url`); through any other URL (a
+# gateway, the local fake) they arrive as a plain `ExchangeError`. Read from the body's code.
+VENUE_CODES = {
+    -2019: ErrorKind.INSUFFICIENT_FUNDS,  # Margin is insufficient.
+    -2022: ErrorKind.INVALID_ORDER,  # ReduceOnly Order is rejected.
+    -4164: ErrorKind.INVALID_ORDER,  # Order's notional must be no smaller than ...
+    -5021: ErrorKind.INVALID_ORDER,  # FOK order could not be filled
+    -5022: ErrorKind.INVALID_ORDER,  # post-only (GTX) order would take
+    -4061: ErrorKind.INVALID_ORDER,  # position side does not match (hedge mode)
+}
+_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+
+
+def venue_code(err: BaseException) -> int | None:
+    """The venue's numeric error code in a ccxt exception's message (its body), if any."""
+    match = _CODE.search(str(err))
+    return int(match.group(1)) if match else None
+
+
 def classify(err: BaseException) -> ErrorKind:
     if not isinstance(err, BaseError):
         return ErrorKind.MALFORMED  # not ccxt's: raised while parsing what the venue sent
+    if type(err) is ccxt.ExchangeError:
+        by_code = VENUE_CODES.get(venue_code(err) or 0)
+        if by_code is not None:
+            return by_code
     if isinstance(err, ccxt.AuthenticationError):
         return ErrorKind.AUTH
     if isinstance(err, ccxt.InsufficientFunds):

@@ -20,7 +20,7 @@ from daemon.ops import credentials, log
 from daemon.ops.metrics import Metrics
 from daemon.retry import backoff_s
 from daemon.venues.base import FatalBrokerError
-from daemon.venues.ccxt import entry
+from daemon.venues.ccxt import entry, swaps
 from daemon.venues.ccxt import replies as ccxt_replies
 from daemon.venues.ccxt.broker import CcxtBroker
 from daemon.venues.ccxt.budget import RequestBudget
@@ -35,15 +35,18 @@ from daemon.venues.ccxt.client import (
 
 _log = log.get("runtime")
 STARTUP_ATTEMPTS = 5
+SWAP_RESTART_SLACK = Decimal("0.01")
 
 
 class VenueUnavailable(Exception):
     """The venue could not be reached at startup; a later restart may succeed."""
 
 
-async def with_retry(what: str, call: Any, check: Any = lambda reply: reply) -> Any:
+async def with_retry(what: str, call: Any, check: Any = lambda reply: reply,
+                     refused: Any = None) -> Any:
     """`call()` until it answers, `check` (raising `MalformedReply`) satisfied with the answer;
-    an unreadable answer is retried like a timeout."""
+    an unreadable answer is retried like a timeout. `refused(err)`: the exception to raise
+    when the venue refuses (not transient), instead of `VenueUnavailable`."""
     for attempt in range(1, STARTUP_ATTEMPTS + 1):
         try:
             return check(await call())
@@ -53,8 +56,10 @@ async def with_retry(what: str, call: Any, check: Any = lambda reply: reply) -> 
                 raise FatalBrokerError("auth", f"{what}: the exchange refused our credentials "
                                        f"({error_label(err)}): check the API key and secret"
                                        ) from None
-            if kind not in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT, ErrorKind.MALFORMED) or (
-                    attempt == STARTUP_ATTEMPTS):
+            transient = kind in (ErrorKind.AMBIGUOUS, ErrorKind.RATE_LIMIT, ErrorKind.MALFORMED)
+            if not transient and refused is not None:
+                raise refused(err) from None
+            if not transient or attempt == STARTUP_ATTEMPTS:
                 raise VenueUnavailable(f"{what}: {error_label(err)}: {err}") from None
             pause = backoff_s(attempt, 0.5, 5.0)
             _log.warning("startup.retry", what=what, attempt=attempt, error=error_label(err),
@@ -77,26 +82,34 @@ async def instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
 
 async def check_balance(exchange: Any, instruments: dict[str, Instrument],
                         capital: Decimal, spent: dict[str, Decimal]) -> None:
-    """The capital not yet in positions (`spent` per the journal's fills) must be free."""
+    """The capital not yet in positions (`spent` per the journal's fills) must be free. On a
+    swap venue the capital is margin: the futures wallet's available balance plus the margin
+    already in positions (a restart with a position open) must cover it, less what the
+    journal shows the daemon lost (fees, realized losses, funding paid). A restart allows
+    `SWAP_RESTART_SLACK` of the capital more: funding settled while the daemon was stopped is
+    only booked once it runs (the reconciler reads the venue's history)."""
     # A garbage answer must not read as an empty account (a false "capital above balance").
     balance = await with_retry("fetch_balance", exchange.fetch_balance, ccxt_replies.balance)
+    swaps = all(i.kind is MarketKind.MARGIN for i in instruments.values())
     for quote in {i.quote for i in instruments.values()}:
         free = Decimal(str((balance.get("free") or {}).get(quote) or 0))
+        if swaps:
+            free += Decimal(str((balance.get("used") or {}).get(quote) or 0))
         need = capital - max(spent.get(quote, Decimal(0)), Decimal(0))
-        if free < need:
-            held = f" ({capital - need} of it in positions)" if need != capital else ""
+        slack = capital * SWAP_RESTART_SLACK if swaps and quote in spent else Decimal(0)
+        if free < need - slack:
+            held = f" ({capital - need} of it spent or in positions)" if need != capital else ""
             raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
                               f"than the account's free balance of {free} {quote}")
 
 
 def check_live_markets(instruments: dict[str, Instrument]) -> None:
-    """Live trading is spot only. A linear swap's signed position is booked, but never checked
-    against the venue's positions (reconciliation compares spot balances) and has not been
-    proven against a venue: real money waits for both. Paper mode may use swap markets."""
-    for symbol, inst in instruments.items():
-        if inst.kind is not MarketKind.SPOT:
-            raise ConfigError(f"market.instruments: {symbol} is a {inst.kind.value} market; "
-                              "live mode trades spot markets only (use daemon.mode = \"paper\")")
+    """One account type per daemon: spot balances and swap positions are reconciled
+    differently, and a ccxt client trades one of them (`binance` spot, `binanceusdm` swaps)."""
+    kinds = {i.kind for i in instruments.values()}
+    if len(kinds) > 1:
+        raise ConfigError("market.instruments: live mode trades either spot or swap markets, "
+                          "not both (one exchange account type per daemon)")
 
 
 async def live_broker(cfg: Config, creds: credentials.Credentials,
@@ -114,6 +127,7 @@ async def live_broker(cfg: Config, creds: credentials.Credentials,
     if budget is not None:
         attach_budget(ex, budget)
     await with_retry("load_markets", ex.load_markets)
+    await swaps.setup(ex, cfg, instruments, with_retry)
     capital = cfg.exchange.allotted_capital
     await check_balance(ex, instruments, capital, spent)
     if any(i.kind is MarketKind.SPOT for i in instruments.values()):

@@ -438,8 +438,8 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         for n, inst in enumerate(self.market.instruments):
-            if inst.venue_leverage > self.risk.max_leverage:
-                raise ValueError(f"market.instruments[{n}].leverage: {inst.venue_leverage} is "
+            if inst.leverage is not None and inst.leverage > self.risk.max_leverage:
+                raise ValueError(f"market.instruments[{n}].leverage: {inst.leverage} is "
                                  f"above risk.max_leverage ({self.risk.max_leverage})")
         if self.daemon.mode is Mode.LIVE:
             if self.market.source is not MarketSource.EXCHANGE:

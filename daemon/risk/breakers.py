@@ -76,6 +76,8 @@ class CircuitBreakers:
         self._screen: Screen | None = None  # the last `screen`, and what it was computed from
         self._screen_symbol = ""
         self._screen_fills = -1
+        # One instrument: its equity line's base moves only with a fill (see `screen`).
+        self._single_instrument = len(view.symbols) == 1
         now_ns = clock.now_ns()
         equity = view.equity()
         self._day = now_ns // DAY_NS
@@ -187,7 +189,7 @@ class CircuitBreakers:
         view = self._view
         cached = self._screen
         if (cached is not None and symbol == self._screen_symbol
-                and view.fill_count == self._screen_fills and len(view.symbols) == 1):
+                and view.fill_count == self._screen_fills and self._single_instrument):
             return cached
         screen = self._screen = self._new_screen(symbol)
         self._screen_symbol = symbol

@@ -103,6 +103,7 @@ class InventoryManager:
         # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
         self._seen_trades = {s: RecentIds(DEDUP_WINDOW) for s in self._instruments}
         self._fill_count = 0
+        self._revision = 0  # every change of cash or of how a position is valued
         self._changed: asyncio.Event | None = None  # made by the first waiter
         self.view = InventoryView(self)
 
@@ -202,6 +203,7 @@ class InventoryManager:
         self._fees += fill.fee_quote
         self._cash = self._starting_cash + self._realized - self._fees + self._funding
         self._fill_count += 1
+        self._revision += 1
         order = self._orders.get(fill.client_order_id)
         if order is not None:
             order.filled_qty += fill.qty
@@ -227,6 +229,7 @@ class InventoryManager:
         self._funding_seen.add(key)
         self._funding += amount
         self._cash = self._starting_cash + self._realized - self._fees + self._funding
+        self._revision += 1
         self._notify()
         return True
 
@@ -237,6 +240,7 @@ class InventoryManager:
             raise UnknownInstrument(symbol)
         if price > 0:
             self._venue_marks[symbol] = price
+            self._revision += 1
         if liquidation_price is not None:
             self._liquidation[symbol] = liquidation_price
 
@@ -334,6 +338,12 @@ class InventoryManager:
     def fill_count(self) -> int:
         return self._fill_count
 
+    @property
+    def revision(self) -> int:
+        """Changes with every fill, funding or venue mark: equity as a line in the trade
+        prices (what the breakers' screen holds) is valid while it stays."""
+        return self._revision
+
     def positions(self) -> list[PositionView]:
         out = []
         for symbol, book in self._books.items():
@@ -412,6 +422,10 @@ class InventoryView:
     @property
     def fill_count(self) -> int:
         return self._inv.fill_count
+
+    @property
+    def revision(self) -> int:
+        return self._inv.revision
 
     def instrument(self, symbol: str) -> Instrument:
         return self._inv._instruments[symbol]

@@ -233,7 +233,11 @@ class Daemon:
                 return
             # A replay: a breaker tripped (on a mark or on one of these fills); its flatten goes
             # out and fills at this tick, whatever the batch size, before the walk reads on.
-            await self.supervisor.quiet()
+            await self.walk.fill_here(True)
+            try:
+                await self.supervisor.quiet()
+            finally:
+                await self.walk.fill_here(False)
             if self.supervisor.latched and not self.stop.is_set():
                 # Nobody will resume it: a halted replay ends here, as a stop would end it.
                 _log.warning("replay.halted", note="the replay ends at the halt")

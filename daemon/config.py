@@ -25,6 +25,7 @@ from daemon.config_errors import (
     positive,
 )
 from daemon.config_notify import NotifyConfig
+from daemon.config_paper import PaperConfig
 from daemon.model import TradingState
 
 
@@ -208,17 +209,6 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
                     if getattr(inst, name) is None:
                         raise ValueError(f"instruments[{n}].{name}: required when source = "
                                          f"\"sim\" (an exchange source reads it from the venue)")
-
-
-class PaperConfig(Base, frozen=True, forbid_unknown_fields=True):
-    starting_cash: Decimal = Decimal(10000)
-    fee_bps: Decimal = Decimal("7.5")
-    slippage_bps: Decimal = Decimal(1)
-
-    def __post_init__(self) -> None:
-        positive("starting_cash", self.starting_cash)
-        non_negative("fee_bps", self.fee_bps)
-        non_negative("slippage_bps", self.slippage_bps)
 
 
 class StrategyConfig(Base, frozen=True, forbid_unknown_fields=True):

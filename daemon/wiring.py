@@ -23,6 +23,7 @@ from daemon.book.inventory import InventoryManager
 from daemon.book.strategy_view import StrategyView
 from daemon.clock import Clock, LiveClock, stepper
 from daemon.config import Config, ConfigError, InstrumentKind, MarginMode, Mode, resolve_path
+from daemon.config_paper import FillModel
 from daemon.execution.actions import StrategyActions
 from daemon.execution.decisions import SignalEngine
 from daemon.execution.flatten import flatten
@@ -46,6 +47,7 @@ from daemon.risk.latch import FILE_NAME, JsonFileStore
 from daemon.risk.supervisor import RiskSupervisor
 from daemon.venues.base import Broker, HistorySource, MarketDataSource
 from daemon.venues.paper import PaperBroker
+from daemon.venues.paper_market import MarketPaperBroker
 from daemon.venues.sim import SimMarket
 from strategies.base import Strategy, StrategyContext
 from strategies.base import load as load_strategy
@@ -114,7 +116,9 @@ def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = N
 def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
                   ) -> PaperBroker:
     paper = config.paper
-    return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock)
+    if paper.fill_model is FillModel.TOUCH:
+        return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock)
+    return MarketPaperBroker(instruments, paper, clock)
 
 
 class Parts(NamedTuple):

@@ -1,7 +1,8 @@
 """Shared test settings and fixtures: hypothesis profiles, and the one way a test starts the
 daemon as a process (`daemons`).
 
-`make test` runs the `ci` profile (more examples, derandomized); set HYPOTHESIS_PROFILE=dev for quick loops.
+`make test` runs the `ci` profile (more examples, derandomized); set HYPOTHESIS_PROFILE=dev
+for quick loops.
 The risk-gate property has its own example count per profile: `tests/support/profiles.py`.
 """
 

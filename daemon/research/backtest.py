@@ -3,11 +3,14 @@
 The run is `tradingd replay`'s (same `Daemon`, paper broker, market walk, risk gate); its fills
 are taken from the books as they are booked (`InventoryManager.tap_fills`). The report's bars
 are rebuilt from the same data by the daemon's own `BarAggregator` at the strategy's interval.
+The paper broker's own account of its fills (`stats`: slippage, maker/taker) joins the report
+as `execution`, with the share of the data's traded volume the fills took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,22 @@ from daemon.clock import ReplayClock
 from daemon.config import Config
 from daemon.model import Fill
 from daemon.research import bars, report
+from daemon.venues.paper import PaperBroker
 from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource
 from daemon.venues.replay_files import Recorded
 from strategies.base import Strategy
+
+
+def execution(cfg: Config, daemon: Daemon, market_volume: float) -> dict[str, Any]:
+    """How the fills were had: the fill model, the slippage paid against the mid when each
+    order was sent, maker/taker counts, and the share of the market's volume taken."""
+    out: dict[str, Any] = {"fill_model": cfg.paper.fill_model.value}
+    broker = daemon.broker
+    if isinstance(broker, PaperBroker):
+        out.update(broker.stats.summary())
+        filled = float(broker.stats.filled_qty)
+        out["volume_share"] = filled / market_volume if market_volume > 0 else math.nan
+    return out
 
 
 @dataclass
@@ -41,5 +57,6 @@ def run(cfg: Config, strategy: Strategy[Any], data: Recorded, symbol: str, out: 
     interval_s = strategy.bar_interval_ns // 1_000_000_000
     series = bars.closes(bars.build(data.ts_ns, data.price, data.size, interval_s))
     bt = report.Backtest(fills, series.end_ns, series.close, interval_s,
-                         daemon.inventory.starting_cash, risk_free_rate)
+                         daemon.inventory.starting_cash, risk_free_rate,
+                         execution(cfg, daemon, math.fsum(data.size)))
     return Result(code, report.write(bt, out), daemon)

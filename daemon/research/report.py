@@ -32,6 +32,7 @@ class Backtest:
     bar_interval_s: int
     starting_cash: Decimal
     risk_free_rate: float = 0.0
+    execution: dict[str, Any] | None = None  # the fill model and what the fills cost
 
 
 def iso(ts_ns: int) -> str:
@@ -66,6 +67,8 @@ def figures(bt: Backtest) -> tuple[dict[str, Any], list[Decimal], list[RoundTrip
         "risk_free_rate": bt.risk_free_rate,
         "buy_and_hold": hold,
     })
+    if bt.execution is not None:
+        out["execution"] = bt.execution
     return out, equity, trips
 
 

@@ -50,6 +50,7 @@ from daemon.model import (
 )
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.base import EVENT_QUEUE_SIZE, UnresolvedOrder, VenueOrder
+from daemon.venues.paper_stats import ExecutionStats
 
 BPS = Decimal(10_000)
 
@@ -76,6 +77,8 @@ class PaperBroker:
         self._resting: dict[str, ApprovedOrder] = {}
         self._order_seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
+        self._sent_mid: dict[str, Decimal] = {}  # a resting order's mid when it was sent
+        self.stats = ExecutionStats()
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -152,16 +155,19 @@ class PaperBroker:
                                            "a post-only order would take liquidity", now))
             return
         await self._emit(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}", now))
+        self._sent_mid[order.client_order_id] = (touch[0] + touch[1]) / 2
         if order.order_type is OrderType.MARKET:
             await self._fill(order, self._market_price(order, touch), now)
         elif not await self._try_fill_limit(order, touch, now):
             if tif is TimeInForce.IOC or tif is TimeInForce.FOK:
+                self._sent_mid.pop(order.client_order_id, None)
                 await self._emit(OrderCancelled(order.client_order_id, now, "expired"))
             else:
                 self._resting[order.client_order_id] = order
 
     async def _cancel(self, client_order_id: str) -> None:
         if self._resting.pop(client_order_id, None) is not None:
+            self._sent_mid.pop(client_order_id, None)
             await self._events.put(OrderCancelled(client_order_id, self._clock.now_ns()))
 
     async def on_market(self, batch: TickBatch) -> None:
@@ -177,6 +183,12 @@ class PaperBroker:
             self._cursor[batch.symbol] = -1  # the walk moves through it: `at_tick`
         elif self._resting:
             await self.match_resting(batch.symbol)
+
+    async def market_ended(self) -> None:
+        return None  # every order is worked as it comes, at the last touch
+
+    async def fill_here(self, on: bool) -> None:
+        return None  # the same: every order is worked at the touch the walk stands at
 
     def at_tick(self, symbol: str, index: int) -> None:
         """A replay's daemon has read the last batch of `symbol` up to trade `index`."""
@@ -267,6 +279,9 @@ class PaperBroker:
 
     async def _fill(self, order: ApprovedOrder, price: Decimal, now: int) -> None:
         fee = order.qty * price * self._fee
+        mid = self._sent_mid.pop(order.client_order_id, price)
+        self.stats.record(order.side, order.qty, price, mid,
+                          order.time_in_force is TimeInForce.POST_ONLY)
         # The trade id carries the order id: unique across restarts of a journaled paper account.
         fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}-{order.client_order_id}",
                     order.symbol, order.side, order.qty, price, fee, now)

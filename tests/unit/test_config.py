@@ -189,3 +189,17 @@ def test_swap_settings_are_checked(lines: str, symbol: str, message: str) -> Non
 def test_swap_settings_default_to_the_least_a_mistake_can_cost() -> None:
     inst = parse(_swap("kind = \"swap\"")).market.instruments[0]
     assert (inst.venue_leverage, inst.venue_margin_mode.value) == (1, "isolated")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('fill_model = "market"', 'fill_model = "best"', "paper.fill_model"),
+    ("max_participation = 0.1", "max_participation = 1.5", "paper.max_participation: must be <= 1"),
+    ("max_participation = 0.1", "max_participation = 0", "paper.max_participation: must be > 0"),
+    ("latency_ms = 100", "latency_ms = -1", "paper.latency_ms: must be >= 0"),
+    ("queue_ahead_s = 10", "queue_ahead_s = nan", "paper.queue_ahead_s: must be a finite"),
+    ("fee_bps = 7.5", "fee_bps = 7.5\nmaker_fee_bps = -100", "paper.maker_fee_bps"),
+])
+def test_a_bad_fill_model_setting_is_named(old: str, new: str, message: str) -> None:
+    assert old in SHIPPED
+    with pytest.raises(ConfigError, match=rf"^{re.escape(message)}"):
+        parse(SHIPPED.replace(old, new))

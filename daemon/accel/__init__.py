@@ -28,7 +28,7 @@ COMPILED = (
     "daemon.model", "daemon.clock", "daemon.features", "daemon.execution.decisions",
     "strategies.ar_forecast", "daemon.handoff", "daemon.tasks.signal", "daemon.tasks.routing",
     "daemon.execution.router", "daemon.risk.gate", "daemon.risk.throttle",
-    "daemon.book.inventory", "daemon.book.strategy_view", "daemon.venues.paper",
+    "daemon.book.inventory", "daemon.book.view", "daemon.book.strategy_view", "daemon.venues.paper",
     "daemon.execution.market_walk",
     "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
     "daemon.risk.breakers",

@@ -158,7 +158,9 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     clock = venue.clock
     journal = journal or MemoryJournal(clock.now_ns())
     health = HealthState()
-    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash)
+    # The allotted base is the paper account's starting base too: positions count from it.
+    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash,
+                                 config.exchange.allotted_base)
     margins = {ic.symbol: (ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED)
                for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
     gate = RiskGate(config.risk, inventory.view, clock.now_ns(), margins)
@@ -203,13 +205,15 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
-                         spent: dict[str, Decimal], opened: list[Any]
+                         spent: dict[str, Decimal], opened: list[Any],
+                         base_held: dict[str, Decimal] | None = None
                          ) -> tuple[Venue, Strategy[Any]]:
     """A venue on an exchange (`market.source = "exchange"`): its public feed, and in live mode
     its broker (else the paper account at the exchange's prices). The strategy is built here,
     between the two: it needs the exchange's instruments, and the feed subscribes to books only
     if the strategy asks. Asks the exchange for its markets, and in live mode checks credentials
-    and balance (`spent`: what the journal's fills took): `VenueUnavailable` (69),
+    and balance (`spent`: what the journal's fills took; `base_held`: the spot base they left
+    outside open orders, beside `exchange.allotted_base`): `VenueUnavailable` (69),
     `FatalBrokerError` (77), `ConfigError` (78). `opened` collects every ccxt client made, for
     the caller to close whatever happens. ccxt is imported only here, when a mode needs it."""
     from daemon.venues.ccxt import startup
@@ -230,7 +234,7 @@ async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
     capital = config.paper.starting_cash
     if config.daemon.mode is Mode.LIVE:
         broker, capital = await startup.live_broker(config, creds, instruments, metrics, clock,
-                                                    opened, spent, budget)
+                                                    opened, spent, budget, base_held)
     strat = strategy(config, instruments)
     if broker is None:
         broker = _paper_broker(config, instruments, clock)

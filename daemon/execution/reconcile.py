@@ -11,11 +11,12 @@ Startup (`restore`, then `startup`, before any trading task runs):
    is drift;
 4. open orders on the venue with our client-id prefix that the journal lacks are cancelled or
    adopted (`reconcile.unknown_orders`);
-5. on spot, the position the journal's fills add up to must not exceed what the venue holds
-   (free + locked) by more than `reconcile.tolerance_ratio` of it; on a swap, the signed
-   position must equal the venue's (`positionAmt`) within `tolerance_ratio` of the larger of
-   the two: the venue's position is the whole account's, so any difference is drift (an
-   order placed behind the daemon's back, a fill it missed, a liquidation).
+5. on spot, the position the journal's fills add up to, plus the allotted base
+   (`exchange.allotted_base`), must not exceed what the venue holds (free + locked) by more
+   than `reconcile.tolerance_ratio` of it; on a swap, the signed position must equal the
+   venue's (`positionAmt`) within `tolerance_ratio` of the larger of the two: the venue's
+   position is the whole account's, so any difference is drift (an order placed behind the
+   daemon's back, a fill it missed, a liquidation).
 Venue errors are retried with backoff; drift is not retried quickly. Until a pass is clean the
 daemon is not ready and trades nothing.
 
@@ -273,8 +274,9 @@ class Reconciler:
         positions: dict[str, Decimal] = {}
         for symbol, inst in self._inventory.instruments.items():
             if inst.kind is MarketKind.SPOT:
+                # What the daemon holds: its fills' position counts from the allotted base.
                 positions[inst.base] = positions.get(inst.base, ZERO) + \
-                    self._inventory.position(symbol)
+                    self._inventory.position(symbol) + self._inventory.allotted_base(symbol)
         if not positions:
             return []
         held = await self._broker.query_holdings(sorted(positions))

@@ -98,11 +98,12 @@ class Venue(NamedTuple):
 
 
 def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = None,
-                source: MarketDataSource | None = None) -> Venue:
-    """The paper account on the simulated market, or on `source` (a replay, a test's ticks)."""
+                source: MarketDataSource | None = None,
+                history: HistorySource | None = None) -> Venue:
+    """The paper account on the simulated market, or on `source` (a replay, a test's ticks);
+    `history`: the warm-up's bars for a `source` (a replay file's trades before its start)."""
     clock = clock or LiveClock()
     instruments = instruments_from_config(config)
-    history = None
     if source is None:
         source = history = SimMarket(config.market.instruments, config.market.sim,
                                      config.market.batch_interval_ms, clock,

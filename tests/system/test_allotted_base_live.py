@@ -103,3 +103,29 @@ def test_less_free_base_than_allotted_is_refused_before_any_order(
     assert ("exchange.allotted_base.BTC: 0.003 BTC is more than the account's free balance "
             "of 0.0029") in d.stderr_tail()
     assert fx.call(lambda f: dict(f.order_posts)) == {}
+
+
+def test_a_restart_counts_the_allotment_sold_and_locked_by_its_own_orders(
+        fx: FakeBinanceThread, tmp_path: Path,
+        daemons: Callable[..., DaemonProcess]) -> None:
+    """1. the account holds exactly the allotted 0.003 BTC; the maker's ask fills (0.001 of the
+    allotment sold) and it quotes on; 2. SIGKILL, with its quotes resting (an ask locks base);
+    3. the restart's check asks the free base to cover the allotment plus what the journal's
+    fills bought less what they sold, less what its open sells lock — exactly what is there —
+    and so starts and reconciles, where counting the allotment alone would refuse it."""
+    fx.call(lambda f: f.set_balance("BTC", ALLOTTED))
+    first = _start(fx, tmp_path, daemons)
+    ask = eventually(lambda: _open(fx, "SELL"), 30, what="a resting ask")[0]
+    above = (Decimal(str(ask["price"])) + Decimal(5)).quantize(Decimal("0.01"))
+    fx.call(lambda f: f.set_mid("BTCUSDT", above))
+    first.wait_for("order.filled", 30, side="sell")
+    eventually(lambda: _open(fx, "SELL"), 30, what="the ask quoted again")
+    first.kill()
+    free = Decimal(fx.call(lambda f: f.balances())["BTC"]["free"])
+    assert free < ALLOTTED  # sold and locked: the allotment alone is more than is free
+    again = _start(fx, tmp_path, daemons)
+    again.wait_for("reconcile.complete", 30)
+    assert again.find("reconcile.failed") is None
+    again.send(signal.SIGTERM)
+    assert again.wait_exit(40) == 0, again.why()
+    assert again.last_record["flat"] is True

@@ -174,3 +174,26 @@ def test_replay_cli_start_warms_up_from_the_file(tmp_path: Path) -> None:
                            "--data", str(CANDLES), "--start", "2019-01-01", "--no-progress"],
                           cwd=ROOT, text=True, capture_output=True, timeout=300, check=False)
     assert late.returncode == 65 and "--start is after the data's last trade" in late.stderr
+
+
+def test_backtest_start_reports_from_the_start(tmp_path: Path) -> None:
+    """`tradingd backtest --start`: the same warm-up, and the report (equity, fills) begins at
+    the start: its first bar ends 12 h after it, its first fill is at that bar's close."""
+    cfg = tmp_path / "backtest.toml"
+    cfg.write_text(CONFIG.replace('state_dir = "state"', f'state_dir = "{tmp_path}/state"'))
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "daemon", "backtest", "--config", str(cfg),
+                           "--data", str(CANDLES), "--out", str(out), "--start", START],
+                          cwd=ROOT, text=True, capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with (out / "equity.csv").open() as f:
+        equity = list(csv.DictReader(f))
+    with (out / "fills.csv").open() as f:
+        fills = list(csv.DictReader(f))
+    assert equity[0]["time"] == "2018-02-10T12:00:00Z"
+    assert fills and fills[0]["time"] == "2018-02-10T12:00:00Z"
+    assert all(r["time"] >= "2018-02-10T00:00:00Z" for r in equity + fills)
+    bad = subprocess.run([sys.executable, "-m", "daemon", "backtest", "--config", str(cfg),
+                          "--data", str(CANDLES), "--out", str(out), "--start", "soon"],
+                         cwd=ROOT, text=True, capture_output=True, timeout=300, check=False)
+    assert bad.returncode == 2 and "not an ISO 8601 time" in bad.stderr

@@ -113,7 +113,8 @@ def check_base(balance: Any, allotted: dict[str, Decimal], held: dict[str, Decim
         free = Decimal(str((balance.get("free") or {}).get(asset) or 0))
         need = qty + held.get(asset, Decimal(0))
         if free < need:
-            own = f" (with {need - qty} {asset} of its own fills)" if need != qty else ""
+            own = (f" ({need - qty:+} {asset} by its own fills and open sells)"
+                   if need != qty else "")
             raise ConfigError(f"exchange.allotted_base.{asset}: {qty} {asset}{own} is more "
                               f"than the account's free balance of {free} {asset}")
 

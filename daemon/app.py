@@ -193,6 +193,8 @@ class Daemon:
         # Set only while trading, and cleared after: the router would otherwise hold the engine
         # (and the strategy) in a reference cycle that the frozen startup heap never frees.
         self.router.on_rejected = self.signals.on_event
+        if self.reconciler is not None:  # fills and ends it books over REST, like streamed ones
+            self.reconciler.on_booked = self.signals.on_event
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
@@ -219,6 +221,8 @@ class Daemon:
             self.health.trading = False
             self.signals.wake = None
             self.router.on_rejected = None
+            if self.reconciler is not None:
+                self.reconciler.on_booked = None
         if decisions.pending:
             _log.info("decision.discarded", reason="shutting down")
         return crash

@@ -100,11 +100,12 @@ class Venue(NamedTuple):
 
 
 def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = None,
-                source: MarketDataSource | None = None) -> Venue:
-    """The paper account on the simulated market, or on `source` (a replay, a test's ticks)."""
+                source: MarketDataSource | None = None,
+                history: HistorySource | None = None) -> Venue:
+    """The paper account on the simulated market, or on `source` (a replay, a test's ticks);
+    `history`: the warm-up's bars for a `source` (a replay file's trades before its start)."""
     clock = clock or LiveClock()
     instruments = instruments_from_config(config)
-    history = None
     if source is None:
         source = history = SimMarket(config.market.instruments, config.market.sim,
                                      config.market.batch_interval_ms, clock,
@@ -162,7 +163,9 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     clock = venue.clock
     journal = journal or MemoryJournal(clock.now_ns())
     health = HealthState()
-    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash)
+    # The allotted base is the paper account's starting base too: positions count from it.
+    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash,
+                                 config.exchange.allotted_base)
     margins = {ic.symbol: (ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED)
                for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
     gate = RiskGate(config.risk, inventory.view, clock.now_ns(), margins)
@@ -207,13 +210,15 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
-                         spent: dict[str, Decimal], opened: list[Any]
+                         spent: dict[str, Decimal], opened: list[Any],
+                         base_held: dict[str, Decimal] | None = None
                          ) -> tuple[Venue, Strategy[Any]]:
     """A venue on an exchange (`market.source = "exchange"`): its public feed, and in live mode
     its broker (else the paper account at the exchange's prices). The strategy is built here,
     between the two: it needs the exchange's instruments, and the feed subscribes to books only
     if the strategy asks. Asks the exchange for its markets, and in live mode checks credentials
-    and balance (`spent`: what the journal's fills took): `VenueUnavailable` (69),
+    and balance (`spent`: what the journal's fills took; `base_held`: the spot base they left
+    outside open orders, beside `exchange.allotted_base`): `VenueUnavailable` (69),
     `FatalBrokerError` (77), `ConfigError` (78). `opened` collects every ccxt client made, for
     the caller to close whatever happens. ccxt is imported only here, when a mode needs it."""
     from daemon.venues.ccxt import startup
@@ -234,7 +239,7 @@ async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
     capital = config.paper.starting_cash
     if config.daemon.mode is Mode.LIVE:
         broker, capital = await startup.live_broker(config, creds, instruments, metrics, clock,
-                                                    opened, spent, budget)
+                                                    opened, spent, budget, base_held)
     strat = strategy(config, instruments)
     if broker is None:
         broker = _paper_broker(config, instruments, clock)

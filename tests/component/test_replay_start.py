@@ -40,8 +40,11 @@ HOUR_NS = 3_600_000_000_000
 BAR_NS = 12 * HOUR_NS
 START = "2018-02-10T00:00Z"
 START_NS = 1_518_220_800 * 1_000_000_000
+# The touch fill model: an order fills at the trade that closed its bar (the market model's
+# latency would move it to the candle's next trade, 15 minutes on).
 CONFIG = IN_PROCESS_HEAD + f"""[paper]
 starting_cash = "100000"
+fill_model = "touch"
 [strategy]
 class = "strategies.ar_forecast:ARForecastStrategy"
 [strategy.params]

@@ -126,6 +126,26 @@ def test_refused_leverage_exits_78_naming_the_instrument(fx: FakeBinanceThread,
     assert not fx.call(lambda f: f.futures_orders())
 
 
+def test_refused_margin_mode_exits_78_saying_what_to_change(fx: FakeBinanceThread,
+                                                          run_swap: Any) -> None:
+    """Steps: the venue refuses the margin type for good (-4048: a position is open in the
+    other mode), not transiently; the daemon exits 78 naming the instrument and the key, with
+    the venue's reason, and never tries the leverage or sends an order."""
+    fx.call(lambda f: f.faults.reply(
+        "/fapi/v1/marginType", status=400, method="POST",
+        body='{"code":-4048,"msg":"Margin type cannot be changed if there exists position."}'))
+    d = run_swap()
+    assert d.wait_exit(60) == 78
+    message = exit_message(d)
+    assert f'{SWAP} margin_mode = "isolated" was refused' in message, message
+    assert "Margin type cannot be changed if there exists position" in message, message
+    assert d.find("startup.retry") is None  # a refusal is not retried
+    requests = fx.call(lambda f: list(f.requests))
+    assert [r for r in requests if r.startswith("POST /fapi/v1/marginType")], requests
+    assert not [r for r in requests if r.startswith("POST /fapi/v1/leverage")], requests
+    assert not fx.call(lambda f: f.futures_orders())
+
+
 def test_transient_setting_failures_are_retried_then_trading_starts(
         fx: FakeBinanceThread, run_swap: Any) -> None:
     """Steps: the margin-type call meets a 503 and the leverage call a timeout-like 502; both

@@ -211,14 +211,35 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
 
 
 class PaperConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """The paper account. Swaps only (`venues.paper_margin`): the maintenance margin rate a
+    position is liquidated at, and funding every `funding_interval_s` (at multiples of it since
+    the epoch, as Binance's 00:00/08:00/16:00 UTC) at `funding_rate` of the position's notional,
+    or at the rates recorded in `funding_rates` (a CSV of `time_ms,rate`, relative to the config
+    file). Defaults are conservative: a higher maintenance rate than Binance's first bracket,
+    and every position pays |rate| whichever its side (`funding_always_paid`), so a backtest
+    never books funding income the market may not have paid."""
+
     starting_cash: Decimal = Decimal(10000)
     fee_bps: Decimal = Decimal("7.5")
     slippage_bps: Decimal = Decimal(1)
+    maintenance_margin_rate: Decimal = Decimal("0.005")
+    funding_interval_s: int = 8 * 3600
+    funding_rate: Decimal = Decimal("0.0001")
+    funding_always_paid: bool = True
+    funding_rates: str | None = None
 
     def __post_init__(self) -> None:
         positive("starting_cash", self.starting_cash)
         non_negative("fee_bps", self.fee_bps)
         non_negative("slippage_bps", self.slippage_bps)
+        if not Decimal(0) < self.maintenance_margin_rate < Decimal("0.5"):
+            raise ValueError("maintenance_margin_rate: must be > 0 and < 0.5 (a fraction of "
+                             "the notional, e.g. 0.005)")
+        if self.funding_interval_s <= 0:
+            raise ValueError("funding_interval_s: must be > 0")
+        if not self.funding_rate.is_finite() or abs(self.funding_rate) >= Decimal("0.05"):
+            raise ValueError("funding_rate: must be a fraction per interval below 0.05 in "
+                             "size (e.g. 0.0001: 0.01%)")
 
 
 class StrategyConfig(Base, frozen=True, forbid_unknown_fields=True):

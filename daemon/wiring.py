@@ -46,6 +46,7 @@ from daemon.risk.latch import FILE_NAME, JsonFileStore
 from daemon.risk.supervisor import RiskSupervisor
 from daemon.venues.base import Broker, HistorySource, MarketDataSource
 from daemon.venues.paper import PaperBroker
+from daemon.venues.paper_margin import FundingSchedule, PaperMargin, SwapTerms, read_rates
 from daemon.venues.sim import SimMarket
 from strategies.base import Strategy, StrategyContext
 from strategies.base import load as load_strategy
@@ -114,7 +115,27 @@ def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = N
 def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
                   ) -> PaperBroker:
     paper = config.paper
-    return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock)
+    return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock,
+                       _paper_margin(config, instruments))
+
+
+def _paper_margin(config: Config, instruments: dict[str, Instrument]) -> PaperMargin | None:
+    """Swaps' margin, funding and liquidation on the paper account (None: no swap)."""
+    paper = config.paper
+    terms = {ic.symbol: SwapTerms(ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED)
+             for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
+    if not terms:
+        return None
+    recorded: list[tuple[int, Decimal]] = []
+    if paper.funding_rates is not None:
+        try:
+            recorded = read_rates(resolve_path(config, paper.funding_rates))
+        except ValueError as err:
+            raise ConfigError(f"paper.funding_rates: {err}") from None
+    schedule = FundingSchedule(paper.funding_interval_s, paper.funding_rate,
+                               paper.funding_always_paid, recorded)
+    return PaperMargin(terms, instruments, paper.starting_cash, paper.maintenance_margin_rate,
+                       schedule)
 
 
 class Parts(NamedTuple):

@@ -18,6 +18,7 @@ from daemon.clock import ReplayClock
 from daemon.config import Config
 from daemon.model import Fill
 from daemon.research import bars, report
+from daemon.venues.paper import PaperBroker
 from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource
 from daemon.venues.replay_files import Recorded
 from strategies.base import Strategy
@@ -40,6 +41,8 @@ def run(cfg: Config, strategy: Strategy[Any], data: Recorded, symbol: str, out: 
     code = asyncio.run(daemon.run())
     interval_s = strategy.bar_interval_ns // 1_000_000_000
     series = bars.closes(bars.build(data.ts_ns, data.price, data.size, interval_s))
+    margin = daemon.broker.margin if isinstance(daemon.broker, PaperBroker) else None
     bt = report.Backtest(fills, series.end_ns, series.close, interval_s,
-                         daemon.inventory.starting_cash, risk_free_rate)
+                         daemon.inventory.starting_cash, risk_free_rate,
+                         margin.funding if margin else (), margin.liquidations if margin else ())
     return Result(code, report.write(bt, out), daemon)

@@ -122,7 +122,8 @@ def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clo
 def _paper_margin(config: Config, instruments: dict[str, Instrument]) -> PaperMargin | None:
     """Swaps' margin, funding and liquidation on the paper account (None: no swap)."""
     paper = config.paper
-    terms = {ic.symbol: SwapTerms(ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED)
+    terms = {ic.symbol: SwapTerms(ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED,
+                                  ic.leverage is not None)
              for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
     if not terms:
         return None

@@ -4,7 +4,8 @@ The paper broker fills; this module keeps what a swap venue keeps besides, from 
 (`on_fill`) and the trades the broker sees (`first_stop`, `at_tick`), in `Decimal`:
 - *initial margin* (`refuse`): an order that adds exposure is rejected (`insufficient_margin`,
   as Binance's -2019) when the wallet, less the position's unrealized loss, would not cover
-  every position's |qty| x entry / leverage afterwards;
+  every position's |qty| x entry / leverage afterwards (only for an instrument whose
+  `leverage` is configured; unset, positions are margined at 1x, what live sets);
 - *funding*: at each settlement time (`FundingSchedule`) a position pays `rate` x its notional
   at the first trade at or after that time (a positive rate: longs pay, shorts receive; by
   default every position pays |rate|), reported as the `FundingPaid` the live venue's income
@@ -47,6 +48,10 @@ FUNDING_QUANTUM = Decimal("1e-8")  # the venue's income precision
 class SwapTerms:
     leverage: int
     isolated: bool
+    # The instrument's `leverage` is configured: orders the venue would refuse for margin are
+    # refused. Unset, the position is margined at 1x (what live sets) but nothing is refused:
+    # paper configs written before paper swaps kept trading as they did.
+    refuse: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ class PaperMargin:
         """Why `order` (at its limit, or the touch) needs more margin than there is."""
         symbol = order.symbol
         swap = self._swaps.get(symbol)
-        if swap is None:
+        if swap is None or not swap.terms.refuse:
             return None
         buy = order.side is Side.BUY
         price = order.limit_price or (touch[1] if buy else touch[0])
@@ -137,7 +142,8 @@ class PaperMargin:
         need = abs(after) * price / swap.terms.leverage + sum(
             (_margin(s) for k, s in self._swaps.items() if k != symbol), ZERO)
         unrealized = book.qty * price - (book.cost if book.qty > 0 else -book.cost)
-        available = self.wallet + min(unrealized, ZERO)
+        # A flip realizes the whole position's PnL first; an addition may not spend a profit.
+        available = self.wallet + (unrealized if after * book.qty < 0 else min(unrealized, ZERO))
         if need <= available:
             return None
         return (f"initial margin {need:.2f} would exceed the wallet's {available:.2f} "

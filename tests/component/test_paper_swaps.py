@@ -17,6 +17,7 @@ import pytest
 from daemon import config
 from daemon.research import backtest
 from daemon.research.report import iso
+from daemon.venues.replay import DEFAULT_BATCH_TICKS
 from daemon.venues.replay_files import Recorded
 from daemon.wiring import instruments_from_config
 from strategies.base import StrategyContext, load
@@ -85,12 +86,13 @@ def falling_market() -> Recorded:
                     np.full(len(seconds), 0.01), len(seconds))
 
 
-def run(tmp_path: Path, text: str, data: Recorded) -> tuple[backtest.Result, dict, Path]:
+def run(tmp_path: Path, text: str, data: Recorded, batch_ticks: int = DEFAULT_BATCH_TICKS
+        ) -> tuple[backtest.Result, dict, Path]:
     cfg = config.parse(text, str(tmp_path))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp_path))
     out = tmp_path / "report"
-    result = backtest.run(cfg, strategy, data, SYMBOL, out)
+    result = backtest.run(cfg, strategy, data, SYMBOL, out, batch_ticks)
     return result, json.loads((out / "metrics.json").read_text()), out
 
 
@@ -188,10 +190,23 @@ def test_funding_is_booked_at_the_configured_interval_and_rate(tmp_path: Path) -
             Decimal("1e-8"), ROUND_FLOOR))
     assert int(data.ts_ns[-1]) < T0_NS + 7 * 1800 * 10**9  # six settlements, no more
     margin = result.daemon.broker.margin
-    assert [(p.ts_ns, p.amount) for p in margin.funding] == list(zip(dues, expected))
+    assert [(p.ts_ns, p.amount) for p in margin.funding] == list(zip(dues, expected, strict=True))
     assert len({p.funding_id for p in margin.funding}) == 6
     assert inv.funding == sum(expected) > 0
     assert figs["funding_received"] == pytest.approx(float(sum(expected)), abs=1e-9)
+
+
+def test_funding_and_liquidation_are_the_same_trade_by_trade_as_in_batches(
+        tmp_path: Path) -> None:
+    """Steps: the liquidation scenario replayed in one batch of 5,000 ticks and trade by trade:
+    the same fills (the liquidation's included), the same funding, the same equity."""
+    data = falling_market()
+    batched, _, out_b = run(tmp_path / "b", CONFIG, data)
+    one, _, out_1 = run(tmp_path / "one", CONFIG, data, batch_ticks=1)
+    for name in ("fills.csv", "liquidations.csv", "equity.csv"):
+        assert (out_b / name).read_text() == (out_1 / name).read_text(), name
+    assert batched.daemon.broker.margin.funding == one.daemon.broker.margin.funding
+    assert batched.daemon.inventory.equity() == one.daemon.inventory.equity()
 
 
 def json_rows(path: Path) -> list[dict[str, str]]:

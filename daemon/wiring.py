@@ -83,6 +83,7 @@ def strategy(config: Config, instruments: dict[str, Instrument] | None = None,
 def load(path: Path) -> tuple[Config, Strategy[Any]]:
     """Config and strategy from a file, or `ConfigError`."""
     config = config_mod.load(path)
+    funding_schedule(config)  # a recorded funding file that cannot be read is a config error
     return config, strategy(config)
 
 
@@ -127,16 +128,21 @@ def _paper_margin(config: Config, instruments: dict[str, Instrument]) -> PaperMa
              for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
     if not terms:
         return None
+    return PaperMargin(terms, instruments, paper.starting_cash, paper.maintenance_margin_rate,
+                       funding_schedule(config))
+
+
+def funding_schedule(config: Config) -> FundingSchedule:
+    """The paper account's funding: configured, or recorded (`ConfigError` naming the key)."""
+    paper = config.paper
     recorded: list[tuple[int, Decimal]] = []
     if paper.funding_rates is not None:
         try:
             recorded = read_rates(resolve_path(config, paper.funding_rates))
         except ValueError as err:
             raise ConfigError(f"paper.funding_rates: {err}") from None
-    schedule = FundingSchedule(paper.funding_interval_s, paper.funding_rate,
-                               paper.funding_always_paid, recorded)
-    return PaperMargin(terms, instruments, paper.starting_cash, paper.maintenance_margin_rate,
-                       schedule)
+    return FundingSchedule(paper.funding_interval_s, paper.funding_rate,
+                           paper.funding_always_paid, recorded)
 
 
 class Parts(NamedTuple):

@@ -196,6 +196,36 @@ def test_funding_is_booked_at_the_configured_interval_and_rate(tmp_path: Path) -
     assert figs["funding_received"] == pytest.approx(float(sum(expected)), abs=1e-9)
 
 
+def test_recorded_funding_rates_settle_at_their_times_with_their_signs(
+        tmp_path: Path) -> None:
+    """Steps: `paper.funding_rates` names a CSV in Binance's column names (fundingTime in ms,
+    fundingRate): +0.03% at 00:40, -0.02% at 01:40, and one after the data ends; the 0.4 BTC
+    long on 3x pays the first, receives the second, and never sees the third."""
+    (tmp_path / "rates.csv").write_text(
+        "symbol,fundingTime,fundingRate\n"
+        f"BTCUSDT,{T0_NS // 10**6 + 40 * 60_000},0.0003\n"
+        f"BTCUSDT,{T0_NS // 10**6 + 100 * 60_000},-0.0002\n"
+        f"BTCUSDT,{T0_NS // 10**6 + 5 * 3_600_000},0.0005\n")
+    qty = Decimal("0.4")
+    text = (CONFIG.replace(f"leverage = {LEVERAGE}\n", "leverage = 3\n")
+            .replace(f'qty = "{QTY}"', f'qty = "{qty}"')
+            .replace("funding_interval_s = 3600", 'funding_rates = "rates.csv"'))
+    data = falling_market()
+    result, figs, _ = run(tmp_path, text, data)
+    expected = []
+    for minutes, rate in ((40, Decimal("0.0003")), (100, Decimal("-0.0002"))):
+        due = T0_NS + minutes * 60 * 10**9
+        first = next(i for i, t in enumerate(data.ts_ns) if t >= due)
+        expected.append((due, (-qty * dec(data.price[first]) * rate).quantize(
+            Decimal("1e-8"), ROUND_FLOOR)))
+    margin = result.daemon.broker.margin
+    assert [(p.ts_ns, p.amount) for p in margin.funding] == expected
+    assert expected[0][1] < 0 < expected[1][1]
+    assert result.daemon.inventory.funding == expected[0][1] + expected[1][1]
+    assert figs["funding_paid"] == float(-expected[0][1])
+    assert figs["funding_received"] == float(expected[1][1])
+
+
 def test_funding_and_liquidation_are_the_same_trade_by_trade_as_in_batches(
         tmp_path: Path) -> None:
     """Steps: the liquidation scenario replayed in one batch of 5,000 ticks and trade by trade:

@@ -100,7 +100,8 @@ def test_a_liquidated_swap_replay_says_when_at_what_price_and_the_loss(tmp_path:
     from tests.component.test_paper_swaps import CONFIG, falling_market
 
     data = falling_market()
-    rows = [f"{int(t) // 10**6},{float(p)!r},0.01" for t, p in zip(data.ts_ns, data.price, strict=True)]
+    rows = [f"{int(t) // 10**6},{float(p)!r},0.01"
+            for t, p in zip(data.ts_ns, data.price, strict=True)]
     (tmp_path / "trades.csv").write_text("time,price,qty\n" + "\n".join(rows) + "\n")
     (tmp_path / "perp.toml").write_text(CONFIG)
     done = tradingd("replay", "--config", str(tmp_path / "perp.toml"), "--data",

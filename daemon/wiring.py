@@ -14,6 +14,7 @@ latch that cannot be read stops the daemon before anything is logged as started.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -42,7 +43,7 @@ from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
 from daemon.risk.breakers import JOURNAL, RECONCILIATION
 from daemon.risk.gate import RiskGate
-from daemon.risk.latch import FILE_NAME, JsonFileStore
+from daemon.risk.latch import FILE_NAME, JsonFileStore, RiskStateStore
 from daemon.risk.supervisor import RiskSupervisor
 from daemon.venues.base import Broker, HistorySource, MarketDataSource
 from daemon.venues.paper import PaperBroker
@@ -118,6 +119,19 @@ def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clo
     paper = config.paper
     return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock,
                        _paper_margin(config, instruments))
+
+
+def _on_restored(supervisor: RiskSupervisor, inventory: InventoryManager, broker: Broker
+                 ) -> Callable[[RiskStateStore], None]:
+    """Once the journal is in the books: the supervisor's risk state, and the paper account's
+    swap margin (a journaled position is margined like one this process opened)."""
+    margin = broker.margin if isinstance(broker, PaperBroker) else None
+
+    def restored(durable: RiskStateStore) -> None:
+        supervisor.on_restored(durable)
+        if margin is not None:
+            margin.adopt(inventory.positions(), inventory.cash)
+    return restored
 
 
 def _paper_margin(config: Config, instruments: dict[str, Instrument]) -> PaperMargin | None:
@@ -217,7 +231,7 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     reconciler = None if not isinstance(journal, Journal) else Reconciler(
         journal, venue.broker, inventory, gate, venue.metrics, health, config.reconcile,
         ids.prefix, lambda detail: supervisor.halt(RECONCILIATION, RECONCILIATION, detail),
-        supervisor.on_restored)
+        _on_restored(supervisor, inventory, venue.broker))
     # The strategy sees the books and its own orders; its order events come back through the
     # engine (the fills task hands it every booked event; while trading, `app` has the router
     # hand it its own rejections).

@@ -231,7 +231,7 @@ class PaperBroker:
         none. Its prices are within [`low`, `high`]. Floats with slack: a trade passed over
         cannot fill one (`match_resting` decides exactly at the trade returned)."""
         if self.margin is not None:  # swaps: funding and liquidation are stops too
-            hi = self.margin.first_stop(batch, lo, hi)
+            hi = self.margin.first_stop(batch, lo, hi, low, high)
         if not self._resting or lo >= hi:
             return hi
         buy, sell = self._resting_bounds(batch.symbol)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from daemon.book.lots import Book
 from daemon.events import BrokerEvent, FundingPaid, OrderFilled
-from daemon.model import Fill, Instrument, Side, TickBatch, to_decimal_price
+from daemon.model import Fill, Instrument, PositionView, Side, TickBatch, to_decimal_price
 from daemon.ops import log
 from daemon.risk.gate import ApprovedOrder
 from daemon.risk.liquidation import liquidation_price
@@ -124,15 +125,29 @@ class PaperMargin:
         swap = self._swaps.get(fill.symbol)
         if swap is None:
             return
+        self._due(swap, fill.ts_ns)  # settlements from here on, even before the next trade
         self.wallet += swap.book.apply(fill.signed_qty, fill.price) - fill.fee_quote
+        self._refresh()
+
+    def adopt(self, positions: Sequence[PositionView], cash: Decimal) -> None:
+        """A restarted paper daemon's books, restored from its journal: margin what they hold
+        (one lot at the average price) from a wallet of their cash, so that a journaled
+        position is margined, funded and liquidated, and its close is never refused."""
+        self.wallet = cash
+        for p in positions:
+            swap = self._swaps.get(p.symbol)
+            if swap is not None and p.qty:
+                swap.book = Book()
+                swap.book.apply(p.qty, p.avg_price)
+                _log.info("paper.margin_adopted", symbol=p.symbol, qty=p.qty, entry=p.avg_price)
         self._refresh()
 
     def refuse(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> str | None:
         """Why `order` (at its limit, or the touch) needs more margin than there is."""
         symbol = order.symbol
         swap = self._swaps.get(symbol)
-        if swap is None or not swap.terms.refuse:
-            return None
+        if swap is None or not swap.terms.refuse or order.reduce_only:
+            return None  # a close is never refused
         buy = order.side is Side.BUY
         price = order.limit_price or (touch[1] if buy else touch[0])
         book = swap.book
@@ -149,9 +164,11 @@ class PaperMargin:
         return (f"initial margin {need:.2f} would exceed the wallet's {available:.2f} "
                 f"(leverage {swap.terms.leverage})")
 
-    def first_stop(self, batch: TickBatch, lo: int, hi: int) -> int:
+    def first_stop(self, batch: TickBatch, lo: int, hi: int, low: float = -math.inf,
+                   high: float = math.inf) -> int:
         """The first trade in [lo, hi) of `batch` where funding falls due on a position or the
-        position is liquidated; `hi` if none."""
+        position is liquidated; `hi` if none. [`low`, `high`] holds the prices of [lo, hi),
+        where the caller knows them: a position they cannot liquidate costs no scan."""
         swap = self._swaps.get(batch.symbol)
         if swap is None or not swap.book.qty or lo >= hi:
             return hi
@@ -159,8 +176,8 @@ class PaperMargin:
         due = self._due(swap, ts[lo])
         stop = hi if due is None or due > ts[hi - 1] else bisect.bisect_left(ts, due, lo, hi)
         liq = swap.liq
-        if liq > 0:
-            long = swap.book.qty > 0
+        long = swap.book.qty > 0
+        if liq > 0 and (low <= liq if long else high >= liq):
             for i in range(lo, stop):
                 if price[i] <= liq if long else price[i] >= liq:
                     return i

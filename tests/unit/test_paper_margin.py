@@ -1,7 +1,7 @@
 """The paper broker on swaps as live (and the sim) drive it, a batch seen whole: initial margin
 refuses what the venue would, a short is liquidated at the first trade through its liquidation
 price with its resting orders cancelled, and funding settles on the batch that crosses the
-settlement time. Expected figures by hand; the trades carry their own (2024) times."""
+settlement time. Expected figures by hand; only the clock is faked."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 import pytest_asyncio
 
 from daemon.book.inventory import InventoryManager
-from daemon.clock import LiveClock
 from daemon.config import RiskConfig
 from daemon.events import BrokerEvent, FundingPaid, OrderCancelled, OrderFilled, OrderRejected
 from daemon.model import OrderIntent, OrderType, Side, TickBatch
@@ -29,9 +28,23 @@ T0 = 1_704_067_200 * 10**9  # a settlement time (hourly and 8-hourly)
 CASH, MMR = D(1000), D("0.005")
 
 
+class TradeTimeClock:
+    """A live clock (no `advance`: the broker sees each batch whole) that reads the trades'
+    (2024) time, as a live clock reads the feed's."""
+
+    def now_ns(self) -> int:
+        return T0 + 10**9
+
+    def monotonic_ns(self) -> int:
+        return 0
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
 @pytest_asyncio.fixture
 async def broker() -> AsyncIterator[PaperBroker]:
-    clock = LiveClock()  # not a stepped one: the broker sees each batch whole, as live
+    clock = TradeTimeClock()
     margin = PaperMargin({SYMBOL: SwapTerms(10, True)}, {SYMBOL: BTC}, CASH, MMR,
                          FundingSchedule(3600, D("0.0001")))
     paper = PaperBroker({SYMBOL: BTC}, D(0), D(0), clock, margin)

@@ -125,7 +125,8 @@ class PaperMargin:
         swap = self._swaps.get(fill.symbol)
         if swap is None:
             return
-        self._due(swap, fill.ts_ns)  # settlements from here on, even before the next trade
+        if not swap.book.qty:  # opened from flat: the settlements from now on, none before
+            swap.next_due = self._schedule.after(fill.ts_ns)
         self.wallet += swap.book.apply(fill.signed_qty, fill.price) - fill.fee_quote
         self._refresh()
 

@@ -32,8 +32,10 @@ class TradeTimeClock:
     """A live clock (no `advance`: the broker sees each batch whole) that reads the trades'
     (2024) time, as a live clock reads the feed's."""
 
+    now = T0 + 10**9
+
     def now_ns(self) -> int:
-        return T0 + 10**9
+        return self.now
 
     def monotonic_ns(self) -> int:
         return 0
@@ -135,3 +137,23 @@ async def test_funding_settles_on_the_batch_that_crosses_the_hour(broker: PaperB
     assert isinstance(paid, FundingPaid)
     assert (paid.amount, paid.ts_ns) == (-D(10) * D("102.5") * D("0.0001"), T0 + HOUR)
     assert paid.funding_id == f"paper-{SYMBOL}-{(T0 + HOUR) // 10**6}"
+
+
+@pytest.mark.asyncio
+async def test_no_funding_for_settlements_while_flat(broker: PaperBroker) -> None:
+    """Long 10, closed, flat across three hourly settlements, long again: the new position
+    pays from the next settlement on, never for the hours the account held nothing."""
+    await broker.submit(approved(Side.BUY, "10", "g-1"))
+    await broker.submit(approved(Side.SELL, "10", "g-2"))
+    await broker.settled()
+    await broker.on_market(batch([T0 + 3 * HOUR + 10**9], [100.0]))  # flat: nothing to settle
+    clock = broker._clock
+    assert isinstance(clock, TradeTimeClock)
+    clock.now = T0 + 3 * HOUR + 2 * 10**9
+    await broker.submit(approved(Side.BUY, "10", "g-3"))
+    await broker.settled()
+    drain(broker)
+    await broker.on_market(batch([T0 + 4 * HOUR], [101.0]))
+    [paid] = drain(broker)
+    assert isinstance(paid, FundingPaid)
+    assert (paid.ts_ns, paid.amount) == (T0 + 4 * HOUR, -D(10) * D(101) * D("0.0001"))

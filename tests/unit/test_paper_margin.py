@@ -15,7 +15,7 @@ import pytest_asyncio
 from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
 from daemon.events import BrokerEvent, FundingPaid, OrderCancelled, OrderFilled, OrderRejected
-from daemon.model import OrderIntent, OrderType, Side, TickBatch
+from daemon.model import Fill, OrderIntent, OrderType, Side, TickBatch
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper import PaperBroker
 from daemon.venues.paper_margin import FundingSchedule, PaperMargin, SwapTerms
@@ -157,3 +157,23 @@ async def test_no_funding_for_settlements_while_flat(broker: PaperBroker) -> Non
     [paid] = drain(broker)
     assert isinstance(paid, FundingPaid)
     assert (paid.ts_ns, paid.amount) == (T0 + 4 * HOUR, -D(10) * D(101) * D("0.0001"))
+
+
+def test_cross_margin_is_backed_by_the_wallet_less_the_other_positions_margin() -> None:
+    """Cross long 1 at 100 (entry), wallet 1,000 less an isolated ETH position's 200 of margin:
+    liquidated where 800 + (P - 100) = 0.005 P, which is below zero: none. With the wallet at
+    50 and no other position: P = (100 - 50) / 0.995 = 50.2512..., bankrupt at 50."""
+    eth = instrument("ETH/USDT:USDT", tick="0.01", max_qty="1000")
+    margin = PaperMargin({SYMBOL: SwapTerms(5, False), eth.symbol: SwapTerms(10, True)},
+                         {SYMBOL: BTC, eth.symbol: eth}, CASH, MMR,
+                         FundingSchedule(3600, D("0.0001")))
+    margin.on_fill(Fill("e-1", "t-1", eth.symbol, Side.BUY, D(20), D(100), D(0), T0))
+    margin.on_fill(Fill("b-1", "t-2", SYMBOL, Side.BUY, D(1), D(100), D(0), T0))
+    assert margin.liquidation_price(SYMBOL) == 0  # 800 backs a 100 notional whole
+    alone = PaperMargin({SYMBOL: SwapTerms(5, False)}, {SYMBOL: BTC}, D(50), MMR,
+                        FundingSchedule(3600, D("0.0001")))
+    alone.on_fill(Fill("b-1", "t-2", SYMBOL, Side.BUY, D(1), D(100), D(0), T0))
+    assert alone.liquidation_price(SYMBOL) == D(50) / D("0.995")
+    alone.at_tick(batch([T0 + 10**9], [50.2]), 0)
+    [x] = alone.liquidations
+    assert (x.fill_price, x.loss, alone.wallet) == (D(50), D(-50), D(0))

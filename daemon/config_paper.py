@@ -25,6 +25,15 @@ class FillModel(enum.Enum):
 
 
 class PaperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The paper account and its fill model. Swaps only (`venues.paper_margin`): the
+    maintenance margin rate a position is liquidated at, and funding every
+    `funding_interval_s` (at multiples of it since the epoch, as Binance's 00:00/08:00/16:00
+    UTC) at `funding_rate` of the position's notional, or at the rates recorded in
+    `funding_rates` (a CSV of `time_ms,rate`, relative to the config file). Conservative: a
+    higher maintenance rate than Binance's first bracket, and every position pays |rate|
+    whichever its side (`funding_always_paid`), so a backtest never books funding income the
+    market may not have paid."""
+
     starting_cash: Decimal = Decimal(10000)
     fill_model: FillModel = FillModel.MARKET
     # Both models: the fee when `maker_fee_bps`/`taker_fee_bps` are not given.
@@ -42,6 +51,11 @@ class PaperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The queue ahead of a limit that joins a price level: the volume traded in this many
     # seconds before it joined (0 = at the front). Trades at its price eat the queue first.
     queue_ahead_s: float = 10.0
+    maintenance_margin_rate: Decimal = Decimal("0.005")
+    funding_interval_s: int = 8 * 3600
+    funding_rate: Decimal = Decimal("0.0001")
+    funding_always_paid: bool = True
+    funding_rates: str | None = None
 
     def __post_init__(self) -> None:
         positive("starting_cash", self.starting_cash)
@@ -61,6 +75,14 @@ class PaperConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         non_negative("max_slippage_bps", self.max_slippage_bps)
         positive("volume_window_s", self.volume_window_s)
         non_negative("queue_ahead_s", self.queue_ahead_s)
+        if not Decimal(0) < self.maintenance_margin_rate < Decimal("0.5"):
+            raise ValueError("maintenance_margin_rate: must be > 0 and < 0.5 (a fraction of "
+                             "the notional, e.g. 0.005)")
+        if self.funding_interval_s <= 0:
+            raise ValueError("funding_interval_s: must be > 0")
+        if not self.funding_rate.is_finite() or abs(self.funding_rate) >= Decimal("0.05"):
+            raise ValueError("funding_rate: must be a fraction per interval below 0.05 in "
+                             "size (e.g. 0.0001: 0.01%)")
 
     @property
     def maker_fee(self) -> Decimal:

@@ -14,6 +14,7 @@ latch that cannot be read stops the daemon before anything is logged as started.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,10 +44,11 @@ from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
 from daemon.risk.breakers import JOURNAL, RECONCILIATION
 from daemon.risk.gate import RiskGate
-from daemon.risk.latch import FILE_NAME, JsonFileStore
+from daemon.risk.latch import FILE_NAME, JsonFileStore, RiskStateStore
 from daemon.risk.supervisor import RiskSupervisor
 from daemon.venues.base import Broker, HistorySource, MarketDataSource
 from daemon.venues.paper import PaperBroker
+from daemon.venues.paper_margin import FundingSchedule, PaperMargin, SwapTerms, read_rates
 from daemon.venues.paper_market import MarketPaperBroker
 from daemon.venues.sim import SimMarket
 from strategies.base import Strategy, StrategyContext
@@ -84,6 +86,7 @@ def strategy(config: Config, instruments: dict[str, Instrument] | None = None,
 def load(path: Path) -> tuple[Config, Strategy[Any]]:
     """Config and strategy from a file, or `ConfigError`."""
     config = config_mod.load(path)
+    funding_schedule(config)  # a recorded funding file that cannot be read is a config error
     return config, strategy(config)
 
 
@@ -117,9 +120,48 @@ def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = N
 def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
                   ) -> PaperBroker:
     paper = config.paper
+    margin = _paper_margin(config, instruments)
     if paper.fill_model is FillModel.TOUCH:
-        return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock)
-    return MarketPaperBroker(instruments, paper, clock)
+        return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock, margin)
+    return MarketPaperBroker(instruments, paper, clock, margin)
+
+
+def _on_restored(supervisor: RiskSupervisor, inventory: InventoryManager, broker: Broker
+                 ) -> Callable[[RiskStateStore], None]:
+    """Once the journal is in the books: the supervisor's risk state, and the paper account's
+    swap margin (a journaled position is margined like one this process opened)."""
+    margin = broker.margin if isinstance(broker, PaperBroker) else None
+
+    def restored(durable: RiskStateStore) -> None:
+        supervisor.on_restored(durable)
+        if margin is not None:
+            margin.adopt(inventory.positions(), inventory.cash)
+    return restored
+
+
+def _paper_margin(config: Config, instruments: dict[str, Instrument]) -> PaperMargin | None:
+    """Swaps' margin, funding and liquidation on the paper account (None: no swap)."""
+    paper = config.paper
+    terms = {ic.symbol: SwapTerms(ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED,
+                                  ic.leverage is not None)
+             for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
+    if not terms:
+        return None
+    return PaperMargin(terms, instruments, paper.starting_cash, paper.maintenance_margin_rate,
+                       funding_schedule(config))
+
+
+def funding_schedule(config: Config) -> FundingSchedule:
+    """The paper account's funding: configured, or recorded (`ConfigError` naming the key)."""
+    paper = config.paper
+    recorded: list[tuple[int, Decimal]] = []
+    if paper.funding_rates is not None:
+        try:
+            recorded = read_rates(resolve_path(config, paper.funding_rates))
+        except ValueError as err:
+            raise ConfigError(f"paper.funding_rates: {err}") from None
+    return FundingSchedule(paper.funding_interval_s, paper.funding_rate,
+                           paper.funding_always_paid, recorded)
 
 
 class Parts(NamedTuple):
@@ -196,7 +238,7 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     reconciler = None if not isinstance(journal, Journal) else Reconciler(
         journal, venue.broker, inventory, gate, venue.metrics, health, config.reconcile,
         ids.prefix, lambda detail: supervisor.halt(RECONCILIATION, RECONCILIATION, detail),
-        supervisor.on_restored)
+        _on_restored(supervisor, inventory, venue.broker))
     # The strategy sees the books and its own orders; its order events come back through the
     # engine (the fills task hands it every booked event; while trading, `app` has the router
     # hand it its own rejections).

@@ -226,6 +226,19 @@ def _summary(daemon: Daemon, ticks: int, seconds: float, out: TextIO) -> None:
           f"{daemon.signals.bars_closed:,} bars, {int(submitted):,} orders, "
           f"{inv.fill_count:,} fills; realized PnL {inv.realized_pnl:.4f}, fees {inv.fees:.4f}, "
           f"equity {inv.equity():.4f}, flat {inv.is_flat()}", file=out)
+    from daemon.model import Side
+    from daemon.venues.paper import PaperBroker
+
+    margin = daemon.broker.margin if isinstance(daemon.broker, PaperBroker) else None
+    if margin is not None:
+        print(f"funding {inv.funding:.4f} ({len(margin.funding)} settlements); "
+              f"{len(margin.liquidations)} liquidations", file=out)
+        for x in margin.liquidations:
+            when = datetime.fromtimestamp(x.ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"LIQUIDATED {x.symbol} at {when} UTC (data time): {x.qty} "
+                  f"{'long' if x.side is Side.SELL else 'short'} closed at {x.fill_price} "
+                  f"(liquidation price {x.liquidation_price}, trade {x.trigger_price}); "
+                  f"loss {x.loss:.4f}", file=out)
     latch = daemon.supervisor.latch
     if latch.halted:
         when = datetime.fromtimestamp(latch.halted_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -67,7 +67,9 @@ def run(cfg: Config, strategy: Strategy[Any], data: Recorded, symbol: str, out: 
     code = asyncio.run(daemon.run())
     interval_s = strategy.bar_interval_ns // 1_000_000_000
     series = bars.closes(bars.build(*columns, interval_s))
+    margin = daemon.broker.margin if isinstance(daemon.broker, PaperBroker) else None
     bt = report.Backtest(fills, series.end_ns, series.close, interval_s,
                          daemon.inventory.starting_cash, risk_free_rate,
+                         margin.funding if margin else (), margin.liquidations if margin else (),
                          execution(cfg, daemon, math.fsum(columns[2])))
     return Result(code, report.write(bt, out), daemon)

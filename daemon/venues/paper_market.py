@@ -52,6 +52,7 @@ from daemon.model import (
 )
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.paper import BPS, PaperBroker, _crosses, _first_outside, _slack
+from daemon.venues.paper_margin import PaperMargin
 from daemon.venues.paper_stats import ExecutionStats
 
 ZERO = Decimal(0)
@@ -117,8 +118,8 @@ class _Tape:
 
 class MarketPaperBroker(PaperBroker):
     def __init__(self, instruments: dict[str, Instrument], cfg: PaperConfig,
-                 clock: Clock) -> None:
-        super().__init__(instruments, cfg.taker_fee, cfg.slippage_bps, clock)
+                 clock: Clock, margin: PaperMargin | None = None) -> None:
+        super().__init__(instruments, cfg.taker_fee, cfg.slippage_bps, clock, margin)
         self._maker_fee = cfg.maker_fee / BPS
         self._taker_fee = cfg.taker_fee / BPS
         self._latency_ns = int(cfg.latency_ms * 1e6)
@@ -142,6 +143,9 @@ class MarketPaperBroker(PaperBroker):
         if touch is None:
             await self._emit(OrderRejected(order.client_order_id, "no_market",
                                            "no quote yet for " + order.symbol, now))
+            return
+        if self.margin is not None and (why := self.margin.refuse(order, touch)) is not None:
+            await self._emit(OrderRejected(order.client_order_id, "insufficient_margin", why, now))
             return
         mid = (touch[0] + touch[1]) / 2
         self._working[order.client_order_id] = _Working(order, now + self._latency_ns, mid)
@@ -182,12 +186,16 @@ class MarketPaperBroker(PaperBroker):
                 await self._work_here(symbol)
 
     def has_resting(self, symbol: str) -> bool:
+        if self.margin is not None and self.margin.pending:
+            return True  # funding or a liquidation to report: `match_resting` does
         if not self._working:
             return False
         return any(w.order.symbol == symbol for w in self._working.values())
 
     async def match_resting(self, symbol: str) -> None:
         """Work the trade the replay stands at (once)."""
+        if self.margin is not None and self.margin.pending:
+            await self._report_margin()
         batch = self._last_batch.get(symbol)
         cursor = self._cursor.get(symbol, -1)
         if batch is None or cursor < 0:
@@ -201,6 +209,8 @@ class MarketPaperBroker(PaperBroker):
     def first_cross(self, batch: TickBatch, lo: int, hi: int, low: float, high: float) -> int:
         """The first trade in [lo, hi) where an order of `batch`'s symbol may arrive, be
         cancelled, take, or be reached by the price; `hi` if none."""
+        if self.margin is not None:  # swaps: funding and liquidation are stops too
+            hi = self.margin.first_stop(batch, lo, hi, low, high)
         if not self._working or lo >= hi:
             return hi
         symbol, ts = batch.symbol, batch.ts_ns
@@ -377,7 +387,15 @@ class MarketPaperBroker(PaperBroker):
         self.stats.record(order.side, qty, price, w.mid, maker)
         fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}-{order.client_order_id}",
                     order.symbol, order.side, qty, price, fee, ts)
+        if self.margin is not None:
+            self.margin.on_fill(fill)
         await self._emit(OrderFilled(fill))
+
+    async def _on_liquidated(self, symbols: set[str]) -> None:
+        """The venue cancels a liquidated symbol's orders, and those still on their way."""
+        for w in [w for w in self._working.values() if w.order.symbol in symbols]:
+            await self._finish(w, OrderCancelled(w.order.client_order_id, self._clock.now_ns(),
+                                                 "liquidation"))
 
     async def _finish(self, w: _Working, event: BrokerEvent) -> None:
         self._working.pop(w.order.client_order_id, None)

@@ -80,7 +80,8 @@ def reference() -> tuple[list[tuple[int, int, str, Decimal, Decimal]], Decimal, 
 def test_backtest_trades_and_equity_match_a_vectorised_reference(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "replay_ar_12h.toml").read_text()
     text = (text.replace('kind = "spot"', 'kind = "swap"')
-            .replace('starting_cash = "10000"', 'starting_cash = "100000"\nfill_model = "touch"')
+            .replace('starting_cash = "10000"', 'starting_cash = "100000"\n'
+                     'fill_model = "touch"\nfunding_rate = "0"  # the reference: neither')
             .replace("bar_interval_s = 43200", "bar_interval_s = 3600\n"
                      'allow_interval_mismatch = true\nfixed_qty = "0.01"'))
     config = tmp_path / "c.toml"

@@ -50,6 +50,9 @@ def replay(kind: str, batch_ticks: int, tmp: Path,
     text = EXAMPLE.read_text().replace('kind = "spot"', f'kind = "{kind}"').replace(
         "[paper]", f'[paper]\nfill_model = "{fill_model}"', 1)
     text = replace_section(text, "risk", RAISED)
+    # Funding would move the pinned halt; batches vs trade by trade with funding and a
+    # liquidation: tests/component/test_paper_swaps.py.
+    text = text.replace("slippage_bps = 1.0", 'slippage_bps = 1.0\nfunding_rate = "0"')
     text = replace_section(text, "daemon", 'log_level = "warning"\nstate_dir = "state"')
     cfg = config.parse(text, str(tmp))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,

@@ -227,13 +227,17 @@ def test_recorded_funding_rates_settle_at_their_times_with_their_signs(
     assert figs["funding_received"] == float(expected[1][1])
 
 
+@pytest.mark.parametrize("fill_model", ["touch", "market"])
 def test_funding_and_liquidation_are_the_same_trade_by_trade_as_in_batches(
-        tmp_path: Path) -> None:
+        tmp_path: Path, fill_model: str) -> None:
     """Steps: the liquidation scenario replayed in one batch of 5,000 ticks and trade by trade:
-    the same fills (the liquidation's included), the same funding, the same equity."""
+    the same fills (the liquidation's included), the same funding, the same equity. Under the
+    market fill model too (the entry in pieces): it is still liquidated."""
     data = falling_market()
-    batched, _, out_b = run(tmp_path / "b", CONFIG, data)
-    one, _, out_1 = run(tmp_path / "one", CONFIG, data, batch_ticks=1)
+    config = CONFIG.replace('fill_model = "touch"', f'fill_model = "{fill_model}"')
+    batched, _, out_b = run(tmp_path / "b", config, data)
+    one, _, out_1 = run(tmp_path / "one", config, data, batch_ticks=1)
+    assert len(json_rows(out_b / "liquidations.csv")) == 1
     for name in ("fills.csv", "liquidations.csv", "equity.csv"):
         assert (out_b / name).read_text() == (out_1 / name).read_text(), name
     assert batched.daemon.broker.margin.funding == one.daemon.broker.margin.funding

@@ -42,3 +42,17 @@ class ParentOnce(SingleInstrumentStrategy[ParentParams]):
         p = self.params
         return (ParentOrder(p.symbol, p.side, p.qty, p.algo, p.duration_s, p.slices,
                             p.limit_at_touch, p.rate, p.seed),)
+
+
+class IdleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    bar_interval_s: int = 1
+
+
+class Idle(SingleInstrumentStrategy[IdleParams]):
+    """Never acts: whatever trades, an operator started (the control API's parent orders)."""
+
+    Params = IdleParams
+
+    def on_bar(self, bar: Bar, view: StrategyView) -> Sequence[Action]:
+        return ()

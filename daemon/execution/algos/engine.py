@@ -122,15 +122,26 @@ class AlgoEngine:
 
     async def cancel_all(self, reason: str) -> int:
         """A halt, a flatten or a stop: every parent ends (short of its target: incomplete)."""
+        async with self._lock:
+            await self._flush()
         ended = 0
         for pid in [p.id for p in self._parents.values() if p.active]:
             ended += await self.cancel(pid, reason, INCOMPLETE)
         return ended
 
+    async def _flush(self) -> None:
+        """Journal the ends that fills decided (on the books' tap, where nothing may await)."""
+        ended, self._to_journal = self._to_journal, []
+        for parent in ended:
+            await self._write_end(parent)
+
     async def _end(self, parent: Parent, outcome: str, reason: str) -> None:
         self._ended(parent, outcome, reason)
+        await self._write_end(parent)
+
+    async def _write_end(self, parent: Parent) -> None:
         try:
-            await self._journal.end(parent.id, outcome, reason)
+            await self._journal.end(parent.id, parent.state, parent.reason)
         except JournalError as err:
             # The journal's watch halts the daemon; the parent has ended here all the same,
             # and a restart that still finds it active counts its children's fills.
@@ -200,9 +211,7 @@ class AlgoEngine:
     async def step(self) -> None:
         """Send what is due now; end what is done. Halted: end everything."""
         async with self._lock:
-            ended, self._to_journal = self._to_journal, []
-            for parent in ended:
-                await self._journal.end(parent.id, parent.state, parent.reason)
+            await self._flush()
             halted = self._gate.state is TS.HALTED
             for parent in [p for p in self._parents.values() if p.active]:
                 if halted:
@@ -309,6 +318,9 @@ class AlgoEngine:
             parent.next_slice = max(0, sum(t <= now for t in parent.times) - 1)
             if record.spec.algo is Algo.POV:
                 parent.volume = parent.filled / record.spec.rate  # on schedule from here
+            if parent.remaining <= 0:  # its last fill came just before the restart
+                await self._end(parent, COMPLETE, "target_filled")
+                continue
             if not self._config.resume_algos:
                 await self._end(parent, CANCELLED, "restart (execution.resume_algos = false)")
                 await self._cancel_children(parent)

@@ -273,9 +273,9 @@ class Daemon:
 
         async def flatten_then_stop() -> None:
             log.bind_task("flatten")
-            await self.algos.cancel_all("stop")
-            result.append(await flatten.flatten(self.router, self.gate, self.inventory,
-                                                 self.clock, timeout_s))
+            result.append(await flatten.flatten(
+                self.router, self.gate, self.inventory, self.clock, timeout_s,
+                algos=self.algos, twap_s=self.config.shutdown.flatten_twap_s))
             raise _FlattenDone
 
         async def prices_while_flattening() -> None:

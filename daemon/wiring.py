@@ -172,8 +172,8 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     algos = AlgoEngine(router, inventory, gate, clock, venue.metrics, parents, config.execution)
 
     async def flatten_books(timeout_s: float, reason: str) -> bool:
-        await algos.cancel_all(reason)  # no parent sends a child into the flatten
-        return await flatten(router, gate, inventory, clock, timeout_s, reason=reason)
+        return await flatten(router, gate, inventory, clock, timeout_s, reason=reason,
+                             algos=algos, twap_s=config.shutdown.flatten_twap_s)
 
     supervisor = RiskSupervisor(config, config_path, gate, inventory, flatten_books, clock,
                                 venue.metrics, health, store, store.load(),

@@ -39,6 +39,9 @@ from daemon.ops.metrics import Metrics
 from daemon.risk.gate import Denied, RiskGate
 
 _log = log.get("algos")
+# A flatten's own parents (`flatten_twap`): their children are tagged like the flatten's closes
+# (which the flatten never cancels), routed as flatten orders, reduce-only, and no halt ends them.
+FLATTEN = "flatten"
 KEEP_ENDED = 50  # ended parents `status` still shows
 ORPHAN_FILLS = 256  # recent fills of unknown orders: a child's that came before it was known
 MAX_SLICES = 1000
@@ -73,7 +76,7 @@ class AlgoEngine:
 
     async def start(self, spec: ParentSpec, source: str) -> Parent:
         """Journal a new parent; its first child goes out at the next `step`."""
-        problem = self._refusal(spec)
+        problem = self._refusal(spec, source == FLATTEN)
         if problem is not None:
             raise AlgoRefused(problem)
         mid = self._mid(spec.symbol)
@@ -92,13 +95,15 @@ class AlgoEngine:
         self._gauges()
         return parent
 
-    def _refusal(self, spec: ParentSpec) -> str | None:
+    def _refusal(self, spec: ParentSpec, flatten: bool) -> str | None:
         inst = self._inventory.instruments.get(spec.symbol)
         if inst is None:
             return f"symbol: {spec.symbol} is not a configured instrument"
-        if self._gate.state is not TS.ACTIVE:
+        if flatten:
+            pass
+        elif self._gate.state is not TS.ACTIVE:
             return f"trading is {self._gate.state.value}: no new parent orders"
-        if sum(p.active for p in self._parents.values()) >= self._config.max_active_algos:
+        elif sum(p.active for p in self._parents.values()) >= self._config.max_active_algos:
             return f"execution.max_active_algos ({self._config.max_active_algos}) are working"
         if not spec.qty.is_finite() or spec.qty <= 0 or spec.qty % inst.size_increment:
             return f"qty: must be positive and a multiple of {inst.size_increment}"
@@ -214,7 +219,7 @@ class AlgoEngine:
             await self._flush()
             halted = self._gate.state is TS.HALTED
             for parent in [p for p in self._parents.values() if p.active]:
-                if halted:
+                if halted and parent.record.source != FLATTEN:
                     await self._end(parent, INCOMPLETE, "halted")
                     await self._cancel_children(parent)
                 elif parent.record.spec.algo is Algo.TWAP:
@@ -264,15 +269,17 @@ class AlgoEngine:
 
     async def _send(self, parent: Parent, qty: Decimal, limit: bool) -> None:
         spec = parent.record.spec
-        intent = OrderIntent(spec.symbol, spec.side, qty, tag=child_tag(parent.id))
+        flatten = parent.record.source == FLATTEN
+        tag = FLATTEN if flatten else child_tag(parent.id)
+        intent = OrderIntent(spec.symbol, spec.side, qty, reduce_only=flatten, tag=tag)
         touch = self._inventory.touch(spec.symbol) if limit else None
         if touch is not None:
             price = touch[0] if spec.side is Side.BUY else touch[1]
             intent = OrderIntent(spec.symbol, spec.side, qty, OrderType.LIMIT, price,
-                                 tag=child_tag(parent.id))
+                                 reduce_only=flatten, tag=tag)
         parent.children += 1
         self._metrics.algo_children.labels(parent.algo).inc()
-        decision = (await self._router.route_all([intent]))[0]
+        decision = (await self._router.route_all([intent], flatten=flatten))[0]
         if isinstance(decision, Denied):
             _log.warning("algo.child_denied", parent_id=parent.id, reason=decision.reason.value,
                          detail=decision.detail, qty=qty)
@@ -287,9 +294,14 @@ class AlgoEngine:
             await self._cancel_children(parent)  # cancelled while this child was in flight
 
     def _working(self, parent: Parent) -> list[Order]:
-        tag = child_tag(parent.id)
+        child_of = self._child_of
         return [o for o in self._inventory.working_orders(parent.record.spec.symbol)
-                if o.tag == tag]
+                if child_of.get(o.client_order_id) is parent]
+
+    def flattening(self) -> set[str]:
+        """Symbols a flatten's TWAP is closing (the flatten leaves them to it meanwhile)."""
+        return {p.record.spec.symbol for p in self._parents.values()
+                if p.active and p.record.source == FLATTEN}
 
     def _committed(self, parent: Parent) -> Decimal:
         """Filled, plus what its working children may still fill."""
@@ -320,6 +332,9 @@ class AlgoEngine:
                 parent.volume = parent.filled / record.spec.rate  # on schedule from here
             if parent.remaining <= 0:  # its last fill came just before the restart
                 await self._end(parent, COMPLETE, "target_filled")
+                continue
+            if record.source == FLATTEN:  # the flatten it belonged to ended with that run
+                await self._end(parent, CANCELLED, "restart: a flatten's parent")
                 continue
             if not self._config.resume_algos:
                 await self._end(parent, CANCELLED, "restart (execution.resume_algos = false)")

@@ -63,9 +63,8 @@ def test_sigkill_mid_twap_resumes_with_the_remainder_never_overshooting(
     state = tmp_path / "state"
     with FakeBinanceThread(seed=5, tick_interval=0.05) as fx:
         cfg = exchange_config(tmp_path, fx.ccxt_config(), strategy=IDLE, flatten_timeout_s=20,
-                              sections={"control": 'enabled = true\nunix = "control.sock"'})
-        if not resume:
-            cfg.write_text(cfg.read_text() + "\n[execution]\nresume_algos = false\n")
+                              sections={"control": 'enabled = true\nunix = "control.sock"',
+                                        "execution": f"resume_algos = {str(resume).lower()}"})
         env = {"TRADINGD_API_KEY": fx.api_key, "TRADINGD_API_SECRET": fx.api_secret,
                **TOKEN_ENV}
         ctl_env = clean_env(**TOKEN_ENV)

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from daemon import config
 from daemon.clock import ReplayClock
 from daemon.model import Fill, Side
@@ -149,3 +151,43 @@ def test_schedule_helper_matches_the_seed_rule() -> None:
 
     assert twap.schedule(0, 100.0, 10, zlib.crc32(b"x-1")) == _schedule(
         0, 100.0, 10, zlib.crc32(b"x-1"))
+
+
+class _QuotedReplay(ReplaySource):
+    """Recorded trades with a quote around each batch's last trade (bid/ask ±0.5): a limit at
+    the touch rests until the market trades through it."""
+
+    def _slice(self, chunks: Any) -> Any:
+        for batch in super()._slice(chunks):
+            last = batch.price[-1]
+            yield msgspec.structs.replace(batch, bid=last - 0.5, ask=last + 0.5)
+
+
+def test_limit_at_touch_children_rest_are_replaced_per_slice_and_never_overshoot(
+        tmp_path: Path) -> None:
+    """1. TWAP buy 5 in 10 limit-at-touch slices over 100 s; trades at 100 (bid 99.5) for
+    40 s, then falling 0.25 a second; 2. while trades stay above the bid, each slice's limit
+    rests unfilled and is cancelled when the next slice is due, its quantity caught up by the
+    next child; 3. once the market falls through, children fill at their own limits (maker);
+    4. the parent never has more filled than its target, every fill is at a price the bid
+    was, and what is left working at the end is cancelled."""
+    prices = [100.0] * 40 + [100.0 - 0.25 * k for k in range(1, 91)]
+    cfg = config.parse(CONFIG.format(params='qty = "5"\nseed = 7\nlimit_at_touch = true',
+                                     max_position="1000", max_loss="1000"), str(tmp_path))
+    strategy = load(cfg.strategy.class_path, cfg.strategy.params,
+                    StrategyContext(instruments_from_config(cfg), tmp_path))
+    clock = ReplayClock()
+    ts = [(k + 1) * S for k in range(len(prices))]
+    source = _QuotedReplay(SYM, [(ts, prices, [1.0] * len(prices))], clock, batch_ticks=1)
+    daemon = paper_daemon(cfg, strategy, clock=clock, source=source)
+    fills = record_fills(daemon.inventory)
+    asyncio.run(daemon.run())
+    (parent,) = daemon.algos.status()
+    buys = _children(fills)
+    bids = {Decimal(repr(p - 0.5)) for p in prices}
+    assert buys and all(f.price in bids for f in buys), [f.price for f in buys]
+    assert all(f.ts_ns > 40 * S for f in buys)  # nothing filled while the market stood above
+    filled = sum(f.qty for f in buys)
+    assert filled <= Decimal(5) and Decimal(parent["filled"]) == filled
+    assert parent["state"] in ("complete", "incomplete") and parent["children"] > len(buys)
+    assert daemon.metrics.order_outcomes["cancelled"]._value.get() >= 3

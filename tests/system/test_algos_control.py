@@ -70,7 +70,8 @@ def test_ctl_twap_runs_to_its_target_and_cancel_algo_ends_one(tmp_path: Path,
     in 4 slices over 4 s: 4 children pass the gate and fill, the parent ends complete, `ctl
     algos` shows it at progress 1 and the metrics count it; 3. a second TWAP over 10 minutes
     sends its first slice, then `ctl cancel-algo` ends it (cancelled) and nothing more goes
-    out; 4. SIGTERM: the daemon flattens and exits 0."""
+    out; 4. `ctl pov` starts a POV (0.1% of volume: far from done), and `ctl flatten` ends it
+    first (incomplete, counted); 5. SIGTERM: the daemon flattens and exits 0."""
     config = fast_config(tmp_path, IDLE, extra={"control": CONTROL_UNIX})
     d = daemons(config, env=TOKEN_ENV)
     metrics_port = d.wait_for("daemon.started", 30)["metrics_port"]
@@ -100,6 +101,15 @@ def test_ctl_twap_runs_to_its_target_and_cancel_algo_ends_one(tmp_path: Path,
     assert ctl(config, "cancel-algo", env, slow["id"]).returncode == 1  # 404: not working
     states = {a["id"]: a["state"] for a in json.loads(ctl(config, "algos", env).stdout)["algos"]}
     assert states == {pid: "complete", slow["id"]: "cancelled"}
+
+    pov = json.loads(ctl(config, "pov", env, "--symbol", "BTC/USDT", "--side", "sell",
+                         "--qty", "0.05", "--rate", "0.001", "--over", "10m").stdout)
+    assert pov["algo"] == "pov" and pov["state"] == "active"
+    assert json.loads(ctl(config, "flatten", env).stdout)["flatten"] == "requested"
+    ended = d.wait_for("algo.ended", 30, parent_id=pov["id"])
+    assert (ended["outcome"], ended["reason"]) == ("incomplete", "flatten:control_api")
+    assert metric(metrics_port, 'tradingd_algo_parents_ended_total{algo="pov",'
+                  'outcome="incomplete"}') == 1
     d.send(signal.SIGTERM)
     assert d.wait_exit(30) == 0
     children = [r for r in d.records if r.get("event") == "algo.child"

@@ -70,6 +70,7 @@ class AlgoEngine:
         self._to_journal: list[Parent] = []  # ended by a fill, not yet written
         self._seq = itertools.count(1)
         self._lock = asyncio.Lock()
+        self._routing = False  # a child's request is out: its fills may come before its id
         inventory.tap_fills(self.on_fill)
 
     # --- starting and ending ------------------------------------------------------------------
@@ -181,9 +182,10 @@ class AlgoEngine:
         """Every fill the books book (their tap): a child's counts for its parent at once."""
         parent = self._child_of.get(fill.client_order_id)
         if parent is None:
-            self._orphans.setdefault(fill.client_order_id, []).append(fill)
-            while len(self._orphans) > ORPHAN_FILLS:
-                self._orphans.popitem(last=False)
+            if self._routing:
+                self._orphans.setdefault(fill.client_order_id, []).append(fill)
+                while len(self._orphans) > ORPHAN_FILLS:
+                    self._orphans.popitem(last=False)
             return
         self._count(parent, fill)
 
@@ -279,7 +281,11 @@ class AlgoEngine:
                                  reduce_only=flatten, tag=tag)
         parent.children += 1
         self._metrics.algo_children.labels(parent.algo).inc()
-        decision = (await self._router.route_all([intent], flatten=flatten))[0]
+        self._routing = True
+        try:
+            decision = (await self._router.route_all([intent], flatten=flatten))[0]
+        finally:
+            self._routing = False
         if isinstance(decision, Denied):
             _log.warning("algo.child_denied", parent_id=parent.id, reason=decision.reason.value,
                          detail=decision.detail, qty=qty)
@@ -288,6 +294,7 @@ class AlgoEngine:
         self._child_of[coid] = parent
         for fill in self._orphans.pop(coid, []):  # booked before the router returned
             self._count(parent, fill)
+        self._orphans.clear()
         _log.info("algo.child", parent_id=parent.id, client_order_id=coid, qty=qty,
                   limit_price=intent.limit_price, filled=parent.filled)
         if not parent.active:

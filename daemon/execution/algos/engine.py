@@ -343,6 +343,10 @@ class AlgoEngine:
             if record.source == FLATTEN:  # the flatten it belonged to ended with that run
                 await self._end(parent, CANCELLED, "restart: a flatten's parent")
                 continue
+            if now >= parent.end_ns:  # down past its end: the rest at once would be a block
+                await self._end(parent, INCOMPLETE, "restart after its end")
+                await self._cancel_children(parent)
+                continue
             if not self._config.resume_algos:
                 await self._end(parent, CANCELLED, "restart (execution.resume_algos = false)")
                 await self._cancel_children(parent)

@@ -40,7 +40,9 @@ def test_twap_without_the_token_is_401_and_starts_nothing(tmp_path: Path,
                                                           daemons: Daemons) -> None:
     """Steps: an idle strategy, control on loopback; `POST /algos/twap` (and pov, cancel) with
     no token or a wrong one answers 401; no parent exists and no order was sent. With the
-    token, a malformed body is a 400 naming the field and an unknown symbol a 409."""
+    token, a malformed body is a 400 naming the field; an unknown symbol, a quantity that is
+    huge, NaN or off the size grid, no slices or a negative duration are 409s naming theirs;
+    none of them starts anything."""
     d = daemons(fast_config(tmp_path, IDLE, extra={"control": CONTROL_TCP}), env=TOKEN_ENV)
     metrics_port = d.wait_for("daemon.started", 30)["metrics_port"]
     port = d.wait_for("control.listening", 5)["port"]
@@ -57,6 +59,12 @@ def test_twap_without_the_token_is_401_and_starts_nothing(tmp_path: Path,
     code, body = _post_json(port, "/algos/twap", {**twap, "symbol": "DOGE/USDT"},
                             f"Bearer {TOKEN}")
     assert code == 409 and body["error"].startswith("symbol:")
+    for bad, field in ((("qty", "1e40"), "qty"), (("qty", "NaN"), "qty"),
+                       (("qty", "0.000001"), "qty"), (("slices", 0), "slices"),
+                       (("duration_s", -1), "duration_s")):
+        code, body = _post_json(port, "/algos/twap", {**twap, bad[0]: bad[1]},
+                                f"Bearer {TOKEN}")
+        assert code == 409 and body["error"].startswith(field + ":"), (bad, body)
     assert control(port, "GET", "/algos") == (200, {"algos": []})
     assert d.find("algo.started") is None and d.find("order.submitted") is None
     assert metric(metrics_port, 'tradingd_algo_child_orders_total{algo="twap"}') == 0

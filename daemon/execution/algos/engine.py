@@ -106,8 +106,10 @@ class AlgoEngine:
             return f"trading is {self._gate.state.value}: no new parent orders"
         elif sum(p.active for p in self._parents.values()) >= self._config.max_active_algos:
             return f"execution.max_active_algos ({self._config.max_active_algos}) are working"
-        if not spec.qty.is_finite() or spec.qty <= 0 or spec.qty % inst.size_increment:
-            return f"qty: must be positive and a multiple of {inst.size_increment}"
+        if not spec.qty.is_finite() or not 0 < spec.qty <= inst.max_qty * MAX_SLICES:
+            return f"qty: must be positive and at most {inst.max_qty * MAX_SLICES}"
+        if spec.qty % inst.size_increment:
+            return f"qty: must be a multiple of {inst.size_increment}"
         if not 0 < spec.duration_s <= MAX_DURATION_S:
             return f"duration_s: must be in (0, {MAX_DURATION_S:g}]"
         if spec.algo is Algo.TWAP and not 1 <= spec.slices <= MAX_SLICES:

@@ -53,6 +53,7 @@ check: lint typecheck test
 # The AR workload (1M ticks) through the real daemon, 5 fresh runs; the last line has the medians.
 bench: accel
 	$(PY) bench/run.py --runs 5 --ticks 1000000 --fills-digest
+	$(PY) bench/run.py --runs 5 --ticks 1000000 --fills-digest --fill-model market
 
 # Live: trade on the wire -> order on the wire, the daemon against the local fake Binance over
 # loopback (REST and websocket order entry), and a bare ccxt.pro client's floor in the same run.

@@ -38,6 +38,7 @@ from bench.workload import ou_chunks  # noqa: E402
 from daemon import accel, wiring  # noqa: E402
 from daemon.app import Daemon  # noqa: E402
 from daemon.clock import ReplayClock  # noqa: E402
+from daemon.config_paper import FillModel  # noqa: E402
 from daemon.model import Fill, TradingState  # noqa: E402
 from daemon.ops import log  # noqa: E402
 from daemon.venues.replay import DEFAULT_BATCH_TICKS, ReplaySource  # noqa: E402
@@ -94,10 +95,14 @@ def peak_rss_mb() -> float:
 
 
 def build(ticks: int, batch_ticks: int, config: Path, state_dir: str,
-          log_level: str) -> tuple[Daemon, ReplaySource, list[float]]:
+          log_level: str, fill_model: str | None = None) -> tuple[Daemon, ReplaySource,
+                                                                 list[float]]:
     cfg, strategy = wiring.load(config)
     cfg = msgspec.structs.replace(
         cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=state_dir))
+    if fill_model is not None:
+        cfg = msgspec.structs.replace(cfg, paper=msgspec.structs.replace(
+            cfg.paper, fill_model=FillModel(fill_model)))
     log.configure(log_level, stream=sys.stderr)
     chunks: Any = ou_chunks(ticks)
     if ticks <= MILLION:
@@ -116,9 +121,10 @@ def build(ticks: int, batch_ticks: int, config: Path, state_dir: str,
 
 
 def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
-        fills_digest: bool) -> dict[str, Any]:
+        fills_digest: bool, fill_model: str | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tradingd-bench-") as state_dir:
-        daemon, source, rss = build(ticks, batch_ticks, config, state_dir, log_level)
+        daemon, source, rss = build(ticks, batch_ticks, config, state_dir, log_level,
+                                    fill_model)
         latency = LatencyTap(daemon.metrics.bar_to_order)
         daemon.metrics.bar_to_order = latency  # type: ignore[assignment]
         digest = FillDigest(daemon.inventory) if fills_digest else None
@@ -131,7 +137,8 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
     submitted = daemon.metrics.registry.get_sample_value(
         "tradingd_orders_total", {"outcome": "submitted"})
     out: dict[str, Any] = {
-        "bench": "ar_replay", "ticks": source.ticks_done, "bars": daemon.signals.bars_closed,
+        "bench": "ar_replay", "fill_model": daemon.config.paper.fill_model.value,
+        "ticks": source.ticks_done, "bars": daemon.signals.bars_closed,
         "orders": int(submitted or 0), "fills": inv.fill_count, "seconds": round(seconds, 3),
         "ticks_per_s": round(source.ticks_done / seconds),
         "order_latency_p50_us": latency.percentile_us(0.50),
@@ -168,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="daemon log level (logs go to stderr); info logs every order")
     parser.add_argument("--fills-digest", action="store_true",
                         help="hash every fill booked (costs ~3%%): equal digests, equal fills")
+    parser.add_argument("--fill-model", choices=[m.value for m in FillModel],
+                        help="override [paper] fill_model (the config's: touch)")
     args = parser.parse_args(argv)
-    result = run(args.ticks, args.batch_ticks, args.config, args.log_level, args.fills_digest)
+    result = run(args.ticks, args.batch_ticks, args.config, args.log_level, args.fills_digest,
+                 args.fill_model)
     print(json.dumps(result), flush=True)
     return 0 if result["exit_code"] == 0 and result["flat"] and not result["halted"] else 1
 

@@ -44,8 +44,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         ok = med[key] >= limit if op == ">=" else med[key] <= limit
         checks[key] = {"median": med[key], "target": f"{op} {limit:g}", "pass": ok}
     same = {k: sorted({json.dumps(r.get(k)) for r in runs})
-            for k in ("ticks", "bars", "orders", "fills", "realized_pnl", "fees", "fills_digest",
-                      "order_path")}
+            for k in ("fill_model", "ticks", "bars", "orders", "fills", "realized_pnl", "fees",
+                      "fills_digest", "order_path")}
     return {"bench": "ar_replay", "runs": len(runs), "median": med, "targets": checks,
             "identical_output": all(len(v) == 1 for v in same.values()),
             **{k: json.loads(v[0]) for k, v in same.items() if len(v) == 1}}

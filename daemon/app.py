@@ -198,6 +198,8 @@ class Daemon:
         # Set only while trading, and cleared after: the router would otherwise hold the engine
         # (and the strategy) in a reference cycle that the frozen startup heap never frees.
         self.router.on_rejected = self.signals.on_event
+        if self.reconciler is not None:  # fills and ends it books over REST, like streamed ones
+            self.reconciler.on_booked = self.signals.on_event
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._market_data(ticks), name="market_data")
@@ -225,6 +227,8 @@ class Daemon:
             self.health.trading = False
             self.signals.wake = None
             self.router.on_rejected = None
+            if self.reconciler is not None:
+                self.reconciler.on_booked = None
         if decisions.pending:
             _log.info("decision.discarded", reason="shutting down")
         return crash
@@ -239,7 +243,11 @@ class Daemon:
                 return
             # A replay: a breaker tripped (on a mark or on one of these fills); its flatten goes
             # out and fills at this tick, whatever the batch size, before the walk reads on.
-            await self.supervisor.quiet()
+            await self.walk.fill_here(True)
+            try:
+                await self.supervisor.quiet()
+            finally:
+                await self.walk.fill_here(False)
             if self.supervisor.latched and not self.stop.is_set():
                 # Nobody will resume it: a halted replay ends here, as a stop would end it.
                 _log.warning("replay.halted", note="the replay ends at the halt")

@@ -25,6 +25,7 @@ from daemon.config_errors import (
     positive,
 )
 from daemon.config_notify import NotifyConfig
+from daemon.config_paper import PaperConfig
 from daemon.model import TradingState
 
 
@@ -210,17 +211,6 @@ class MarketConfig(Base, frozen=True, forbid_unknown_fields=True):
                                          f"\"sim\" (an exchange source reads it from the venue)")
 
 
-class PaperConfig(Base, frozen=True, forbid_unknown_fields=True):
-    starting_cash: Decimal = Decimal(10000)
-    fee_bps: Decimal = Decimal("7.5")
-    slippage_bps: Decimal = Decimal(1)
-
-    def __post_init__(self) -> None:
-        positive("starting_cash", self.starting_cash)
-        non_negative("fee_bps", self.fee_bps)
-        non_negative("slippage_bps", self.slippage_bps)
-
-
 class StrategyConfig(Base, frozen=True, forbid_unknown_fields=True):
     # `class` is a Python keyword, hence the rename: the TOML key stays `class`.
     class_path: str = msgspec.field(name="class")
@@ -242,6 +232,9 @@ class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
     options: dict[str, Any] = {}
     # Live mode trades this much quote currency, whatever else the account holds.
     allotted_capital: Decimal | None = None
+    # Spot: base (per asset, e.g. {BTC = "0.05"}) this daemon may sell from the account's
+    # holdings; on paper, a starting base inventory. Positions count from it (README).
+    allotted_base: dict[str, Decimal] = {}
     timeout_ms: int = 10_000
     ws_silence_s: float = 10.0  # no trades for this long: fall back to REST polling
     rest_poll_s: float = 2.0
@@ -270,6 +263,8 @@ class ExchangeConfig(Base, frozen=True, forbid_unknown_fields=True):
             raise ValueError("id: must be a ccxt exchange id like 'binance'")
         if self.allotted_capital is not None:
             positive("allotted_capital", self.allotted_capital)
+        for asset, qty in self.allotted_base.items():
+            positive(f"allotted_base.{asset}", qty)
         positive("timeout_ms", self.timeout_ms)
         for name in ("ws_silence_s", "rest_poll_s", "fill_poll_s", "reconnect_max_s",
                      "max_price_jump_bps", "order_lookup_s"):
@@ -461,6 +456,12 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
             if inst.leverage is not None and inst.leverage > self.risk.max_leverage:
                 raise ValueError(f"market.instruments[{n}].leverage: {inst.leverage} is "
                                  f"above risk.max_leverage ({self.risk.max_leverage})")
+        spot_bases = {ic.symbol.split("/", 1)[0] for ic in self.market.instruments
+                      if ic.market_kind is InstrumentKind.SPOT}
+        for asset in self.exchange.allotted_base:
+            if asset not in spot_bases:
+                raise ValueError(f"exchange.allotted_base.{asset}: not the base of a spot "
+                                 f"instrument in market.instruments")
         if self.daemon.mode is Mode.LIVE:
             if self.market.source is not MarketSource.EXCHANGE:
                 raise ValueError('market.source: live mode needs "exchange" market data')

@@ -14,6 +14,7 @@ latch that cannot be read stops the daemon before anything is logged as started.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ from daemon.book.inventory import InventoryManager
 from daemon.book.strategy_view import StrategyView
 from daemon.clock import Clock, LiveClock, stepper
 from daemon.config import Config, ConfigError, InstrumentKind, MarginMode, Mode, resolve_path
+from daemon.config_paper import FillModel
 from daemon.execution.actions import StrategyActions
 from daemon.execution.algos.engine import AlgoEngine
 from daemon.execution.decisions import SignalEngine
@@ -44,10 +46,12 @@ from daemon.ops.health import HealthState
 from daemon.ops.metrics import Metrics
 from daemon.risk.breakers import JOURNAL, RECONCILIATION
 from daemon.risk.gate import RiskGate
-from daemon.risk.latch import FILE_NAME, JsonFileStore
+from daemon.risk.latch import FILE_NAME, JsonFileStore, RiskStateStore
 from daemon.risk.supervisor import RiskSupervisor
 from daemon.venues.base import Broker, HistorySource, MarketDataSource
 from daemon.venues.paper import PaperBroker
+from daemon.venues.paper_margin import FundingSchedule, PaperMargin, SwapTerms, read_rates
+from daemon.venues.paper_market import MarketPaperBroker
 from daemon.venues.sim import SimMarket
 from strategies.base import Strategy, StrategyContext
 from strategies.base import load as load_strategy
@@ -84,6 +88,7 @@ def strategy(config: Config, instruments: dict[str, Instrument] | None = None,
 def load(path: Path) -> tuple[Config, Strategy[Any]]:
     """Config and strategy from a file, or `ConfigError`."""
     config = config_mod.load(path)
+    funding_schedule(config)  # a recorded funding file that cannot be read is a config error
     return config, strategy(config)
 
 
@@ -100,11 +105,12 @@ class Venue(NamedTuple):
 
 
 def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = None,
-                source: MarketDataSource | None = None) -> Venue:
-    """The paper account on the simulated market, or on `source` (a replay, a test's ticks)."""
+                source: MarketDataSource | None = None,
+                history: HistorySource | None = None) -> Venue:
+    """The paper account on the simulated market, or on `source` (a replay, a test's ticks);
+    `history`: the warm-up's bars for a `source` (a replay file's trades before its start)."""
     clock = clock or LiveClock()
     instruments = instruments_from_config(config)
-    history = None
     if source is None:
         source = history = SimMarket(config.market.instruments, config.market.sim,
                                      config.market.batch_interval_ms, clock,
@@ -116,7 +122,48 @@ def paper_venue(config: Config, strategy: Strategy[Any], clock: Clock | None = N
 def _paper_broker(config: Config, instruments: dict[str, Instrument], clock: Clock
                   ) -> PaperBroker:
     paper = config.paper
-    return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock)
+    margin = _paper_margin(config, instruments)
+    if paper.fill_model is FillModel.TOUCH:
+        return PaperBroker(instruments, paper.fee_bps, paper.slippage_bps, clock, margin)
+    return MarketPaperBroker(instruments, paper, clock, margin)
+
+
+def _on_restored(supervisor: RiskSupervisor, inventory: InventoryManager, broker: Broker
+                 ) -> Callable[[RiskStateStore], None]:
+    """Once the journal is in the books: the supervisor's risk state, and the paper account's
+    swap margin (a journaled position is margined like one this process opened)."""
+    margin = broker.margin if isinstance(broker, PaperBroker) else None
+
+    def restored(durable: RiskStateStore) -> None:
+        supervisor.on_restored(durable)
+        if margin is not None:
+            margin.adopt(inventory.positions(), inventory.cash)
+    return restored
+
+
+def _paper_margin(config: Config, instruments: dict[str, Instrument]) -> PaperMargin | None:
+    """Swaps' margin, funding and liquidation on the paper account (None: no swap)."""
+    paper = config.paper
+    terms = {ic.symbol: SwapTerms(ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED,
+                                  ic.leverage is not None)
+             for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
+    if not terms:
+        return None
+    return PaperMargin(terms, instruments, paper.starting_cash, paper.maintenance_margin_rate,
+                       funding_schedule(config))
+
+
+def funding_schedule(config: Config) -> FundingSchedule:
+    """The paper account's funding: configured, or recorded (`ConfigError` naming the key)."""
+    paper = config.paper
+    recorded: list[tuple[int, Decimal]] = []
+    if paper.funding_rates is not None:
+        try:
+            recorded = read_rates(resolve_path(config, paper.funding_rates))
+        except ValueError as err:
+            raise ConfigError(f"paper.funding_rates: {err}") from None
+    return FundingSchedule(paper.funding_interval_s, paper.funding_rate,
+                           paper.funding_always_paid, recorded)
 
 
 class Parts(NamedTuple):
@@ -161,7 +208,9 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     clock = venue.clock
     journal = journal or MemoryJournal(clock.now_ns())
     health = HealthState()
-    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash)
+    # The allotted base is the paper account's starting base too: positions count from it.
+    inventory = InventoryManager(venue.instruments.values(), venue.starting_cash,
+                                 config.exchange.allotted_base)
     margins = {ic.symbol: (ic.venue_leverage, ic.venue_margin_mode is MarginMode.ISOLATED)
                for ic in config.market.instruments if ic.market_kind is InstrumentKind.SWAP}
     gate = RiskGate(config.risk, inventory.view, clock.now_ns(), margins)
@@ -195,7 +244,7 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     reconciler = None if not isinstance(journal, Journal) else Reconciler(
         journal, venue.broker, inventory, gate, venue.metrics, health, config.reconcile,
         ids.prefix, lambda detail: supervisor.halt(RECONCILIATION, RECONCILIATION, detail),
-        supervisor.on_restored)
+        _on_restored(supervisor, inventory, venue.broker))
     # The strategy sees the books and its own orders; its order events come back through the
     # engine (the fills task hands it every booked event; while trading, `app` has the router
     # hand it its own rejections).
@@ -209,13 +258,15 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
-                         spent: dict[str, Decimal], opened: list[Any]
+                         spent: dict[str, Decimal], opened: list[Any],
+                         base_held: dict[str, Decimal] | None = None
                          ) -> tuple[Venue, Strategy[Any]]:
     """A venue on an exchange (`market.source = "exchange"`): its public feed, and in live mode
     its broker (else the paper account at the exchange's prices). The strategy is built here,
     between the two: it needs the exchange's instruments, and the feed subscribes to books only
     if the strategy asks. Asks the exchange for its markets, and in live mode checks credentials
-    and balance (`spent`: what the journal's fills took): `VenueUnavailable` (69),
+    and balance (`spent`: what the journal's fills took; `base_held`: the spot base they left
+    outside open orders, beside `exchange.allotted_base`): `VenueUnavailable` (69),
     `FatalBrokerError` (77), `ConfigError` (78). `opened` collects every ccxt client made, for
     the caller to close whatever happens. ccxt is imported only here, when a mode needs it."""
     from daemon.venues.ccxt import startup
@@ -236,7 +287,7 @@ async def exchange_venue(config: Config, creds: Credentials, clock: Clock,
     capital = config.paper.starting_cash
     if config.daemon.mode is Mode.LIVE:
         broker, capital = await startup.live_broker(config, creds, instruments, metrics, clock,
-                                                    opened, spent, budget)
+                                                    opened, spent, budget, base_held)
     strat = strategy(config, instruments)
     if broker is None:
         broker = _paper_broker(config, instruments, clock)

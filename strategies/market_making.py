@@ -18,7 +18,9 @@ change; after a fill both sides are requoted at once.
 
 Inventory: a bid is never bigger than what would take the position to `max_inventory`, an ask
 never bigger than what would take it to `-max_inventory` (on spot, than what this daemon
-holds: the ask appears once a bid has filled); a side at its limit is not quoted. If the gate
+holds: the allotted base, `exchange.allotted_base`, and what it bought; without an allotment
+the ask appears once a bid has filled); a side at its limit is not quoted. The position counts
+from the allotment, so the quotes are centred while the daemon holds just that. If the gate
 denies a quote (a halt, the throttle) the strategy stays quiet for `backoff_s` before it asks
 again; on a halt the daemon's flatten cancels the quotes.
 """
@@ -142,8 +144,9 @@ class MarketMaker(SingleInstrumentStrategy[MarketMakingParams]):
         bid, ask = quotes(mid, float(position / p.max_inventory), self._var, p)
         own = {o.tag: o for o in view.own_orders(p.symbol)}
         actions: list[Action] = []
+        ask_qty = self._ask_qty(position, view.allotted_base(p.symbol))
         for side, tag, price, qty in ((Side.BUY, "bid", bid, self._bid_qty(position)),
-                                      (Side.SELL, "ask", ask, self._ask_qty(position))):
+                                      (Side.SELL, "ask", ask, ask_qty)):
             action = self._side(own.get(tag), side, tag, price, qty, mid, now_ns)
             if action is not None:
                 actions.append(action)
@@ -178,10 +181,13 @@ class MarketMaker(SingleInstrumentStrategy[MarketMakingParams]):
     def _bid_qty(self, position: Decimal) -> Decimal:
         return self._sized(min(self.params.qty, self.params.max_inventory - position))
 
-    def _ask_qty(self, position: Decimal) -> Decimal:
-        room = position if self._inst.kind is MarketKind.SPOT else (
-            self.params.max_inventory + position)
-        return self._sized(min(self.params.qty, room))
+    def _ask_qty(self, position: Decimal, allotted: Decimal) -> Decimal:
+        # Spot cannot sell what it does not hold: the allotment, or less, stands for the room
+        # below zero that `max_inventory` gives a swap.
+        floor = self.params.max_inventory
+        if self._inst.kind is MarketKind.SPOT:
+            floor = min(floor, allotted)
+        return self._sized(min(self.params.qty, floor + position))
 
     def _sized(self, qty: Decimal) -> Decimal:
         qty = self._inst.floor_qty(qty)

@@ -6,11 +6,11 @@ Positions are signed (long > 0) and kept as FIFO lots, so realized and unrealize
 `equity = cash + unrealized PnL`, which equals starting cash minus what was paid for the fills
 plus what the open position is worth at the mark — the identity the property tests check.
 
-Everyone else reads through `InventoryView`. One `BooksListener` (the risk supervisor, for its
-circuit breakers) is told of every mark, fill and rejection as it is booked, so post-trade
-checks see each one. Rebuilding the books from the journal at startup (`restoring`) is not
-trading: the listener is told nothing of the replay (the reconciler hands the risk supervisor
-the journal's copy of the risk state once it is done).
+Everyone else reads through `InventoryView` (`daemon.book.view`). One `BooksListener` (the risk
+supervisor, for its circuit breakers) is told of every mark, fill and rejection as it is
+booked, so post-trade checks see each one. Rebuilding the books from the journal at startup
+(`restoring`) is not trading: the listener is told nothing of the replay (the reconciler hands
+the risk supervisor the journal's copy of the risk state once it is done).
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Protocol
 
 from daemon.book.lots import Book
+from daemon.book.view import InventoryView as InventoryView  # re-exported: its old home
 from daemon.model import (
     ZERO,
     Fill,
     Instrument,
     InvalidTransition,
+    MarketKind,
     Order,
     OrderState,
-    OrderType,
     PositionView,
     Side,
     UnknownInstrument,
@@ -77,9 +78,16 @@ class BooksListener(Protocol):
 
 
 class InventoryManager:
-    def __init__(self, instruments: Iterable[Instrument], starting_cash: Decimal) -> None:
+    def __init__(self, instruments: Iterable[Instrument], starting_cash: Decimal,
+                 allotted_base: Mapping[str, Decimal] | None = None) -> None:
+        """`allotted_base`: per base asset, base held before any fill that the daemon may sell
+        on spot (`exchange.allotted_base`). Positions count from it: a sale of it is a
+        position below zero, down to minus the allotment, and flat is the allotment held."""
         self._instruments = {i.symbol: i for i in instruments}
         self._books = {s: Book() for s in self._instruments}
+        allotted = allotted_base or {}
+        self._allotted = {s: allotted.get(i.base, ZERO) if i.kind is MarketKind.SPOT else ZERO
+                          for s, i in self._instruments.items()}
         self._marks: dict[str, float] = {}
         self._mark_ns: dict[str, int] = {}
         self._touch: dict[str, tuple[float, float]] = {}
@@ -103,6 +111,7 @@ class InventoryManager:
         # bytes a fill, a third of the window's memory (the soak's RSS grew with it).
         self._seen_trades = {s: RecentIds(DEDUP_WINDOW) for s in self._instruments}
         self._fill_count = 0
+        self._revision = 0  # every change of cash or of how a position is valued
         self._changed: asyncio.Event | None = None  # made by the first waiter
         self.view = InventoryView(self)
 
@@ -202,6 +211,7 @@ class InventoryManager:
         self._fees += fill.fee_quote
         self._cash = self._starting_cash + self._realized - self._fees + self._funding
         self._fill_count += 1
+        self._revision += 1
         order = self._orders.get(fill.client_order_id)
         if order is not None:
             order.filled_qty += fill.qty
@@ -227,6 +237,7 @@ class InventoryManager:
         self._funding_seen.add(key)
         self._funding += amount
         self._cash = self._starting_cash + self._realized - self._fees + self._funding
+        self._revision += 1
         self._notify()
         return True
 
@@ -237,6 +248,7 @@ class InventoryManager:
             raise UnknownInstrument(symbol)
         if price > 0:
             self._venue_marks[symbol] = price
+            self._revision += 1
         if liquidation_price is not None:
             self._liquidation[symbol] = liquidation_price
 
@@ -266,6 +278,11 @@ class InventoryManager:
 
     def position(self, symbol: str) -> Decimal:
         return self._books[symbol].qty
+
+    def allotted_base(self, symbol: str) -> Decimal:
+        """Base of a spot instrument the daemon held before its first fill and may sell; the
+        account holds `position + allotted_base` for it. 0 on swaps and without one."""
+        return self._allotted[symbol]
 
     def mark_price(self, symbol: str) -> Decimal | None:
         dec = self._mark_dec.get(symbol)
@@ -334,6 +351,12 @@ class InventoryManager:
     def fill_count(self) -> int:
         return self._fill_count
 
+    @property
+    def revision(self) -> int:
+        """Changes with every fill, funding or venue mark: equity as a line in the trade
+        prices (what the breakers' screen holds) is valid while it stays."""
+        return self._revision
+
     def positions(self) -> list[PositionView]:
         out = []
         for symbol, book in self._books.items():
@@ -384,60 +407,3 @@ class InventoryManager:
         """Nothing left that could be closed, and no order working. Dust does not count: no
         order can remove it, and `dust()` reports it."""
         return not self._orders and all(not self.closable_qty(s) for s in self._books)
-
-
-class InventoryView:
-    """Read-only access to the books, for strategies, the risk gate and reporting."""
-
-    __slots__ = ("_inv", "closable_qty", "equity", "mark_price", "mark_ts_ns", "position",
-                 "touch", "working_qty", "working_qtys")
-
-    def __init__(self, inventory: InventoryManager) -> None:
-        self._inv = inventory
-        # The manager's own read methods, bound: the gate asks a dozen of these per order,
-        # and a forwarding call each would be a second Python frame.
-        self.position: Callable[[str], Decimal] = inventory.position
-        self.mark_price: Callable[[str], Decimal | None] = inventory.mark_price
-        self.mark_ts_ns: Callable[[str], int | None] = inventory.mark_ts_ns
-        self.touch: Callable[[str], tuple[Decimal, Decimal] | None] = inventory.touch
-        self.equity: Callable[[], Decimal] = inventory.equity
-        self.working_qty: Callable[[str, Side], Decimal] = inventory.working_qty
-        self.closable_qty: Callable[[str], Decimal] = inventory.closable_qty
-        self.working_qtys: Callable[[str], tuple[Decimal, Decimal]] = inventory.working_qtys
-
-    @property
-    def cash(self) -> Decimal:
-        return self._inv.cash
-
-    @property
-    def fill_count(self) -> int:
-        return self._inv.fill_count
-
-    def instrument(self, symbol: str) -> Instrument:
-        return self._inv._instruments[symbol]
-
-    def positions(self) -> list[PositionView]:
-        return self._inv.positions()
-
-    def working_orders(self, symbol: str | None = None) -> list[Order]:
-        # Copies: a reader must not be able to change an order's state.
-        return [Order(**{f: getattr(o, f) for f in o.__struct_fields__})
-                for o in self._inv.working_orders(symbol)]
-
-    def find_working(self, symbol: str, side: Side, qty: Decimal, order_type: OrderType,
-                     limit_price: Decimal | None, reduce_only: bool) -> str | None:
-        """The client id of a working order with exactly these terms, if there is one."""
-        for o in self._inv._orders.values():
-            if (o.symbol == symbol and o.side is side and o.qty == qty
-                    and o.order_type is order_type and o.limit_price == limit_price
-                    and o.reduce_only == reduce_only):
-                return o.client_order_id
-        return None
-
-    @property
-    def symbols(self) -> list[str]:
-        return list(self._inv._instruments)
-
-    def has_working_orders(self, symbol: str) -> bool:
-        # Asked on every bar: no list of copies, just a look.
-        return any(o.symbol == symbol for o in self._inv._orders.values())

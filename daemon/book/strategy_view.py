@@ -9,6 +9,7 @@ the set: a strategy can only touch what it sent.
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 
 import msgspec
@@ -19,6 +20,10 @@ from daemon.model import Order, OrderState, OrderType, Side, TimeInForce
 # Ids of orders that ended without the signal engine hearing of it (booked by the reconciler)
 # are dropped once the set holds this many more than are working.
 _PRUNE_SLACK = 4096
+# Orders whose end the strategy was shown, remembered (with their tags) so that a fill booked
+# after the end (the reconciler's REST check found a trade the streams missed) still reaches
+# `on_fill`: the last this many.
+ENDED_MEMORY = 1024
 
 
 class WorkingOrder(msgspec.Struct, frozen=True):
@@ -47,13 +52,15 @@ class WorkingOrder(msgspec.Struct, frozen=True):
 
 class OwnedOrders:
     """Client ids (and tags) of the orders a strategy sent that may still be working, or whose
-    end the strategy has not been shown yet."""
+    end the strategy has not been shown yet; and the last `ENDED_MEMORY` whose end it was."""
 
-    __slots__ = ("_ids", "_inventory")
+    __slots__ = ("_ended", "_ended_order", "_ids", "_inventory")
 
     def __init__(self, inventory: InventoryManager) -> None:
         self._inventory = inventory
         self._ids: dict[str, str] = {}
+        self._ended: dict[str, str] = {}
+        self._ended_order: deque[str] = deque()
 
     def add(self, client_order_id: str, tag: str) -> None:
         ids = self._ids
@@ -64,10 +71,21 @@ class OwnedOrders:
                 del ids[coid]
 
     def discard(self, client_order_id: str) -> None:
-        self._ids.pop(client_order_id, None)
+        """The strategy was shown the order's end: no longer its working order."""
+        tag = self._ids.pop(client_order_id, None)
+        if tag is not None and client_order_id not in self._ended:
+            self._ended[client_order_id] = tag
+            self._ended_order.append(client_order_id)
+            if len(self._ended_order) > ENDED_MEMORY:
+                self._ended.pop(self._ended_order.popleft(), None)
+
+    def ended(self, client_order_id: str) -> bool:
+        """One of the strategy's orders whose end it was shown (among the last ones)."""
+        return client_order_id in self._ended
 
     def tag_of(self, client_order_id: str) -> str | None:
-        return self._ids.get(client_order_id)
+        tag = self._ids.get(client_order_id)
+        return tag if tag is not None else self._ended.get(client_order_id)
 
     def __contains__(self, client_order_id: object) -> bool:
         return client_order_id in self._ids

@@ -6,7 +6,9 @@ account (whatever `daemon.mode` says), the metrics listener takes a free port, a
 (halt latch, final state) goes to a fresh temporary directory unless `--state-dir` names one, so
 a replay never touches a running daemon's venue, port or state, and nothing one replay latched
 carries into the next. Logs go to stdout as usual; a progress bar and a summary go to stderr.
-A replay that a circuit breaker halted says which, when and why, and exits 3.
+A replay that a circuit breaker halted says which, when and why, and exits 3. With `--start`, only
+the trades from then on are replayed; those before it are the strategy's warm-up history
+(`daemon.venues.replay_history`), so its first bar after the start can already decide.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from daemon.venues.replay import DEFAULT_BATCH_TICKS
 
 if TYPE_CHECKING:  # the daemon (torch, aiohttp) loads only when a replay runs
     from daemon.app import Daemon
+    from daemon.venues.base import HistorySource
     from daemon.venues.replay_files import Recorded
     from strategies.base import Strategy
 
@@ -43,10 +46,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-ticks", type=int, default=DEFAULT_BATCH_TICKS,
                         help=f"trades per batch handed to the daemon (default "
                              f"{DEFAULT_BATCH_TICKS})")
+    parser.add_argument("--start", type=start_arg, metavar="TIME",
+                        help="trade from this time (ISO 8601, e.g. 2024-01-02T00:00Z; UTC "
+                             "without a zone); the trades before it are the strategy's warm-up "
+                             "history")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--state-dir", type=Path,
                         help="keep the replay's state (final_state.json, risk_state.json) here; "
                              "default: a fresh temporary directory, removed afterwards")
+
+
+def start_arg(text: str) -> int:
+    """`--start` as epoch nanoseconds; argparse reports a bad one (exit 2)."""
+    from daemon.venues.replay_history import parse_start
+
+    try:
+        return parse_start(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix(f"--start {text!r}: ")) from None
+
+
+def split_start(data: Recorded, symbol: str, start_ns: int | None
+                ) -> tuple[tuple[Any, Any, Any], HistorySource | None]:
+    """The columns to replay and, with a start, the history before it; `DataFileError` if no
+    trade is at or after the start."""
+    from daemon.venues.replay_files import DataFileError
+    from daemon.venues.replay_history import split_at
+
+    if start_ns is None:
+        return (data.ts_ns, data.price, data.size), None
+    live, history = split_at(symbol, data.ts_ns, data.price, data.size, start_ns)
+    if not len(live[0]):
+        last = datetime.fromtimestamp(int(data.ts_ns[-1]) / 1e9, UTC).isoformat()
+        raise DataFileError(f"--start is after the data's last trade ({last})")
+    return live, history
 
 
 class Progress:
@@ -145,12 +178,20 @@ def _run(args: argparse.Namespace, state_dir: Path) -> int:
     if symbol not in {i.symbol for i in cfg.market.instruments}:
         print(f"tradingd: --symbol {symbol} is not a configured instrument", file=sys.stderr)
         return ExitCode.DATA
+    try:
+        columns, history = split_start(data, symbol, args.start)
+    except DataFileError as err:
+        print(f"tradingd: {err}", file=sys.stderr)
+        return ExitCode.DATA
     log.configure(os.environ.get("LOG_LEVEL", cfg.daemon.log_level))
-    progress = Progress(data.ticks, sys.stderr, enabled=not args.no_progress)
-    print(f"replaying {data.rows:,} {data.kind} ({data.ticks:,} ticks) of {symbol} "
+    ticks = len(columns[0])
+    progress = Progress(ticks, sys.stderr, enabled=not args.no_progress)
+    since = "" if history is None else f", the {data.ticks - ticks:,} before it the warm-up's"
+    print(f"replaying {data.rows:,} {data.kind} ({ticks:,} ticks{since}) of {symbol} "
           f"from {args.data}", file=sys.stderr)
     started = time.perf_counter()
-    daemon, code = _run_daemon(cfg, strategy, symbol, data, args.batch_ticks, progress)
+    daemon, code = _run_daemon(cfg, strategy, symbol, columns, history, args.batch_ticks,
+                               progress)
     progress.close()
     _summary(daemon, progress.done, time.perf_counter() - started, sys.stderr)
     if code == 0 and daemon.supervisor.latched:
@@ -158,8 +199,9 @@ def _run(args: argparse.Namespace, state_dir: Path) -> int:
     return code
 
 
-def _run_daemon(cfg: Config, strategy: Strategy[Any], symbol: str, data: Recorded,
-                batch_ticks: int, progress: Progress) -> tuple[Daemon, int]:
+def _run_daemon(cfg: Config, strategy: Strategy[Any], symbol: str, columns: tuple[Any, Any, Any],
+                history: HistorySource | None, batch_ticks: int, progress: Progress
+                ) -> tuple[Daemon, int]:
     import uvloop
 
     from daemon import wiring
@@ -168,10 +210,10 @@ def _run_daemon(cfg: Config, strategy: Strategy[Any], symbol: str, data: Recorde
     from daemon.venues.replay import ReplaySource
 
     clock = ReplayClock()
-    source = ReplaySource(symbol, [(data.ts_ns, data.price, data.size)], clock, batch_ticks,
-                          progress.update)
+    source = ReplaySource(symbol, [columns], clock, batch_ticks, progress.update)
     # Always the paper account, whatever daemon.mode says; an in-memory journal.
-    daemon = Daemon(wiring.build(cfg, strategy, wiring.paper_venue(cfg, strategy, clock, source)))
+    daemon = Daemon(wiring.build(cfg, strategy, wiring.paper_venue(cfg, strategy, clock, source,
+                                                                   history)))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return daemon, runner.run(daemon.run())
 
@@ -184,6 +226,19 @@ def _summary(daemon: Daemon, ticks: int, seconds: float, out: TextIO) -> None:
           f"{daemon.signals.bars_closed:,} bars, {int(submitted):,} orders, "
           f"{inv.fill_count:,} fills; realized PnL {inv.realized_pnl:.4f}, fees {inv.fees:.4f}, "
           f"equity {inv.equity():.4f}, flat {inv.is_flat()}", file=out)
+    from daemon.model import Side
+    from daemon.venues.paper import PaperBroker
+
+    margin = daemon.broker.margin if isinstance(daemon.broker, PaperBroker) else None
+    if margin is not None:
+        print(f"funding {inv.funding:.4f} ({len(margin.funding)} settlements); "
+              f"{len(margin.liquidations)} liquidations", file=out)
+        for x in margin.liquidations:
+            when = datetime.fromtimestamp(x.ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"LIQUIDATED {x.symbol} at {when} UTC (data time): {x.qty} "
+                  f"{'long' if x.side is Side.SELL else 'short'} closed at {x.fill_price} "
+                  f"(liquidation price {x.liquidation_price}, trade {x.trigger_price}); "
+                  f"loss {x.loss:.4f}", file=out)
     latch = daemon.supervisor.latch
     if latch.halted:
         when = datetime.fromtimestamp(latch.halted_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")

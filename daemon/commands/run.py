@@ -19,6 +19,7 @@ from daemon.app import Daemon
 from daemon.clock import LiveClock
 from daemon.config import Config, ConfigError, MarketSource, Mode, resolve_path
 from daemon.exitcodes import ExitCode
+from daemon.journal.holdings import base_held
 from daemon.journal.store import Journal, journal_path, quote_spent
 from daemon.notify import secrets as notify_secrets
 from daemon.ops import control_token, credentials, log, startup_signals
@@ -94,7 +95,9 @@ async def _run(cfg: Config, creds: credentials.Credentials, journal: Journal,
         if exchange:
             snap = await journal.load() if cfg.daemon.mode is Mode.LIVE else None
             spent = quote_spent(snap.fills, snap.funding) if snap is not None else {}
-            venue, strategy = await wiring.exchange_venue(cfg, creds, clock, spent, opened)
+            held = base_held(snap.fills, snap.unsettled) if snap is not None else {}
+            venue, strategy = await wiring.exchange_venue(cfg, creds, clock, spent, opened,
+                                                          held)
         else:
             strategy = wiring.strategy(cfg)
             venue = wiring.paper_venue(cfg, strategy, clock)

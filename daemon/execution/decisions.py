@@ -159,8 +159,8 @@ class SignalEngine:
             filled, coid = False, event.client_order_id
         else:
             return  # a swap's funding or mark: not an order's event
-        if coid not in owned:
-            return
+        if coid not in owned and not (filled and owned.ended(coid)):
+            return  # not the strategy's; or, after its end, anything but a late fill
         ended = not self._view.is_working(coid)
         if not (self._wants_fills if filled else self._wants_orders):
             if ended:

@@ -42,6 +42,8 @@ class SteppedBroker(Protocol):
     def first_cross(self, batch: TickBatch, lo: int, hi: int, low: float,
                     high: float) -> int: ...
 
+    async def fill_here(self, on: bool) -> None: ...
+
 
 class MarketWalk:
     def __init__(self, inventory: InventoryManager, breakers: CircuitBreakers,
@@ -56,6 +58,12 @@ class MarketWalk:
         self._alert = -1  # the tick `next_stop` found something may happen at
         self._screen: Screen | None = None  # the breakers' view of the run `next_stop` screened
         self._low = self._high = 0.0  # the price range of that run
+
+    async def fill_here(self, on: bool) -> None:
+        """While on, what is sent is worked at the tick the walk stands at, as at the end of
+        the data: a breaker's flatten, which the walk waits for before it reads on."""
+        if self._broker is not None:
+            await self._broker.fill_here(on)
 
     def begin(self) -> None:
         """A new batch: the books stand before its first trade."""

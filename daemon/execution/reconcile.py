@@ -11,11 +11,12 @@ Startup (`restore`, then `startup`, before any trading task runs):
    is drift;
 4. open orders on the venue with our client-id prefix that the journal lacks are cancelled or
    adopted (`reconcile.unknown_orders`);
-5. on spot, the position the journal's fills add up to must not exceed what the venue holds
-   (free + locked) by more than `reconcile.tolerance_ratio` of it; on a swap, the signed
-   position must equal the venue's (`positionAmt`) within `tolerance_ratio` of the larger of
-   the two: the venue's position is the whole account's, so any difference is drift (an
-   order placed behind the daemon's back, a fill it missed, a liquidation).
+5. on spot, the position the journal's fills add up to, plus the allotted base
+   (`exchange.allotted_base`), must not exceed what the venue holds (free + locked) by more
+   than `reconcile.tolerance_ratio` of it; on a swap, the signed position must equal the
+   venue's (`positionAmt`) within `tolerance_ratio` of the larger of the two: the venue's
+   position is the whole account's, so any difference is drift (an order placed behind the
+   daemon's back, a fill it missed, a liquidation).
 Venue errors are retried with backoff; drift is not retried quickly. Until a pass is clean the
 daemon is not ready and trades nothing.
 
@@ -25,6 +26,10 @@ the broker itself. Drift seen on two consecutive passes (a fill on its way can l
 once) is logged, counted, and halts through the supervisor (the latch every breaker uses).
 Once the gate is no longer HALTED (an operator resumed, or cleared it otherwise) the check is
 armed again: drift still there halts again, by the same seen-twice rule.
+
+While trading, what a pass books (a fill or an order's end the streams missed) is handed on
+like the fills task's events (`on_booked`, set by the app): the strategy's `on_fill` and
+`on_order` see an order's REST-booked fill or end as they would a streamed one.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from decimal import Decimal
 from daemon.book.inventory import InventoryManager
 from daemon.config import ReconcileConfig, UnknownOrders
 from daemon.events import (
+    BrokerEvent,
     FundingPaid,
     OrderAccepted,
     OrderCancelled,
@@ -79,6 +85,8 @@ class Reconciler:
         self._cfg = cfg
         self._run_prefix = run_prefix
         self._stats: dict[str, int] = {}
+        # Shown every event a pass books anew (the signal engine, while trading).
+        self.on_booked: Callable[[BrokerEvent], None] | None = None
 
     # --- startup ---------------------------------------------------------------------------
 
@@ -273,8 +281,9 @@ class Reconciler:
         positions: dict[str, Decimal] = {}
         for symbol, inst in self._inventory.instruments.items():
             if inst.kind is MarketKind.SPOT:
+                # What the daemon holds: its fills' position counts from the allotted base.
                 positions[inst.base] = positions.get(inst.base, ZERO) + \
-                    self._inventory.position(symbol)
+                    self._inventory.position(symbol) + self._inventory.allotted_base(symbol)
         if not positions:
             return []
         held = await self._broker.query_holdings(sorted(positions))
@@ -314,9 +323,11 @@ class Reconciler:
     async def _book(self, event: OrderAccepted | OrderCancelled | OrderFilled |
                     OrderRejected | FundingPaid) -> None:
         before = self._inventory.fill_count
-        await book(event, self._inventory, self._metrics, self._journal)
+        fresh = await book(event, self._inventory, self._metrics, self._journal)
         if self._inventory.fill_count > before:
             self._count("fills_booked")
+        if fresh and self.on_booked is not None:
+            self.on_booked(event)
 
     def _count(self, key: str) -> None:
         self._stats[key] = self._stats.get(key, 0) + 1

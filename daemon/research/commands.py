@@ -60,6 +60,10 @@ def add_parsers(sub: Any) -> None:
         cmd.add_argument("--data", required=True, type=Path)
         cmd.add_argument("--out", required=True, type=Path, help="the report's directory")
         cmd.add_argument("--risk-free-rate", type=float, default=0.0, help="annual, e.g. 0.04")
+    sub.choices["backtest"].add_argument(
+        "--start", type=start_arg, metavar="TIME",
+        help="trade from this time (ISO 8601, UTC without a zone); the trades before it are "
+             "the strategy's warm-up history")
     sweep = sub.choices["sweep"]
     sweep.add_argument("--grid", required=True, type=Path, help="grid.toml")
     sweep.add_argument("--rank-by", default="sharpe")
@@ -67,8 +71,19 @@ def add_parsers(sub: Any) -> None:
     sweep.add_argument("--ray-address", help="run on this Ray cluster ('local': start one)")
 
 
+def start_arg(text: str) -> int:
+    """`--start` as epoch nanoseconds; argparse reports a bad one (exit 2)."""
+    from daemon.venues.replay_history import parse_start
+
+    try:
+        return parse_start(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix(f"--start {text!r}: ")) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from daemon.research import datasets
+    from daemon.venues.replay_files import DataFileError
 
     try:
         if args.command == "data":
@@ -78,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "backtest":
             return _backtest(args)
         return _sweep(args)
-    except datasets.DatasetError as err:
+    except (datasets.DatasetError, DataFileError) as err:
         print(f"tradingd: {err}", file=sys.stderr)
         return EXIT_DATA
 
@@ -148,7 +163,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     log.configure(config_mod.load(args.config).daemon.log_level)
     figures = backtest_files(args.config, args.data, args.out,
-                             risk_free_rate=args.risk_free_rate)
+                             risk_free_rate=args.risk_free_rate, start_ns=args.start)
     shown = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "final_equity")
     print(" ".join(f"{k}={figures[k]:.6g}" for k in shown), f"report: {args.out}/report.html",
           file=sys.stderr)

@@ -3,8 +3,11 @@ self-contained `report.html` (plotly, its JavaScript inlined: it opens with no n
 `equity.png` (matplotlib) for a terminal or a chat message.
 
 Input is what a backtest produced: the fills, the bars the strategy traded on, the starting
-cash. Everything shown is computed here from those, in `Decimal` for money and floats for
-statistics (`daemon.research.metrics`).
+cash; on swaps also the funding settled and any liquidation (the paper account's,
+`venues.paper_margin`): `funding` (signed: < 0 paid), `funding_paid`, `funding_received`
+and `liquidations` (time, prices, loss) in `metrics.json`, `liquidations.csv`, and the
+funding in the equity. Everything shown is computed here from those, in `Decimal` for money
+and floats for statistics (`daemon.research.metrics`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from daemon.events import FundingPaid
 from daemon.model import Fill, Side
 from daemon.research import metrics
 from daemon.research.trades import RoundTrip, equity_per_bar, round_trips
+from daemon.venues.paper_margin import Liquidation
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class Backtest:
     bar_interval_s: int
     starting_cash: Decimal
     risk_free_rate: float = 0.0
+    funding: Sequence[FundingPaid] = ()
+    liquidations: Sequence[Liquidation] = ()
+    execution: dict[str, Any] | None = None  # the fill model and what the fills cost
 
 
 def iso(ts_ns: int) -> str:
@@ -39,7 +47,8 @@ def iso(ts_ns: int) -> str:
 
 
 def figures(bt: Backtest) -> tuple[dict[str, Any], list[Decimal], list[RoundTrip]]:
-    equity = equity_per_bar(bt.fills, bt.bar_end_ns, bt.bar_close, bt.starting_cash)
+    equity = equity_per_bar(bt.fills, bt.bar_end_ns, bt.bar_close, bt.starting_cash,
+                            [(f.ts_ns, f.amount) for f in bt.funding])
     times_s = [t / 1e9 for t in bt.bar_end_ns]
     eq = [float(e) for e in equity]
     out: dict[str, Any] = metrics.summary(times_s, eq, bt.bar_interval_s, bt.risk_free_rate)
@@ -65,8 +74,30 @@ def figures(bt: Backtest) -> tuple[dict[str, Any], list[Decimal], list[RoundTrip
         "periods_per_year": metrics.periods_per_year(bt.bar_interval_s),
         "risk_free_rate": bt.risk_free_rate,
         "buy_and_hold": hold,
+        **_swap_figures(bt),
     })
+    if bt.execution is not None:
+        out["execution"] = bt.execution
     return out, equity, trips
+
+
+def _swap_figures(bt: Backtest) -> dict[str, Any]:
+    """Funding and liquidations; money as exact decimal strings in the liquidation records."""
+    amounts = [f.amount for f in bt.funding]
+    return {
+        "funding": float(sum(amounts, Decimal(0))),
+        "funding_paid": float(-sum((a for a in amounts if a < 0), Decimal(0))),
+        "funding_received": float(sum((a for a in amounts if a > 0), Decimal(0))),
+        "liquidations": [_liquidation(x) for x in bt.liquidations],
+    }
+
+
+def _liquidation(x: Liquidation) -> dict[str, str]:
+    return {"time": iso(x.ts_ns), "symbol": x.symbol,
+            "position": "long" if x.side is Side.SELL else "short", "qty": str(x.qty),
+            "trigger_price": str(x.trigger_price),
+            "liquidation_price": str(x.liquidation_price), "fill_price": str(x.fill_price),
+            "loss": str(x.loss)}
 
 
 def _exposure(trips: Sequence[RoundTrip], bt: Backtest) -> float:
@@ -93,6 +124,9 @@ def write(bt: Backtest, out: Path) -> dict[str, Any]:
          ([iso(t.entry_ns), iso(t.exit_ns), "long" if t.side is Side.BUY else "short",
            str(t.qty), str(t.entry_price), str(t.exit_price), str(t.pnl), str(t.fees)]
           for t in trips))
+    _csv(out / "liquidations.csv", ["time", "symbol", "position", "qty", "trigger_price",
+                                    "liquidation_price", "fill_price", "loss"],
+         (list(_liquidation(x).values()) for x in bt.liquidations))
     from daemon.research import charts  # plotly and matplotlib: only when a report is written
 
     charts.html(out / "report.html", bt, figs, equity, trips)

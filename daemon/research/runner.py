@@ -24,7 +24,8 @@ from strategies.base import load as load_strategy
 
 def backtest_files(config_path: Path, data_path: Path, out: Path,
                    params: dict[str, Any] | None = None, symbol: str | None = None,
-                   progress: bool = True, risk_free_rate: float = 0.0) -> dict[str, Any]:
+                   progress: bool = True, risk_free_rate: float = 0.0,
+                   start_ns: int | None = None) -> dict[str, Any]:
     """Run the backtest and write its report into `out`; return its figures, plus `halt` (why
     and when a breaker halted it, which ends the backtest there; else None) and `exit_code`
     (0 done, 3 halted)."""
@@ -42,7 +43,7 @@ def backtest_files(config_path: Path, data_path: Path, out: Path,
             cfg, daemon=msgspec.structs.replace(cfg.daemon, state_dir=state),
             metrics=MetricsConfig(listen="127.0.0.1:0"))
         result = backtest.run(cfg, strategy, data, symbol or cfg.market.instruments[0].symbol,
-                              out, risk_free_rate=risk_free_rate)
+                              out, risk_free_rate=risk_free_rate, start_ns=start_ns)
     latch = result.daemon.supervisor.latch
     halt = {"reason": latch.halt_reason, "detail": latch.halt_detail,
             "time": iso(latch.halted_ns)} if latch.halted else None

@@ -78,11 +78,16 @@ def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
 
 
 def equity_per_bar(fills: Sequence[Fill], bar_end_ns: Sequence[int], closes: Sequence[float],
-                   starting_cash: Decimal) -> list[Decimal]:
-    """Cash plus position x close at the end of every bar, from the fills booked by then."""
+                   starting_cash: Decimal,
+                   funding: Sequence[tuple[int, Decimal]] = ()) -> list[Decimal]:
+    """Cash plus position x close at the end of every bar, from the fills booked by then and
+    the funding (time, amount; swaps) settled by then."""
     out: list[Decimal] = []
-    cash, position, k = starting_cash, ZERO, 0
+    cash, position, k, j = starting_cash, ZERO, 0, 0
     for end, close in zip(bar_end_ns, closes, strict=True):
+        while j < len(funding) and funding[j][0] < end:
+            cash += funding[j][1]
+            j += 1
         while k < len(fills) and fills[k].ts_ns < end:
             f = fills[k]
             signed = f.qty if f.side is Side.BUY else -f.qty

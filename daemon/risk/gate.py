@@ -192,11 +192,14 @@ class RiskGate:
                           f"{(self._paused_until_ns - now_ns) / 1e9:.1f}s more")
         if not inst.trading:
             return Denied(DenyReason.INSTRUMENT_NOT_TRADING, intent.symbol)
-        if inst.kind is MarketKind.SPOT and not buy and intent.qty + working_sell > position:
-            # Spot is long-only, and only base this daemon bought is ever sold: the account's
-            # other holdings are not ours to trade.
+        if inst.kind is MarketKind.SPOT and not buy and (
+                intent.qty + working_sell > position + self._view.allotted_base(intent.symbol)):
+            # Spot cannot borrow: only base this daemon bought, or was allotted
+            # (`exchange.allotted_base`), is ever sold; the account's other holdings are not
+            # ours to trade.
             return Denied(DenyReason.SPOT_NO_SHORT,
-                          f"sell {intent.qty} with {position} bought by this daemon")
+                          f"sell {intent.qty} with {position} bought by this daemon and "
+                          f"{self._view.allotted_base(intent.symbol)} allotted")
         # Bounded so that absurd sizes cost no arithmetic; the result is the same as unbounded.
         qty = inst.floor_qty(min(intent.qty, inst.max_qty + inst.size_increment))
         if denied := _check_size(inst, qty, intent.qty):

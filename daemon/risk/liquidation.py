@@ -26,15 +26,17 @@ HUNDRED = Decimal(100)
 ONE = Decimal(1)
 
 
-def liquidation_price(qty: Decimal, mark: Decimal, backing: Decimal) -> Decimal:
-    """The estimated liquidation price (0: none above zero, the backing covers it all)."""
+def liquidation_price(qty: Decimal, mark: Decimal, backing: Decimal,
+                      mmr: Decimal = MAINT_MARGIN_RATE) -> Decimal:
+    """The estimated liquidation price (0: none above zero, the backing covers it all); with
+    `mmr` 0, the bankruptcy price (where the backing is gone)."""
     if not qty or mark <= 0:
         return Decimal(0)
     if qty > 0:
-        price = (qty * mark - backing) / (qty * (ONE - MAINT_MARGIN_RATE))
+        price = (qty * mark - backing) / (qty * (ONE - mmr))
     else:
         q = -qty
-        price = (q * mark + backing) / (q * (ONE + MAINT_MARGIN_RATE))
+        price = (q * mark + backing) / (q * (ONE + mmr))
     return price if price > 0 else Decimal(0)
 
 

@@ -46,3 +46,4 @@ async def _consume(source: MarketDataSource, inventory: InventoryManager, broker
         await broker.on_market(batch)
         if out is not None:
             await out.put(batch)
+    await broker.market_ended()  # a live source ends only when stopped: then nothing waits

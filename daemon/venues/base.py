@@ -91,6 +91,10 @@ class Broker(Protocol):
     async def on_market(self, batch: TickBatch) -> None:
         """See market data (the paper broker fills against it; a venue ignores it)."""
 
+    async def market_ended(self) -> None:
+        """The market data ran out (a replay's end): no later trade will come. The paper
+        broker then works what it holds at the last trade; a venue ignores it."""
+
     # --- reconciliation: direct questions to the venue, before and between trading ---------
     # These raise BrokerError when the venue cannot answer (the caller retries) and never
     # put events on the queue: the reconciler books what they return.

@@ -20,6 +20,9 @@ batch's spread around that trade, as a feed that delivered trade by trade would 
 and before the walk reaches the batch's first trade it is the previous batch's last touch.
 Resting limits are then matched at the tick where the market first reaches them
 (`first_cross` finds it, `match_resting` fills), never at a price from later in the batch.
+
+Swaps: initial margin, funding and liquidation are `paper_margin`'s; the broker tells it of
+every fill and trade it stops at, and reports what it settles (funding, a liquidation's fill).
 """
 
 from __future__ import annotations
@@ -50,14 +53,17 @@ from daemon.model import (
 )
 from daemon.risk.gate import ApprovedOrder
 from daemon.venues.base import EVENT_QUEUE_SIZE, UnresolvedOrder, VenueOrder
+from daemon.venues.paper_margin import PaperMargin
+from daemon.venues.paper_stats import ExecutionStats
 
 BPS = Decimal(10_000)
 
 
 class PaperBroker:
     def __init__(self, instruments: dict[str, Instrument], fee_bps: Decimal,
-                 slippage_bps: Decimal, clock: Clock) -> None:
+                 slippage_bps: Decimal, clock: Clock, margin: PaperMargin | None = None) -> None:
         self._instruments = instruments
+        self.margin = margin  # swaps: margin, funding and liquidation (`paper_margin`)
         self._fee = fee_bps / BPS
         self._buy_factor = 1 + slippage_bps / BPS
         self._sell_factor = 1 - slippage_bps / BPS
@@ -76,6 +82,8 @@ class PaperBroker:
         self._resting: dict[str, ApprovedOrder] = {}
         self._order_seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
+        self._sent_mid: dict[str, Decimal] = {}  # a resting order's mid when it was sent
+        self.stats = ExecutionStats()
 
     @property
     def events(self) -> asyncio.Queue[BrokerEvent]:
@@ -151,17 +159,23 @@ class PaperBroker:
             await self._emit(OrderRejected(order.client_order_id, "post_only_would_cross",
                                            "a post-only order would take liquidity", now))
             return
+        if self.margin is not None and (why := self.margin.refuse(order, touch)) is not None:
+            await self._emit(OrderRejected(order.client_order_id, "insufficient_margin", why, now))
+            return
         await self._emit(OrderAccepted(order.client_order_id, f"P{next(self._order_seq)}", now))
+        self._sent_mid[order.client_order_id] = (touch[0] + touch[1]) / 2
         if order.order_type is OrderType.MARKET:
             await self._fill(order, self._market_price(order, touch), now)
         elif not await self._try_fill_limit(order, touch, now):
             if tif is TimeInForce.IOC or tif is TimeInForce.FOK:
+                self._sent_mid.pop(order.client_order_id, None)
                 await self._emit(OrderCancelled(order.client_order_id, now, "expired"))
             else:
                 self._resting[order.client_order_id] = order
 
     async def _cancel(self, client_order_id: str) -> None:
         if self._resting.pop(client_order_id, None) is not None:
+            self._sent_mid.pop(client_order_id, None)
             await self._events.put(OrderCancelled(client_order_id, self._clock.now_ns()))
 
     async def on_market(self, batch: TickBatch) -> None:
@@ -175,20 +189,51 @@ class PaperBroker:
         self._last_batch[batch.symbol] = batch
         if self._stepped:
             self._cursor[batch.symbol] = -1  # the walk moves through it: `at_tick`
-        elif self._resting:
+            return
+        if self.margin is not None and self.margin.walk(batch):
+            await self._report_margin()
+        if self._resting:
             await self.match_resting(batch.symbol)
+
+    async def _report_margin(self) -> None:
+        """Swaps: report funding and liquidations; a liquidated symbol's resting orders are
+        cancelled, as the venue cancels them."""
+        assert self.margin is not None
+        events, liquidated = self.margin.take()
+        for event in events:
+            await self._emit(event)
+        for coid, order in list(self._resting.items()):
+            if order.symbol in liquidated:
+                del self._resting[coid]
+                await self._emit(OrderCancelled(coid, self._clock.now_ns(), "liquidation"))
+        await self._on_liquidated(liquidated)
+
+    async def _on_liquidated(self, symbols: set[str]) -> None:
+        return None  # the touch model holds no order but the resting ones
+
+    async def market_ended(self) -> None:
+        return None  # every order is worked as it comes, at the last touch
+
+    async def fill_here(self, on: bool) -> None:
+        return None  # the same: every order is worked at the touch the walk stands at
 
     def at_tick(self, symbol: str, index: int) -> None:
         """A replay's daemon has read the last batch of `symbol` up to trade `index`."""
         self._cursor[symbol] = index
+        if self.margin is not None and symbol in self._last_batch:
+            self.margin.at_tick(self._last_batch[symbol], index)
 
     def has_resting(self, symbol: str) -> bool:
+        if self.margin is not None and self.margin.pending:
+            return True  # funding or a liquidation to report: `match_resting` does
         if not self._resting:  # asked at every bar of a replay: the common case first
             return False
         return any(o.symbol == symbol for o in self._resting.values())
 
     async def match_resting(self, symbol: str) -> None:
         """Fill the resting limits of `symbol` that the touch now reaches."""
+        if self.margin is not None and self.margin.pending:
+            await self._report_margin()
         touch = self._touch_at(symbol)
         if touch is None:
             return
@@ -201,6 +246,8 @@ class PaperBroker:
         """The first trade in [lo, hi) of `batch` whose touch may reach a resting limit; `hi` if
         none. Its prices are within [`low`, `high`]. Floats with slack: a trade passed over
         cannot fill one (`match_resting` decides exactly at the trade returned)."""
+        if self.margin is not None:  # swaps: funding and liquidation are stops too
+            hi = self.margin.first_stop(batch, lo, hi, low, high)
         if not self._resting or lo >= hi:
             return hi
         buy, sell = self._resting_bounds(batch.symbol)
@@ -267,9 +314,14 @@ class PaperBroker:
 
     async def _fill(self, order: ApprovedOrder, price: Decimal, now: int) -> None:
         fee = order.qty * price * self._fee
+        mid = self._sent_mid.pop(order.client_order_id, price)
+        self.stats.record(order.side, order.qty, price, mid,
+                          order.time_in_force is TimeInForce.POST_ONLY)
         # The trade id carries the order id: unique across restarts of a journaled paper account.
         fill = Fill(order.client_order_id, f"T{next(self._trade_seq)}-{order.client_order_id}",
                     order.symbol, order.side, order.qty, price, fee, now)
+        if self.margin is not None:
+            self.margin.on_fill(fill)
         await self._emit(OrderFilled(fill))
 
     async def _emit(self, event: BrokerEvent) -> None:

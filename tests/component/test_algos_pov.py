@@ -34,7 +34,7 @@ def test_pov_fills_within_rate_of_the_market_volume_plus_or_minus_one_slice(
     ts = [(k + 1) * S for k in range(90)]
     cfg = config.parse(CONFIG.format(
         params='qty = "50"\nalgo = "pov"\nrate = "0.1"\nduration_s = 60',
-        max_position="6000", max_loss="1000"), str(tmp_path))
+        max_position="6000", max_loss="1000", fill_model="touch"), str(tmp_path))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp_path))
     clock = ReplayClock()

@@ -30,7 +30,7 @@ def test_restore_counts_journaled_child_fills_and_ends_a_parent_past_its_end(
     A resumes with 1.5 filled and 3.5 to go, its next slice the one due now (slices missed
     are caught up by one child); B ends incomplete ("restart after its end") in the journal."""
     cfg = config.parse(CONFIG.format(params='qty = "1"', max_position="1000",
-                                     max_loss="1000"), str(tmp_path))
+                                     max_loss="1000", fill_model="touch"), str(tmp_path))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp_path))
 

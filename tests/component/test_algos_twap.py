@@ -26,8 +26,11 @@ from tests.support.in_process import paper_daemon
 
 S = 10**9
 SYM = "BTC/USDT"
+# The touch fill model (whole fills at the touch, at once): these tests are about when the
+# children go out and how much; `test_twap_under_the_market_fill_model...` takes the default.
 CONFIG = IN_PROCESS_HEAD + """[paper]
 starting_cash = "100000"
+fill_model = "{fill_model}"
 fee_bps = 0
 slippage_bps = 0
 [strategy]
@@ -45,9 +48,9 @@ stale_data_s = 3600
 
 
 def _daemon(tmp: Path, params: str, prices: list[float], max_position: str = "1000",
-            max_loss: str = "1000") -> Any:
+            max_loss: str = "1000", fill_model: str = "touch") -> Any:
     cfg = config.parse(CONFIG.format(params=params, max_position=max_position,
-                                     max_loss=max_loss), str(tmp))
+                                     max_loss=max_loss, fill_model=fill_model), str(tmp))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp))
     clock = ReplayClock()
@@ -173,7 +176,8 @@ def test_limit_at_touch_children_rest_are_replaced_per_slice_and_never_overshoot
     was, and what is left working at the end is cancelled."""
     prices = [100.0] * 40 + [100.0 - 0.25 * k for k in range(1, 91)]
     cfg = config.parse(CONFIG.format(params='qty = "5"\nseed = 7\nlimit_at_touch = true',
-                                     max_position="1000", max_loss="1000"), str(tmp_path))
+                                     max_position="1000", max_loss="1000",
+                                     fill_model="touch"), str(tmp_path))
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), tmp_path))
     clock = ReplayClock()
@@ -191,3 +195,20 @@ def test_limit_at_touch_children_rest_are_replaced_per_slice_and_never_overshoot
     assert filled <= Decimal(5) and Decimal(parent["filled"]) == filled
     assert parent["state"] in ("complete", "incomplete") and parent["children"] > len(buys)
     assert daemon.metrics.order_outcomes["cancelled"]._value.get() >= 3
+
+
+def test_twap_under_the_market_fill_model_fills_in_parts_and_never_overshoots(
+        tmp_path: Path) -> None:
+    """The default fill model: a child fills over several ticks (latency, at most 10% of the
+    volume traded while it works). 1. TWAP buy 5 in 10 market slices over 100 s, 1.0 traded a
+    second; 2. each 0.5 child takes about five ticks, well inside its 10 s slice; 3. the
+    parent ends complete at exactly 5: a slice due while an earlier child still works sends
+    only what brings filled plus working to its target."""
+    daemon = _daemon(tmp_path, 'qty = "5"\nseed = 7', [100.0] * 130, fill_model="market")
+    fills = record_fills(daemon.inventory)
+    assert asyncio.run(daemon.run()) == 0
+    (parent,) = daemon.algos.status()
+    buys = _children(fills)
+    assert len(buys) > 10  # in parts, not whole
+    assert sum(f.qty for f in buys) == Decimal(5) == Decimal(parent["filled"])
+    assert parent["state"] == "complete" and parent["children"] == 10

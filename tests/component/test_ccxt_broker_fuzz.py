@@ -12,7 +12,8 @@ Then the venue answers properly again, and:
 - every order's books state is the venue's: filled there and filled here (same quantity),
   never placed there and rejected here, resting there and working here (then cancelled);
 - a reconciliation query answered either right or not at all (a garbage balance is never
-  read as an empty account).
+  read as an empty account), except that a well-formed but false reply (`[]` for the open
+  orders) is indistinguishable from the truth: then the listing may omit, never invent.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from tests.support.wait import eventually_async
 
 CALL_TIMEOUT_S = 20.0  # a call that hangs is a failure too
 ORDER, TRADES = "/api/v3/order", "/api/v3/myTrades"
-CALLS = [("POST", ORDER), ("GET", ORDER), ("DELETE", ORDER), ("GET", TRADES),
-         ("GET", "/api/v3/openOrders"), ("GET", "/api/v3/account")]
+OPEN_ORDERS = ("GET", "/api/v3/openOrders")
+CALLS = [("POST", ORDER), ("GET", ORDER), ("DELETE", ORDER), ("GET", TRADES), OPEN_ORDERS,
+         ("GET", "/api/v3/account")]
 ORDER_KEYS = ("symbol", "orderId", "clientOrderId", "status", "executedQty", "origQty",
               "price", "cummulativeQuoteQty", "type", "side", "fills", "transactTime")
 STEP_QTY = Decimal("0.00001")
@@ -74,6 +76,9 @@ class Run:
     orders: dict[str, Order] = field(default_factory=dict)
     resting: list[str] = field(default_factory=list)
     applied: int = 0
+    # An open-orders reply of `[]` is well formed: no broker can tell it from the truth. From
+    # then on the listing is only held to never inventing an order.
+    listing_may_omit: bool = False
 
     def book(self) -> None:
         """Apply the broker's events so far to the books, as the fill handler does."""
@@ -120,8 +125,10 @@ async def act(run: Run, action: str) -> None:
                 await v.broker.cancel(coid, SYM)
             elif action == "open_orders":
                 listed = {o.client_order_id for o in await v.broker.query_open_orders([SYM])}
-                assert listed == {o["clientOrderId"] for o in v.fx.orders()
-                                  if o["status"] in ("NEW", "PARTIALLY_FILLED")}
+                there = {o["clientOrderId"] for o in v.fx.orders()
+                         if o["status"] in ("NEW", "PARTIALLY_FILLED")}
+                assert listed <= there, "an order was listed that the venue does not have"
+                assert run.listing_may_omit or listed == there
             elif action == "holdings":
                 held = await v.broker.query_holdings(["BTC", "USDT"])
                 bal = v.fx.balances()
@@ -202,6 +209,7 @@ async def scenario(steps: list[tuple[str, Any]]) -> None:
         run = Run(v)
         for action, (call, body, handle, n) in steps:
             arm(v, call, body, handle, n, f"td-t-{len(run.orders) + 1}")
+            run.listing_may_omit |= call == OPEN_ORDERS and body == ("json", [])
             await act(run, action)
         await settle(run)
         check(run)
@@ -216,6 +224,10 @@ def test_malformed_venue_replies_never_crash_resend_or_lose_an_order() -> None:
     @example(steps=[("buy", (("POST", ORDER), ("order", {"executedQty": "abc"}), True, 1))])
     @example(steps=[("rest", (("POST", ORDER), ("html", HTML_PAGE), False, 1)),
                     ("cancel", (("DELETE", ORDER), ("html", HTML_PAGE), True, 1))])
+    # Found by a CI run: a well-formed empty listing while an order rests. It must not be
+    # believed to have listed a phantom, and the order must still end in the venue's state.
+    @example(steps=[("rest", (("GET", ORDER), ("html", HTML_PAGE), False, 1)),
+                    ("open_orders", (OPEN_ORDERS, ("json", []), False, 1))])
     def prop(steps: list[tuple[str, Any]]) -> None:
         asyncio.run(scenario(steps))
 

@@ -34,7 +34,11 @@ from tests.support.configs import IN_PROCESS_HEAD
 from tests.support.in_process import paper_daemon
 from tests.support.wait import eventually_async
 
-STRATEGY = """[strategy]
+# The touch fill model: one whole fill, one `order.filled` message (the market model's partial
+# fills would come grouped).
+STRATEGY = """[paper]
+fill_model = "touch"
+[strategy]
 class = "tests.support.strategies:BuyOnce"
 [strategy.params]
 symbol = "BTC/USDT"

@@ -24,6 +24,7 @@ from tests.support.in_process import paper_daemon
 S = 10**9
 CONFIG = IN_PROCESS_HEAD + """[paper]
 starting_cash = "100000"
+fill_model = "touch"
 fee_bps = 0
 slippage_bps = 0
 [strategy]

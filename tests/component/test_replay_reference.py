@@ -1,8 +1,10 @@
 """A replay through the real daemon against a straightforward reference: the same fills and the
 same final PnL, whatever the batch size, and the same again on a second run.
 
-The reference walks the trades one by one in plain Python: bars on the epoch grid (an interval
-with no trade is a flat bar at the last close), the seed AR(3) forecast from the same torch
+The paper broker runs the touch model (`fill_model = "touch"`); the market model has its own
+reference (`test_replay_reference_market.py`). The reference walks the trades one by one in
+plain Python: bars on the epoch grid (an interval with no trade is a flat bar at the last
+close), the seed AR(3) forecast from the same torch
 weights on the last three bar log returns, and a fixed quantity flipped (close, then open) when
 the forecast's sign changes — filled at once at the price of the trade that closed the bar,
 moved by the slippage and rounded against us to the tick grid, paying the fee on the notional.
@@ -45,6 +47,7 @@ QTY, FEE_BPS, SLIP_BPS, TICK = Decimal("0.01"), Decimal("7.5"), Decimal(1), Deci
 
 CONFIG = IN_PROCESS_HEAD + """[paper]
 starting_cash = "100000"
+fill_model = "touch"
 fee_bps = 7.5
 slippage_bps = 1.0
 [strategy]
@@ -73,8 +76,8 @@ class Outcome:
 
 
 def replay_daemon(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,
-                  tmp: Path, weights: Path = SEED) -> Daemon:
-    cfg = config.parse(CONFIG.format(interval_s=interval_s, weights=weights), str(tmp))
+                  tmp: Path, weights: Path = SEED, config_text: str = CONFIG) -> Daemon:
+    cfg = config.parse(config_text.format(interval_s=interval_s, weights=weights), str(tmp))
     ctx = StrategyContext(instruments_from_config(cfg), tmp)
     strategy = load(cfg.strategy.class_path, cfg.strategy.params, ctx)
     clock = ReplayClock()
@@ -83,8 +86,8 @@ def replay_daemon(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: 
 
 
 def replay(ts: Any, price: Any, size: Any, interval_s: int, batch_ticks: int,
-           tmp: Path, weights: Path = SEED) -> Outcome:
-    daemon = replay_daemon(ts, price, size, interval_s, batch_ticks, tmp, weights)
+           tmp: Path, weights: Path = SEED, config: str = CONFIG) -> Outcome:
+    daemon = replay_daemon(ts, price, size, interval_s, batch_ticks, tmp, weights, config)
     booked = record_fills(daemon.inventory)
     assert asyncio.run(daemon.run()) == 0
     inv = daemon.inventory

@@ -36,6 +36,7 @@ S = 10**9
 SYM = "BTC/USDT"
 CONFIG = IN_PROCESS_HEAD + """[paper]
 starting_cash = "100000"
+fill_model = "touch"
 fee_bps = 0
 slippage_bps = 0
 [strategy]

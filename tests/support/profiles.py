@@ -5,8 +5,8 @@ a limit, so under `ci` it runs 10,000 examples (about 30 s on two cores); `dev`
 (HYPOTHESIS_PROFILE=dev) runs 300 for quick local loops. GATE_PROPERTY_EXAMPLES=<n> overrides
 both, e.g. for a long soak.
 
-The ccxt broker's malformed-reply property (`tests/unit/test_ccxt_broker_fuzz.py`) talks HTTP to
-the fake exchange, about 0.4 s an example: 40 under `ci` (~20 s), 10 under `dev`;
+The ccxt broker's malformed-reply property (`tests/component/test_ccxt_broker_fuzz.py`) talks
+HTTP to the fake exchange, about 0.4 s an example: 40 under `ci` (~20 s), 10 under `dev`;
 BROKER_FUZZ_EXAMPLES=<n> overrides both.
 """
 

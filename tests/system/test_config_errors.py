@@ -51,6 +51,12 @@ CASES = {
     "mixed quote currencies": (
         SHIPPED.replace("[paper]", ETH_BTC + "\n[paper]", 1),
         "market.instruments[1].symbol: quote currency BTC differs from USDT"),
+    "paper maintenance margin": (
+        SHIPPED.replace("[paper]", '[paper]\nmaintenance_margin_rate = "0.6"', 1),
+        "paper.maintenance_margin_rate: must be > 0 and < 0.5"),
+    "paper funding rates file": (
+        SHIPPED.replace("[paper]", '[paper]\nfunding_rates = "no/such/rates.csv"', 1),
+        "paper.funding_rates: cannot read"),
     "telegram without a token": (SHIPPED + '\n[notify.telegram]\nchat_id = "-100987"\n',
                                  "notify.telegram: no bot token"),
 }
@@ -60,7 +66,8 @@ CASES = {
 # shares the loading path — each launch costs seconds of interpreter and torch start-up.
 PAIRS = [(case, "run") for case in CASES] + [
     (case, "check-config") for case in ("bad value", "unknown key", "weights file missing",
-                                        "mixed quote currencies")]
+                                        "mixed quote currencies", "paper maintenance margin",
+                                        "paper funding rates file")]
 
 
 @pytest.mark.parametrize(("case", "command"), PAIRS)

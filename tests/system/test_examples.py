@@ -41,3 +41,27 @@ def test_strategy_example_trades_on_the_sim(name: str, tmp_path: Path,
     d.send(signal.SIGTERM)
     assert d.wait_exit(40) == 0, d.why()
     assert d.last_record["event"] == "shutdown.complete" and d.last_record["flat"] is True
+
+
+def test_the_perpetual_example_pays_funding_on_the_sim(
+        tmp_path: Path, daemons: Callable[..., DaemonProcess]) -> None:
+    """Steps: examples/ar_perp.toml (the seed strategy, 2.5x on 3x isolated) with funding every
+    5 s instead of 8 h, its metrics on a free port; once positioned, a settlement is booked
+    (`funding.booked`, paid: the default charges every position), once per settlement time;
+    SIGTERM: exit 0, flat."""
+    text = (ROOT / "examples" / "ar_perp.toml").read_text()
+    text = (text.replace("funding_interval_s = 28800", "funding_interval_s = 5")
+            .replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"'))
+    config = tmp_path / "ar_perp.toml"
+    config.write_text(text)
+    d = daemons(config)
+    d.wait_for("order.filled", 120)
+    booked = d.wait_for("funding.booked", 60)
+    assert booked["funding_id"].startswith("paper-BTC/USDT:USDT-")
+    assert int(booked["funding_id"].rsplit("-", 1)[1]) % 5000 == 0  # on the 5 s grid
+    assert float(booked["amount"]) < 0 and booked["position"] not in ("0", 0)
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(40) == 0, d.why()
+    assert d.last_record["event"] == "shutdown.complete" and d.last_record["flat"] is True
+    ids = [r["funding_id"] for r in d.records if r.get("event") == "funding.booked"]
+    assert len(ids) == len(set(ids))

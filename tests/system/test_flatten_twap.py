@@ -37,7 +37,9 @@ def test_sigterm_closes_a_large_position_by_twap_over_flatten_twap_s(tmp_path: P
     children go out spread over the 4 s (first to last at least 2 s apart: one slice's window
     plus), not back to back; 4. the daemon exits flat, 0."""
     config = fast_config(tmp_path, BUILD, extra={
-        "risk": RISK, "shutdown": "flatten_timeout_s = 10\nflatten_twap_s = 4"})
+        "risk": RISK, "shutdown": "flatten_timeout_s = 10\nflatten_twap_s = 4",
+        # Whole fills at once: this is about when the closes go out, not how they fill.
+        "paper": 'starting_cash = "10000"\nfill_model = "touch"'})
     d = daemons(config)
     d.wait_for("algo.ended", 30, outcome="complete")
     d.send(signal.SIGTERM)

@@ -90,3 +90,28 @@ def test_a_state_dir_holding_another_daemons_state_is_refused_untouched(
     assert done.returncode == 78
     assert "holds risk_state.json" in done.stderr
     assert (state / "risk_state.json").read_text() == '{"halted": true}'
+
+
+def test_a_liquidated_swap_replay_says_when_at_what_price_and_the_loss(tmp_path: Path) -> None:
+    """Steps: the paper-swaps scenario (tests/component/test_paper_swaps.py) from a trades CSV
+    through `tradingd replay`: 0.5 BTC bought at 60,000 on 5x isolated, the market falls 5,000
+    an hour; the summary gives the funding paid at 01:00 and 02:00 and the liquidation: when,
+    closed at the bankruptcy price 48,000, a loss of the whole 6,000 margin."""
+    from tests.component.test_paper_swaps import CONFIG, falling_market
+
+    data = falling_market()
+    rows = [f"{int(t) // 10**6},{float(p)!r},0.01"
+            for t, p in zip(data.ts_ns, data.price, strict=True)]
+    (tmp_path / "trades.csv").write_text("time,price,qty\n" + "\n".join(rows) + "\n")
+    (tmp_path / "perp.toml").write_text(CONFIG)
+    done = tradingd("replay", "--config", str(tmp_path / "perp.toml"), "--data",
+                    str(tmp_path / "trades.csv"), "--no-progress")
+    assert done.returncode == 0, done.stderr[-2000:]
+    funding = re.search(r"^funding (-[\d.]+) \(2 settlements\); 1 liquidations$", done.stderr,
+                        re.MULTILINE)
+    assert funding, done.stderr[-2000:]
+    liquidated = re.search(r"^LIQUIDATED BTC/USDT:USDT at 2024-01-01 (\S+) UTC \(data time\): "
+                           r"0\.5 long closed at 48000\.0 \(liquidation price 48241\.20\d+, "
+                           r"trade (\S+)\); loss -6000\.0000$", done.stderr, re.MULTILINE)
+    assert liquidated, done.stderr[-2000:]
+    assert "02:31:00" < liquidated.group(1) < "02:32:00"

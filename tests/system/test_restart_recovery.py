@@ -276,6 +276,33 @@ def test_a_paper_account_survives_sigkill(tmp_path: Path) -> None:
     assert d.last_record["flat"] is True
 
 
+def test_a_paper_swap_position_is_margined_again_after_sigkill(tmp_path: Path) -> None:
+    """Steps: a paper swap (leverage 2) buys 0.01 and is SIGKILLed; the restart restores the
+    position from the journal and the paper account margins it again at the fill's price
+    (`paper.margin_adopted`), so the strategy's second buy and SIGTERM's 0.02 close go through
+    the same margin account; exit 0, flat."""
+    cfg = fast_config(tmp_path, BUY_ONCE)
+    cfg.write_text(cfg.read_text().replace('kind = "swap"', 'kind = "swap"\nleverage = 2', 1))
+    d = DaemonProcess(cfg)
+    try:
+        filled = d.wait_for("order.filled", 30)
+    finally:
+        d.kill()
+    d = DaemonProcess(cfg)
+    try:
+        adopted = d.wait_for("paper.margin_adopted", 20)
+        assert (adopted["symbol"], D(adopted["qty"])) == ("BTC/USDT", D("0.01"))
+        assert D(adopted["entry"]) == D(filled["price"])
+        d.wait_for_match(30, lambda r: r.get("event") == "order.filled"
+                         and D(r["position"]) == D("0.02"), "the second buy")
+        d.send(signal.SIGTERM)
+        assert d.wait_exit(30) == 0
+    finally:
+        d.kill()
+    assert d.find("order.rejected") is None
+    assert d.last_record["flat"] is True
+
+
 def test_a_restart_with_the_capital_in_a_position_is_not_refused(
         fx: FakeBinanceThread, start: Any) -> None:
     """Steps: the account holds exactly the allotted 1000 USDT; buy 0.01 BTC (about 620 USDT)

@@ -126,6 +126,26 @@ def test_refused_leverage_exits_78_naming_the_instrument(fx: FakeBinanceThread,
     assert not fx.call(lambda f: f.futures_orders())
 
 
+def test_refused_margin_mode_exits_78_saying_what_to_change(fx: FakeBinanceThread,
+                                                          run_swap: Any) -> None:
+    """Steps: the venue refuses the margin type for good (-4048: a position is open in the
+    other mode), not transiently; the daemon exits 78 naming the instrument and the key, with
+    the venue's reason, and never tries the leverage or sends an order."""
+    fx.call(lambda f: f.faults.reply(
+        "/fapi/v1/marginType", status=400, method="POST",
+        body='{"code":-4048,"msg":"Margin type cannot be changed if there exists position."}'))
+    d = run_swap()
+    assert d.wait_exit(60) == 78
+    message = exit_message(d)
+    assert f'{SWAP} margin_mode = "isolated" was refused' in message, message
+    assert "Margin type cannot be changed if there exists position" in message, message
+    assert d.find("startup.retry") is None  # a refusal is not retried
+    requests = fx.call(lambda f: list(f.requests))
+    assert [r for r in requests if r.startswith("POST /fapi/v1/marginType")], requests
+    assert not [r for r in requests if r.startswith("POST /fapi/v1/leverage")], requests
+    assert not fx.call(lambda f: f.futures_orders())
+
+
 def test_transient_setting_failures_are_retried_then_trading_starts(
         fx: FakeBinanceThread, run_swap: Any) -> None:
     """Steps: the margin-type call meets a 503 and the leverage call a timeout-like 502; both
@@ -224,6 +244,52 @@ def test_funding_is_booked_once_across_a_restart_and_equity_is_the_venues(
         assert venue_position(fx) == 0
         d2.find("")
         assert len([r for r in d2.records if r.get("event") == "funding.booked"]) == 1
+
+
+def income_reads(fx: FakeBinanceThread) -> int:
+    return len(fx.call(lambda f: [r for r in f.requests if r.startswith("GET /fapi/v1/income")]))
+
+
+def push_funding_update(f: Any) -> None:
+    """An `ACCOUNT_UPDATE` with reason FUNDING_FEE and no new settlement behind it."""
+    f.futures._account_reason = "FUNDING_FEE"
+    f.futures._changed.add("USDT")
+    f.futures._flush_account()
+
+
+def test_an_account_update_for_funding_books_it_at_once_and_once(
+        fx: FakeBinanceThread, tmp_path: Path, daemons: Callable[..., DaemonProcess]) -> None:
+    """Steps: REST polls are far apart (fill_poll_s = 120, reconcile.interval_s = 120); the
+    daemon buys once and holds; a funding settlement is pushed on the user-data stream
+    (`ACCOUNT_UPDATE`, reason FUNDING_FEE); the daemon asks for the income history at once
+    (`funding.announced`) and books the settlement within seconds, which no poll could have;
+    a second FUNDING_FEE update with nothing new behind it reads the history again and books
+    nothing: the settlement is booked once, by its id."""
+    buy_once = ("tests.support.strategies:BuyOnce", f'symbol = "{SWAP}"\nqty = "0.01"')
+    cfg = exchange_config(tmp_path, fx.ccxt_config(futures=True), strategy=buy_once,
+                          symbol=SWAP, exchange_id="binanceusdm", instrument="leverage = 2\n",
+                          sections={"reconcile": "interval_s = 120"})
+    cfg.write_text(cfg.read_text().replace("fill_poll_s = 1\n", "fill_poll_s = 120\n"))
+    d = daemons(cfg, env={"TRADINGD_API_KEY": fx.api_key,
+                          "TRADINGD_API_SECRET": fx.api_secret})
+    d.wait_for("order.filled", 60)
+    fx.call(lambda f: f.set_mark("BTCUSDT", "61000"))
+    fx.call(lambda f: f.fund("0.001"))  # a long pays 0.01 x 61000 x 0.001 = 0.61
+    assert d.wait_for("funding.announced", 10)["reason"] == "FUNDING_FEE"
+    booked = d.wait_for("funding.booked", 5)
+    assert Decimal(booked["amount"]) == Decimal("-0.61") == venue_funding(fx)
+    reads = income_reads(fx)
+    fx.call(push_funding_update)
+
+    def announced() -> int:
+        d.find("")  # drain
+        return sum(1 for r in d.records if r.get("event") == "funding.announced")
+    eventually(lambda: announced() == 2, 10, what="the second update announced")
+    eventually(lambda: income_reads(fx) > reads, 10, what="the history read again")
+    d.send(signal.SIGTERM)
+    assert d.wait_exit(60) == 0
+    d.find("")
+    assert [r["amount"] for r in d.records if r.get("event") == "funding.booked"] == ["-0.61"]
 
 
 def test_a_mark_near_the_liquidation_price_trips_the_breaker_and_flattens(

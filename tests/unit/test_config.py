@@ -214,3 +214,17 @@ def test_execution_and_flatten_twap_errors_name_the_key(section: str, body: str,
         return
     with pytest.raises(ConfigError, match=message):
         parse(text)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('fill_model = "market"', 'fill_model = "best"', "paper.fill_model"),
+    ("max_participation = 0.1", "max_participation = 1.5", "paper.max_participation: must be <= 1"),
+    ("max_participation = 0.1", "max_participation = 0", "paper.max_participation: must be > 0"),
+    ("latency_ms = 100", "latency_ms = -1", "paper.latency_ms: must be >= 0"),
+    ("queue_ahead_s = 10", "queue_ahead_s = nan", "paper.queue_ahead_s: must be a finite"),
+    ("fee_bps = 7.5", "fee_bps = 7.5\nmaker_fee_bps = -100", "paper.maker_fee_bps"),
+])
+def test_a_bad_fill_model_setting_is_named(old: str, new: str, message: str) -> None:
+    assert old in SHIPPED
+    with pytest.raises(ConfigError, match=rf"^{re.escape(message)}"):
+        parse(SHIPPED.replace(old, new))

@@ -106,6 +106,9 @@ class CcxtBroker:
     async def on_market(self, batch: Any) -> None:
         return None
 
+    async def market_ended(self) -> None:
+        return None
+
     def owns(self, client_order_id: str | None) -> bool:
         return self._orders.owns(client_order_id)
 

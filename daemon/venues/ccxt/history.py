@@ -37,7 +37,9 @@ class CcxtHistory:
     async def bars(self, symbol: str, interval_s: int, count: int, end_ns: int) -> list[Bar]:
         timeframe = self.timeframe(interval_s)
         interval_ms = interval_s * 1000
-        end_ms = end_ns // NS_PER_MS
+        # Closed bars end on the grid: from an `end_ns` inside a bar, a `since` off the grid
+        # would skip the first bar (the venue serves candles opening at or after it).
+        end_ms = end_ns // NS_PER_MS // interval_ms * interval_ms
         since = end_ms - count * interval_ms
         rows: dict[int, list[Any]] = {}
         while since < end_ms:

@@ -1,10 +1,10 @@
 """Connecting to an exchange at startup, before any task runs and before any order can be sent.
 
 Exchange-backed modes learn their instruments from `load_markets` (precision, limits, spot or
-swap) before the strategy is built; live mode checks the credentials and that the free quote
-balance covers the allotted capital. Transient failures are retried a few times with backoff;
-refused credentials are a `FatalBrokerError` (exit 77), anything still failing after the
-retries `VenueUnavailable` (exit 69).
+swap) before the strategy is built; live mode checks the credentials, that the free quote
+balance covers the allotted capital and that the free base covers the allotted base. Transient
+failures are retried a few times with backoff; refused credentials are a `FatalBrokerError`
+(exit 77), anything still failing after the retries `VenueUnavailable` (exit 69).
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ async def instruments(exchange: Any, cfg: Config) -> dict[str, Instrument]:
 
 
 async def check_balance(exchange: Any, instruments: dict[str, Instrument],
-                        capital: Decimal, spent: dict[str, Decimal]) -> None:
+                        capital: Decimal, spent: dict[str, Decimal],
+                        allotted_base: dict[str, Decimal] | None = None,
+                        base_held: dict[str, Decimal] | None = None) -> None:
     """The capital not yet in positions (`spent` per the journal's fills) must be free. On a
     swap venue the capital is margin: the futures wallet's available balance plus the margin
     already in positions (a restart with a position open) must cover it, less what the
@@ -101,6 +103,20 @@ async def check_balance(exchange: Any, instruments: dict[str, Instrument],
             held = f" ({capital - need} of it spent or in positions)" if need != capital else ""
             raise ConfigError(f"exchange.allotted_capital: {capital} {quote}{held} is more "
                               f"than the account's free balance of {free} {quote}")
+    check_base(balance, allotted_base or {}, base_held or {})
+
+
+def check_base(balance: Any, allotted: dict[str, Decimal], held: dict[str, Decimal]) -> None:
+    """Spot: the free base must cover the allotted base plus what the journal says the daemon
+    holds outside its open orders (`held`, negative once it sold some of the allotment)."""
+    for asset, qty in sorted(allotted.items()):
+        free = Decimal(str((balance.get("free") or {}).get(asset) or 0))
+        need = qty + held.get(asset, Decimal(0))
+        if free < need:
+            own = (f" ({need - qty:+} {asset} by its own fills and open sells)"
+                   if need != qty else "")
+            raise ConfigError(f"exchange.allotted_base.{asset}: {qty} {asset}{own} is more "
+                              f"than the account's free balance of {free} {asset}")
 
 
 def check_live_markets(instruments: dict[str, Instrument]) -> None:
@@ -115,10 +131,13 @@ def check_live_markets(instruments: dict[str, Instrument]) -> None:
 async def live_broker(cfg: Config, creds: credentials.Credentials,
                       instruments: dict[str, Instrument], metrics: Metrics,
                       clock: Clock, opened: list[Any], spent: dict[str, Decimal],
-                      budget: RequestBudget | None = None) -> tuple[CcxtBroker, Decimal]:
+                      budget: RequestBudget | None = None,
+                      base_held: dict[str, Decimal] | None = None
+                      ) -> tuple[CcxtBroker, Decimal]:
     """The exchange's broker for live mode, and the capital it may trade. `opened` collects
     the ccxt clients made, for the caller to close whatever happens. `budget`: the request
-    limits its calls spend from, shared with the feed's client."""
+    limits its calls spend from, shared with the feed's client. `base_held`: spot base the
+    journal says the daemon holds outside its open orders (`journal.holdings`)."""
     assert cfg.exchange.allotted_capital is not None
     check_live_markets(instruments)
     ex = make_exchange(cfg.exchange, creds)
@@ -129,7 +148,7 @@ async def live_broker(cfg: Config, creds: credentials.Credentials,
     await with_retry("load_markets", ex.load_markets)
     await swaps.setup(ex, cfg, instruments, with_retry)
     capital = cfg.exchange.allotted_capital
-    await check_balance(ex, instruments, capital, spent)
+    await check_balance(ex, instruments, capital, spent, cfg.exchange.allotted_base, base_held)
     if any(i.kind is MarketKind.SPOT for i in instruments.values()):
         _log.info("startup.spot", note="spot is long-only: a short signal means flat, and only "
                   "base bought by this daemon is ever sold")

@@ -11,13 +11,14 @@ orders (`[paper] fill_model = "market"`, the default). Every figure is a `[paper
 - **Takers** take at most `max_participation` of the volume traded since they arrived (the
   arrival trade included), so a large order fills across trades. Each piece pays the touch
   moved against it by `impact_bps * sqrt(qty / V)`, V the volume traded in the
-  `volume_window_s` before arrival (`max_slippage_bps` at most, and into a silent market); with
+  `volume_window_s` before arrival (when no trade falls in it, as with candles, the volume since
+  the trade before scaled to the window; `max_slippage_bps` at most, and with no trade seen); with
   an order book in the data the piece walks the book instead. A limit taker never pays past its
   limit and rests, first in its queue, once the touch leaves it. IOC keeps what the arrival
   trade gave and expires the rest; FOK fills whole at the arrival trade or expires.
 - **Makers** fill at their own price, partially, by the traded quantity: at once when a trade
   goes through the price; at the price only after the queue ahead has traded, the queue being
-  taken as the volume traded in the `queue_ahead_s` before the order joined.
+  taken as the volume traded in the `queue_ahead_s` before the order joined (measured as V is).
 - **Fees** are `maker_fee_bps` or `taker_fee_bps` by how each piece filled.
 - **The end of the data** (a replay's stop): no later trade comes, so what is sent then fills
   whole at the last trade with the size-dependent slippage: the flatten's estimate. A breaker's
@@ -92,8 +93,10 @@ class _Tape:
             return
         batches.append(batch)
         if batch.ts_ns:
+            # Keep every trade since the horizon and the last one before it (sparse data).
             horizon = batch.ts_ns[0] - self._keep_ns
-            while len(batches) > 1 and (not batches[0].ts_ns or batches[0].ts_ns[-1] < horizon):
+            while len(batches) > 1 and (not batches[0].ts_ns or (
+                    batches[1].ts_ns and batches[1].ts_ns[-1] < horizon)):
                 batches.popleft()
 
     def before(self, batch: TickBatch) -> TickBatch | None:
@@ -103,6 +106,14 @@ class _Tape:
             if batches[k] is batch:
                 prev = batches[k - 1]
                 return prev if prev.ts_ns else None
+        return None
+
+    def last_before(self, until_ns: int) -> int | None:
+        """The time of the last trade before `until_ns`, if kept."""
+        for b in reversed(self._batches):
+            k = bisect_left(b.ts_ns, until_ns)
+            if k:
+                return b.ts_ns[k - 1]
         return None
 
     def volume(self, since_ns: int, until_ns: int) -> float:
@@ -302,7 +313,7 @@ class MarketPaperBroker(PaperBroker):
             w.taking = True
             w.slip = self._slip_factor(order, ts)
         else:
-            w.queue = Decimal(repr(self._volume(order.symbol, ts - self._queue_ns, ts)))
+            w.queue = Decimal(repr(self._volume(order.symbol, self._queue_ns, ts)))
         return True
 
     async def _take(self, w: _Working, touch: tuple[Decimal, Decimal], size: Decimal, ts: int,
@@ -351,12 +362,23 @@ class MarketPaperBroker(PaperBroker):
 
     # --- prices and fills ------------------------------------------------------------------------
 
-    def _volume(self, symbol: str, since_ns: int, until_ns: int) -> float:
+    def _volume(self, symbol: str, window_ns: int, until_ns: int) -> float:
+        """The volume traded in the `window_ns` before `until_ns`. Sparse data (candles: a
+        trade every 15 minutes) has none in a short window: then the rate since the trade
+        before, scaled to the window."""
         tape = self._tapes.get(symbol)
-        return 0.0 if tape is None else tape.volume(since_ns, until_ns)
+        if tape is None or window_ns <= 0:
+            return 0.0
+        since = until_ns - window_ns
+        last = tape.last_before(until_ns)
+        if last is None:
+            return 0.0
+        if last >= since:
+            return tape.volume(since, until_ns)
+        return tape.volume(last, until_ns) * window_ns / (until_ns - last)
 
     def _slip_factor(self, order: ApprovedOrder, ts: int) -> Decimal:
-        volume = self._volume(order.symbol, ts - self._window_ns, ts)
+        volume = self._volume(order.symbol, self._window_ns, ts)
         bps = self._max_slip_bps
         if volume > 0:
             bps = min(bps, self._impact_bps * math.sqrt(float(order.qty) / volume))

@@ -49,6 +49,7 @@ min_notional = "100"
 
 [paper]
 starting_cash = "{CASH}"
+fill_model = "touch"
 fee_bps = 5.0
 slippage_bps = 0.0
 maintenance_margin_rate = "{MMR}"

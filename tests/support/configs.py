@@ -28,13 +28,18 @@ def fast_config(tmp: Path, strategy: tuple[str, str] = AR_FAST,
                 extra: dict[str, str] | None = None, flatten_timeout_s: int = 10,
                 kind: str = "swap") -> Path:
     """A test config: 1 s bars, metrics on a free port, state under tmp, the sim's BTC/USDT
-    traded as `kind` (the shipped config's spot is long-only; most tests go both ways).
+    traded as `kind` (the shipped config's spot is long-only; most tests go both ways), the
+    touch fill model.
 
     `strategy` is (class path, body of [strategy.params]); `extra` replaces whole sections.
     """
     text = SHIPPED.replace('kind = "spot"', f'kind = "{kind}"', 1)
     text = replace_section(text, "daemon", f'mode = "paper"\nstate_dir = "{tmp}/state"')
     text = replace_section(text, "metrics", 'listen = "127.0.0.1:0"')
+    # Whole fills at the touch: these tests pin quantities and the lifecycle around them. The
+    # market fill model runs on the sim in the shipped config's own tests (test_examples,
+    # test_fill_model_sim), and replays in tests/component.
+    text = text.replace('fill_model = "market"', 'fill_model = "touch"', 1)
     text = replace_section(text, "shutdown", f"flatten_timeout_s = {flatten_timeout_s}")
     text = replace_section(text, "health", "heartbeat_s = 1\nstale_data_s = 5")
     text = replace_section(text, "strategy", f'class = "{strategy[0]}"')

@@ -53,8 +53,8 @@ def test_the_readme_replay_commands_run_as_written() -> None:
     for args in commands:
         done = tradingd(*args, "--no-progress")
         assert done.returncode == 0, done.stderr[-2000:]
-        assert outcome(done) == ("4,879 bars, 1,874 orders, 1,874 fills; realized PnL "
-                                 "5031.5852, fees 8284.1726, equity 6747.4125, flat True")
+        assert outcome(done) == ("4,879 bars, 1,874 orders, 2,055 fills; realized PnL "
+                                 "12975.5951, fees 10838.2972, equity 12137.2979, flat True")
 
 
 def test_a_halted_replay_says_so_and_two_runs_agree(tmp_path: Path) -> None:

@@ -135,15 +135,27 @@ async def test_a_large_market_order_fills_across_trades_at_the_participation_cap
 
 
 @pytest.mark.asyncio
-async def test_slippage_is_capped_and_a_silent_market_pays_the_cap() -> None:
+async def test_sparse_data_measures_the_volume_since_the_trade_before() -> None:
+    """Candles: no trade in the minute before arrival. V is then the volume since the trade
+    before, scaled to the window; with no trade seen at all the order pays the cap."""
     clock = WallClock()
     paper = MarketPaperBroker({SYMBOL: BTC}, CFG, clock)
     worker = asyncio.create_task(paper.run())
     try:
-        await paper.on_market(trades((T0 - 120 * 10**9, 100.0, 1.0)))  # outside the window
+        await paper.on_market(trades((T0 + 50 * MS, 100.0, 1.0)))
+        await send(paper, order(Side.BUY, "0.01", coid="first"))
+        await paper.on_market(trades((T0 + 120 * 10**9, 100.0, 1.0)))
+        scaled = 1.0 * 60 / (120.0 - 0.05)  # the 50 ms trade, over the 119.95 s since it
+        assert fills(drain(paper))[0][1] == taker_price(100.0, Side.BUY, "0.01", scaled)
+    finally:
+        worker.cancel()
+    paper = MarketPaperBroker({SYMBOL: BTC}, CFG, WallClock())
+    worker = asyncio.create_task(paper.run())
+    try:
+        await paper.on_market(trades((T0 - 10**9, 100.0, 0.0)))  # a quote, no volume
         await send(paper, order(Side.BUY, "0.01"))
         await paper.on_market(trades((T0 + 100 * MS, 100.0, 1.0)))
-        assert fills(drain(paper))[0][1] == D("101.00")  # 100 bps, no volume in the window
+        assert fills(drain(paper))[0][1] == D("101.00")  # 100 bps, nothing traded before
     finally:
         worker.cancel()
 

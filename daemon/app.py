@@ -32,6 +32,7 @@ from daemon import accel
 from daemon.atomic import write_atomic
 from daemon.config import MarketSource, resolve_path
 from daemon.execution import flatten
+from daemon.execution.algos.engine import AlgoEngine
 from daemon.execution.decisions import WAKE
 from daemon.execution.warmup import warm_up
 from daemon.exitcodes import ExitCode
@@ -41,6 +42,7 @@ from daemon.notify import notifier as notify
 from daemon.ops import control, log, sdnotify
 from daemon.ops.monitor import serve
 from daemon.risk.latch import RiskState
+from daemon.tasks import algos as algos_task
 from daemon.tasks import fills, health, market_data, routing
 from daemon.tasks import signal as signal_task
 from daemon.venues.base import FatalBrokerError
@@ -115,6 +117,8 @@ class Daemon:
         self.journal_watch = parts.journal_watch
         self._control_token = parts.control_token
         self.notifier = parts.notifier
+        assert parts.algos is not None, "wiring.build makes the algo engine"
+        self.algos: AlgoEngine = parts.algos
         self.stop = asyncio.Event()
         self._signals_seen = 0
 
@@ -155,7 +159,7 @@ class Daemon:
             async with (serve(self.metrics, self.health, cfg.metrics.host,
                               cfg.metrics.port) as port,
                         control.serve(self.supervisor, cfg, self._control_token,
-                                      self.metrics)):
+                                      self.metrics, self.algos)):
                 _log.info("daemon.started", mode=cfg.daemon.mode.value, metrics_port=port,
                           venue=cfg.exchange.id if cfg.market.source is MarketSource.EXCHANGE
                           else "sim", equity=self.inventory.equity(),
@@ -169,6 +173,7 @@ class Daemon:
                     if not await self.reconciler.startup(self.stop):
                         sdnotify.stopping("stopped before reconciliation: no flatten")
                         return self._finish(self.inventory.is_flat(), None)
+                    await self.algos.restore()  # the books are the venue's now
                 await warm_up(self.signals, self.history, self.clock.now_ns())
                 _freeze_startup_heap()
                 crash = await self._trade()
@@ -206,6 +211,7 @@ class Daemon:
                                          self.journal, self.signals.on_event,
                                          self.supervisor.on_venue_mark), name="fills")
                 tg.create_task(self._health_task(), name="health")
+                tg.create_task(algos_task.run(self.algos, self.clock), name="algos")
                 tg.create_task(self.supervisor.run(), name="supervisor")
                 tg.create_task(self._wait_for_stop(), name="stop")
                 if self.reconciler is not None:
@@ -249,7 +255,7 @@ class Daemon:
 
     async def _market_data(self, out: asyncio.Queue[TickBatch]) -> None:
         await market_data.run(self.source, self.inventory, self.broker, self.metrics, out,
-                              walked=self.walk is not None)
+                              walked=self.walk is not None, volume=self.algos.on_volume)
         # Only a finite source (a replay) runs out, once the daemon has processed its last
         # batch: that ends trading the way a stop signal does, so the books end flat.
         _log.info("market_data.ended")
@@ -275,8 +281,9 @@ class Daemon:
 
         async def flatten_then_stop() -> None:
             log.bind_task("flatten")
-            result.append(await flatten.flatten(self.router, self.gate, self.inventory,
-                                                 self.clock, timeout_s))
+            result.append(await flatten.flatten(
+                self.router, self.gate, self.inventory, self.clock, timeout_s,
+                algos=self.algos, twap_s=self.config.shutdown.flatten_twap_s))
             raise _FlattenDone
 
         async def prices_while_flattening() -> None:

@@ -58,9 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="talk to a running daemon's control API",
                          description="exit codes: 0 done | 1 refused now (409) | 69 daemon not "
                          "reachable | 77 token refused | 78 control disabled or no token")
-    ctl.add_argument("action", choices=["status", "halt", "resume", "flatten"])
+    ctl.add_argument("action", choices=["status", "halt", "resume", "flatten", "twap", "pov",
+                                        "algos", "cancel-algo"])
+    ctl.add_argument("id", nargs="?", help="cancel-algo: the parent order's id (ctl algos)")
     ctl.add_argument("--config", required=True, type=Path, help="the daemon's config.toml")
     ctl.add_argument("--token-file", type=Path, help="file holding the control token")
+    algo = ctl.add_argument_group("twap / pov: a parent order, each child through the gate")
+    algo.add_argument("--symbol", help="e.g. BTC/USDT")
+    algo.add_argument("--side", choices=["buy", "sell"])
+    algo.add_argument("--qty", help="target quantity (base units)")
+    algo.add_argument("--over", help="duration: 90s, 30m, 2h (twap: required; pov: 1h)")
+    algo.add_argument("--slices", type=int, default=10, help="twap: children (default 10)")
+    algo.add_argument("--limit-at-touch", action="store_true",
+                      help="twap: each child a limit at the touch (default: market)")
+    algo.add_argument("--rate", help="pov: share of traded volume, e.g. 0.1")
+    algo.add_argument("--seed", type=int, default=0, help="twap: the timing's seed (0: the "
+                      "parent's id)")
     clear = sub.add_parser("clear-halt", help="clear a latched HALT with the daemon stopped "
                            "(running: `tradingd ctl resume`); the next start trades if "
                            "reconciliation passes")
@@ -84,7 +97,15 @@ def _unexpected(err: Exception) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     log.install_process_hooks()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `ctl cancel-algo --config c.toml ID`: argparse takes a subcommand's positionals together,
+    # so an id after the options is left over; it is the id, wherever it was typed.
+    if args.command == "ctl" and args.id is None and len(extra) == 1 and \
+            not extra[0].startswith("-"):
+        args.id, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":
         startup_signals.install()  # the console script's path (`python -m daemon` did already)
     from daemon.journal.store import JournalError

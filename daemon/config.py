@@ -316,9 +316,28 @@ class RiskConfig(Base, frozen=True, forbid_unknown_fields=True):
 
 class ShutdownConfig(Base, frozen=True, forbid_unknown_fields=True):
     flatten_timeout_s: float = 30.0
+    # 0: the fast flatten (back-to-back pieces). Else a position bigger than one order
+    # (`risk.max_order_notional`) is closed by a TWAP over this long, inside the deadline.
+    flatten_twap_s: float = 0.0
 
     def __post_init__(self) -> None:
         positive("flatten_timeout_s", self.flatten_timeout_s)
+        non_negative("flatten_twap_s", self.flatten_twap_s)
+        if self.flatten_twap_s and self.flatten_twap_s > self.flatten_timeout_s / 2:
+            raise ValueError("flatten_twap_s: must be at most half of flatten_timeout_s, so "
+                             "the fast flatten still has time for what the TWAP left")
+
+
+class ExecutionConfig(Base, frozen=True, forbid_unknown_fields=True):
+    """Execution algorithms (parent orders: TWAP, POV)."""
+
+    # After a restart, a parent the journal shows unfinished resumes with what is left; false:
+    # it is cancelled (journaled as such) and nothing more of it is sent.
+    resume_algos: bool = True
+    max_active_algos: int = 16
+
+    def __post_init__(self) -> None:
+        positive("max_active_algos", self.max_active_algos)
 
 
 class MetricsConfig(Base, frozen=True, forbid_unknown_fields=True):
@@ -422,6 +441,7 @@ class Config(Base, frozen=True, forbid_unknown_fields=True):
     daemon: DaemonConfig = DaemonConfig()
     paper: PaperConfig = PaperConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     metrics: MetricsConfig = MetricsConfig()
     health: HealthConfig = HealthConfig()
     exchange: ExchangeConfig = ExchangeConfig()

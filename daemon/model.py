@@ -213,7 +213,33 @@ class Replace(msgspec.Struct, frozen=True):
     new: OrderIntent
 
 
-Action = OrderIntent | Cancel | CancelAll | Replace
+class Algo(enum.Enum):
+    """How a parent order is worked: evenly over time, or as a share of traded volume."""
+
+    TWAP = "twap"
+    POV = "pov"
+
+
+class ParentOrder(msgspec.Struct, frozen=True):
+    """Work `qty` by an execution algorithm instead of one order (`daemon.execution.algos`):
+    each child is a normal order through the risk gate. TWAP: `slices` children over
+    `duration_s`, each at a random time within its slice (`seed`: the same seed, the same
+    times); a limit at the touch with `limit_at_touch`, else a market order. POV: children as
+    traded volume comes, `rate` of it, until `qty` or `duration_s`."""
+
+    symbol: str
+    side: Side
+    qty: Decimal
+    algo: Algo = Algo.TWAP
+    duration_s: float = 300.0
+    slices: int = 10
+    limit_at_touch: bool = False
+    rate: Decimal = Decimal("0.1")
+    seed: int = 0
+    tag: str = ""
+
+
+Action = OrderIntent | Cancel | CancelAll | Replace | ParentOrder
 
 
 class Decision(msgspec.Struct, frozen=True):

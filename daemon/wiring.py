@@ -26,6 +26,7 @@ from daemon.clock import Clock, LiveClock, stepper
 from daemon.config import Config, ConfigError, InstrumentKind, MarginMode, Mode, resolve_path
 from daemon.config_paper import FillModel
 from daemon.execution.actions import StrategyActions
+from daemon.execution.algos.engine import AlgoEngine
 from daemon.execution.decisions import SignalEngine
 from daemon.execution.flatten import flatten
 from daemon.execution.market_walk import MarketWalk
@@ -33,6 +34,7 @@ from daemon.execution.reconcile import Reconciler
 from daemon.execution.router import ClientIds, OrderRouter
 from daemon.journal.base import OrderJournal
 from daemon.journal.memory import MemoryJournal
+from daemon.journal.parents import MemoryParents, SqliteParents
 from daemon.journal.store import Journal
 from daemon.journal.watch import JournalWatch
 from daemon.model import Instrument, MarketKind
@@ -187,6 +189,7 @@ class Parts(NamedTuple):
     reconciler: Reconciler | None
     journal_watch: JournalWatch | None
     notifier: notify.Notifier | None = None  # [notify]: webhooks, Telegram
+    algos: AlgoEngine | None = None  # parent orders: TWAP, POV (always built by `build`)
 
 
 def build(config: Config, strategy: Strategy[Any], venue: Venue,
@@ -214,9 +217,12 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
     ids = ClientIds(config.daemon.client_id_prefix, journal.run_ns)
     router = OrderRouter(gate, inventory, venue.broker, clock, venue.metrics, ids, journal)
     store = JsonFileStore(resolve_path(config, config.daemon.state_dir) / FILE_NAME)
+    parents = SqliteParents(journal) if isinstance(journal, Journal) else MemoryParents()
+    algos = AlgoEngine(router, inventory, gate, clock, venue.metrics, parents, config.execution)
 
     async def flatten_books(timeout_s: float, reason: str) -> bool:
-        return await flatten(router, gate, inventory, clock, timeout_s, reason=reason)
+        return await flatten(router, gate, inventory, clock, timeout_s, reason=reason,
+                             algos=algos, twap_s=config.shutdown.flatten_twap_s)
 
     supervisor = RiskSupervisor(config, config_path, gate, inventory, flatten_books, clock,
                                 venue.metrics, health, store, store.load(),
@@ -247,8 +253,8 @@ def build(config: Config, strategy: Strategy[Any], venue: Venue,
         config, notify_secrets, supervisor, inventory, clock, venue.metrics)
     return Parts(config, config_path, control_token, clock, venue.metrics, health, inventory,
                  gate, venue.broker, venue.source, journal, router, supervisor, signals,
-                 StrategyActions(router, inventory, clock), venue.history, walk, reconciler,
-                 journal_watch, notifier)
+                 StrategyActions(router, inventory, clock, algos), venue.history, walk,
+                 reconciler, journal_watch, notifier, algos)
 
 
 async def exchange_venue(config: Config, creds: Credentials, clock: Clock,

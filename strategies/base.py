@@ -8,7 +8,8 @@ It sees closed bars, tick batches (with books if it asks for them), its own orde
 (`on_fill`, `on_order`), a timer at the interval it asks for (`timer_interval_s`), and a
 read-only `StrategyView`: the books plus its own working orders. Every callback returns actions
 (`daemon.model.Action`): new orders (`OrderIntent`: market or limit, GTC / IOC / FOK /
-post-only, reduce-only), `Cancel`, `CancelAll` and `Replace`. It never sees the broker: new
+post-only, reduce-only), `Cancel`, `CancelAll`, `Replace` and `ParentOrder` (a TWAP or POV the
+daemon works as children, each through the gate). It never sees the broker: new
 orders go through the risk gate; cancels only ever touch its own orders and are never refused.
 
 History: `warmup_bars` closed bars per instrument are shown to `warm_up` before the first live

@@ -1,4 +1,5 @@
-"""`tradingd ctl status|halt|resume|flatten`: the operator's client for the control API.
+"""`tradingd ctl status|halt|resume|flatten|twap|pov|algos|cancel-algo`: the operator's client
+for the control API.
 
 Finds the API from the same config file the daemon runs on (`[control]`), reads the token from
 `--token-file`, `$CREDENTIALS_DIRECTORY/control_token` or `TRADINGD_CONTROL_TOKEN`, sends one
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import socket
 import sys
 from pathlib import Path
@@ -22,8 +24,49 @@ from daemon.exitcodes import ExitCode
 from daemon.ops import control_token
 
 ACTIONS = {"status": ("GET", "/status"), "halt": ("POST", "/halt"),
-           "resume": ("POST", "/resume"), "flatten": ("POST", "/flatten")}
+           "resume": ("POST", "/resume"), "flatten": ("POST", "/flatten"),
+           "twap": ("POST", "/algos/twap"), "pov": ("POST", "/algos/pov"),
+           "algos": ("GET", "/algos")}
 TIMEOUT_S = 10.0
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class UsageError(Exception):
+    """A missing or malformed ctl argument; the message names it."""
+
+
+def duration_s(text: str) -> float:
+    """`90s`, `30m`, `2h`, `1d` or plain seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if m is None or float(m[1]) <= 0:
+        raise UsageError(f"--over: {text!r} is not a duration like 90s, 30m or 2h")
+    return float(m[1]) * _UNITS[m[2] or "s"]
+
+
+def request_of(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
+    """(method, path, JSON body) for an action and its arguments."""
+    action = args.action
+    if action == "cancel-algo":
+        if not args.id:
+            raise UsageError("cancel-algo: the parent order's id is required (see ctl algos)")
+        return "POST", f"/algos/{args.id}/cancel", None
+    method, path = ACTIONS[action]
+    if action not in ("twap", "pov"):
+        return method, path, None
+    for name in ("symbol", "side", "qty"):
+        if not getattr(args, name):
+            raise UsageError(f"{action}: --{name} is required")
+    body: dict[str, Any] = {"symbol": args.symbol, "side": args.side, "qty": args.qty}
+    if action == "twap":
+        if not args.over:
+            raise UsageError("twap: --over is required (e.g. --over 30m)")
+        body.update(duration_s=duration_s(args.over), slices=args.slices,
+                    limit_at_touch=args.limit_at_touch, seed=args.seed)
+    else:
+        if not args.rate:
+            raise UsageError("pov: --rate is required (e.g. --rate 0.1)")
+        body.update(rate=args.rate, duration_s=duration_s(args.over or "1h"))
+    return method, path, body
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -51,10 +94,16 @@ def _connection(cfg: Config) -> tuple[http.client.HTTPConnection, str]:
 
 
 def main(args: argparse.Namespace, fail: Any) -> int:
-    return run(args.config, args.action, args.token_file)
+    try:
+        method, path, body = request_of(args)
+    except UsageError as err:
+        fail(f"ctl: {err}")
+        return 2  # argparse's own code for a usage error: nothing was sent
+    return run(args.config, args.action, args.token_file, (method, path, body))
 
 
-def run(config_path: Path, action: str, token_file: Path | None) -> int:
+def run(config_path: Path, action: str, token_file: Path | None,
+        request: tuple[str, str, dict[str, Any] | None] | None = None) -> int:
     cfg = config_mod.load(config_path)
     if not cfg.control.enabled:
         print(f"tradingd ctl: control is not enabled in {config_path} ([control] enabled)",
@@ -65,10 +114,15 @@ def run(config_path: Path, action: str, token_file: Path | None) -> int:
         print(f"tradingd ctl: no control token: use --token-file or set {control_token.WHERE}",
               file=sys.stderr)
         return ExitCode.CONFIG
-    method, path = ACTIONS[action]
+    method, path, payload = request or (*ACTIONS[action], None)
     conn, where = _connection(cfg)
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if payload is not None:
+        data = json.dumps(payload).encode()
+        headers["Content-Type"] = "application/json"
     try:
-        conn.request(method, path, headers={"Authorization": f"Bearer {token}"})
+        conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
         body = resp.read()
     except OSError as err:

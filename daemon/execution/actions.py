@@ -6,6 +6,10 @@ strategy's own working orders (`OrderRouter.owned`): not the flatten's closes, n
 restored from an earlier run, not another instance's. A refused cancel is logged and counted,
 and nothing is sent.
 
+A parent order (`ParentOrder`: TWAP, POV) is handed to the algo engine, which journals it and
+sends its first child at once, at this decision's tick; its children pass the gate one by one.
+A refused parent is logged, and nothing is sent.
+
 A replace is a cancel, then, once the books show the old order ended, the new order through
 the gate: the two are never working at once, so the gate never counts both, and a replace can
 never double the exposure it moves. If the old order filled before the cancel took, or the
@@ -18,8 +22,18 @@ from collections.abc import Sequence
 
 from daemon.book.inventory import InventoryManager
 from daemon.clock import Clock
+from daemon.execution.algos.engine import AlgoEngine, AlgoRefused
 from daemon.execution.router import OrderRouter
-from daemon.model import Action, Cancel, CancelAll, Order, OrderIntent, OrderState, Replace
+from daemon.model import (
+    Action,
+    Cancel,
+    CancelAll,
+    Order,
+    OrderIntent,
+    OrderState,
+    ParentOrder,
+    Replace,
+)
 from daemon.ops import log
 
 _log = log.get("execution")
@@ -27,8 +41,10 @@ REPLACE_WAIT_S = 10.0
 
 
 class StrategyActions:
-    def __init__(self, router: OrderRouter, inventory: InventoryManager, clock: Clock) -> None:
+    def __init__(self, router: OrderRouter, inventory: InventoryManager, clock: Clock,
+                 algos: AlgoEngine | None = None) -> None:
         self._router = router
+        self._algos = algos
         self._inventory = inventory
         self._clock = clock
         self.refused_cancels = 0
@@ -49,6 +65,8 @@ class StrategyActions:
                     await self._router.cancel(order)
             elif isinstance(action, Replace):
                 await self._replace(action, closed_mono_ns)
+            elif isinstance(action, ParentOrder):
+                await self._start(action)
         if batch:
             await self._router.route_all(batch, closed_mono_ns=closed_mono_ns, owned=True)
 
@@ -64,6 +82,18 @@ class StrategyActions:
         if order.state is not OrderState.PENDING_CANCEL:
             await self._router.cancel(order)
         return True
+
+    async def _start(self, parent: ParentOrder) -> None:
+        if self._algos is None:
+            _log.warning("strategy.parent_refused", reason="no algo engine", symbol=parent.symbol)
+            return
+        try:
+            await self._algos.start(parent, "strategy")
+        except AlgoRefused as err:
+            _log.warning("strategy.parent_refused", reason=str(err), symbol=parent.symbol,
+                         algo=parent.algo.value, qty=parent.qty)
+            return
+        await self._algos.step()
 
     async def _replace(self, action: Replace, closed_mono_ns: int) -> None:
         old = action.client_order_id

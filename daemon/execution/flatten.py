@@ -6,6 +6,9 @@ orders are marked `flatten` so a halt cannot block them. A close bigger than one
 (`risk.max_order_notional`, the venue's max size) goes out in pieces, one at a time, sized so
 that the last piece is still big enough for the venue to accept.
 
+With `shutdown.flatten_twap_s` set, a position bigger than one order is first closed by a TWAP
+(`flatten_twap`) on a live clock; the loop below leaves its symbol to it until it ends.
+
 Used by the stop and crash paths after trading and, while trading continues, by a halt (breaker,
 kill switch, control API): the same code either way.
 
@@ -21,7 +24,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 from daemon.book.inventory import InventoryManager
-from daemon.clock import Clock
+from daemon.clock import Clock, stepper
+from daemon.execution import flatten_twap
+from daemon.execution.algos.engine import FLATTEN, AlgoEngine
 from daemon.execution.router import OrderRouter
 from daemon.model import MarketKind, OrderIntent, Side, TradingState
 from daemon.ops import log
@@ -35,36 +40,51 @@ RECHECK_S = 0.25
 # broker's own retries, and an order left working would hold the flatten to its deadline.
 RECANCEL_S = 2.0
 RECANCEL_NS = int(RECANCEL_S * 1e9)
-FLATTEN_TAG = "flatten"
+FLATTEN_TAG = FLATTEN  # the flatten's closes, and its TWAP's children
 VENUE_CHECK_S = 10.0  # asking the venue whether it agrees the account is flat
 
 
 async def flatten(router: OrderRouter, gate: RiskGate, inventory: InventoryManager,
-                  clock: Clock, timeout_s: float, reason: str = "shutdown") -> bool:
+                  clock: Clock, timeout_s: float, reason: str = "shutdown",
+                  algos: AlgoEngine | None = None, twap_s: float = 0.0) -> bool:
     """Return True once flat (no position, no working order); False at the deadline."""
     if gate.state is not TradingState.HALTED:
         gate.set_state(TradingState.REDUCING)
     deadline = clock.monotonic_ns() + int(timeout_s * 1e9)
     asked: dict[str, int] = {}  # client id -> when its cancel was last requested
     failures = LimitedLog(_log, "flatten.step_failed", burst=3, level="error")
+    if algos is not None:
+        await _guarded(algos.cancel_all(reason), failures)  # no parent adds to what we close
     cancelled = await _guarded(_cancel_others(router, inventory, clock, asked), failures)
     _log.info("flatten.started", reason=reason, cancel_requests=cancelled, timeout_s=timeout_s,
               positions={p.symbol: p.qty for p in inventory.positions() if p.qty})
+    twap_until = None
+    if algos is not None and twap_s > 0 and stepper(clock) is None and await _guarded(
+            flatten_twap.start(algos, inventory, gate.config.max_order_notional, twap_s), failures):
+        twap_until = clock.monotonic_ns() + int((twap_s + flatten_twap.GRACE_S) * 1e9)
     while True:
         if inventory.is_flat():
             return True
+        by_twap: set[str] = set()
+        if algos is not None and twap_until is not None:
+            if clock.monotonic_ns() < twap_until:
+                await _guarded(algos.step(), failures)
+                by_twap = algos.flattening()
+            if not by_twap:  # done, or out of time: what is left goes the fast way
+                await _guarded(algos.cancel_all("flatten_twap_ended"), failures)
+                twap_until = None
         await _guarded(_cancel_others(router, inventory, clock, asked), failures)
-        await _guarded(_close_positions(router, gate, inventory), failures)
+        await _guarded(_close_positions(router, gate, inventory, by_twap), failures)
         remaining_s = (deadline - clock.monotonic_ns()) / 1e9
         if remaining_s <= 0:
             return inventory.is_flat()
         await inventory.wait_changed(min(remaining_s, RECHECK_S))
 
 
-async def _guarded(step: Coroutine[Any, Any, int], failures: LimitedLog) -> int:
+async def _guarded(step: Coroutine[Any, Any, int | None], failures: LimitedLog) -> int:
     """Run one step of a round; a failure is logged and the next round tries again."""
     try:
-        return await step
+        return await step or 0
     except FatalBrokerError:
         raise  # refused credentials: nothing more can be sent (exit 77)
     except Exception as err:
@@ -73,13 +93,14 @@ async def _guarded(step: Coroutine[Any, Any, int], failures: LimitedLog) -> int:
 
 
 async def _close_positions(router: OrderRouter, gate: RiskGate,
-                           inventory: InventoryManager) -> int:
-    """One closing order per instrument with a position and no order working; re-sent only
-    after the last one finished. Return how many were routed."""
+                           inventory: InventoryManager, skip: set[str]) -> int:
+    """One closing order per instrument with a position and no order working (and no TWAP of
+    the flatten's closing it: `skip`); re-sent only after the last one finished. Return how
+    many were routed."""
     routed = 0
     for p in inventory.positions():
         qty = inventory.closable_qty(p.symbol)
-        if qty and not inventory.working_orders(p.symbol):
+        if qty and p.symbol not in skip and not inventory.working_orders(p.symbol):
             side = Side.of(-p.qty)
             qty = gate.close_piece(p.symbol, side, qty)
             intent = OrderIntent(p.symbol, side, qty, reduce_only=True, tag=FLATTEN_TAG)

@@ -72,6 +72,15 @@ MIGRATIONS: tuple[str, ...] = (
         ts_ns INTEGER NOT NULL, booked_ns INTEGER NOT NULL,
         PRIMARY KEY (symbol, funding_id));
     """,
+    # 5: parent orders of the execution algorithms (TWAP, POV); their children are orders
+    # tagged `algo:<parent_id>`, so what a parent filled is the sum of those orders' fills
+    """
+    CREATE TABLE parents (
+        parent_id TEXT PRIMARY KEY, spec TEXT NOT NULL, source TEXT NOT NULL,
+        created_ns INTEGER NOT NULL, arrival_mid TEXT NOT NULL, state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', updated_ns INTEGER NOT NULL);
+    CREATE INDEX parents_active ON parents (state) WHERE state = 'active';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -168,6 +168,11 @@ class Journal:
             if durable:
                 db.execute("PRAGMA synchronous=NORMAL")
 
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T],
+                          durable: bool = False) -> T:
+        """Run `fn` in one transaction on the journal's thread (`journal.parents` uses it)."""
+        return await self._call(self._tx, fn, durable)
+
     # --- writes -------------------------------------------------------------------------------
 
     async def record_intent(self, order: Order) -> None:

@@ -1,4 +1,5 @@
-"""The operator control API: `GET /status`, `POST /halt`, `POST /resume`, `POST /flatten`.
+"""The operator control API: `GET /status`, `POST /halt`, `POST /resume`, `POST /flatten`, and
+the execution algorithms' routes (`control_algos`: `/algos...`).
 
 Kept apart from monitoring on purpose: `monitor.py` serves read-only metrics to anyone who can
 reach it; this listener changes what the daemon does, so it binds only to loopback or a unix
@@ -23,7 +24,8 @@ import msgspec
 from aiohttp import web
 
 from daemon.config import Config, ConfigError, resolve_path
-from daemon.ops import control_token, http_guard, log
+from daemon.execution.algos.engine import AlgoEngine
+from daemon.ops import control_algos, control_token, http_guard, log
 from daemon.ops.listen import host_port, listen_error
 from daemon.ops.log_limit import LimitedLog
 from daemon.ops.metrics import Metrics
@@ -54,7 +56,8 @@ def _json(body: object, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def build_app(supervisor: RiskSupervisor, token: str, metrics: Metrics) -> web.Application:
+def build_app(supervisor: RiskSupervisor, token: str, metrics: Metrics,
+              algos: AlgoEngine | None = None) -> web.Application:
     refused = LimitedLog(_log, "control.unauthorized", burst=1, window_s=UNAUTHORIZED_LOG_S)
 
     @web.middleware
@@ -94,17 +97,20 @@ def build_app(supervisor: RiskSupervisor, token: str, metrics: Metrics) -> web.A
     app.router.add_post("/halt", halt)
     app.router.add_post("/resume", resume)
     app.router.add_post("/flatten", flatten)
+    if algos is not None:
+        control_algos.add_routes(app, algos, supervisor)
     return app
 
 
 @contextlib.asynccontextmanager
 async def serve(supervisor: RiskSupervisor, config: Config, token: str | None,
-                metrics: Metrics) -> AsyncIterator[str | None]:
+                metrics: Metrics, algos: AlgoEngine | None = None
+                ) -> AsyncIterator[str | None]:
     """Serve until the block exits; yields where it listens (None when control is disabled)."""
     if not config.control.enabled or token is None:
         yield None
         return
-    runner = http_guard.runner(build_app(supervisor, token, metrics))
+    runner = http_guard.runner(build_app(supervisor, token, metrics, algos))
     await runner.setup()
     path = socket_path(config)
     guard = http_guard.Guard("control", MAX_CONNECTIONS, metrics)

@@ -31,6 +31,8 @@ EXCHANGE_ERRORS = ("RequestTimeout", "ExchangeNotAvailable", "NetworkError", "DD
                    # answers that were not what was asked for (ccxt's parser raised, no order id)
                    "MalformedFill", "FeeInOtherCurrency", "MalformedReply")
 NOTIFY_SINKS = ("webhook", "telegram")
+ALGOS = ("twap", "pov")
+ALGO_OUTCOMES = ("complete", "incomplete", "cancelled")
 NOTIFY_DROP_REASONS = ("queue_full", "send_failed")
 
 # Sub-millisecond buckets: the bar-close-to-order path is meant to take tens of microseconds.
@@ -84,6 +86,13 @@ class Metrics:
         self.journal_lost = g("journal_lost", "1 once the journal file was deleted or replaced, "
                               "or a journal write failed: halted, no trading until a restart")
 
+        self.algo_active = g("algo_parents_active", "Parent orders being worked", ["algo"])
+        self.algo_progress = g("algo_progress_ratio", "Filled over target, averaged over the "
+                               "parents being worked (0: none)", ["algo"])
+        self.algo_shortfall = g("algo_shortfall_bps", "Implementation shortfall of the last "
+                                "parent that ended: its average fill against the mid when it "
+                                "started, in bps, positive when it cost", ["algo"])
+
         c = self._counter
         self.orders = c("orders", "Orders by outcome", ["outcome"])
         self.exchange_rejections = c("exchange_rejections", "Orders rejected by the venue",
@@ -113,6 +122,11 @@ class Metrics:
                                   "(timeout, 5xx, an unreadable answer): looked up, never resent")
         # notify/: messages per kind of sink (every webhook counts as `webhook`; the log names
         # which one); dropped by reason: queue_full (only informational ones), send_failed.
+        self.algo_children = c("algo_child_orders", "Child orders an execution algorithm "
+                               "sent through the risk gate (approved or denied)", ["algo"])
+        self.algo_ended = c("algo_parents_ended", "Parent orders ended, by outcome "
+                            "(incomplete: its schedule, a halt or a flatten ended it short)",
+                            ["algo", "outcome"])
         self.notify_sent = c("notify_sent", "Notifications delivered", ["sink"])
         self.notify_failed = c("notify_failed", "Notification sends that failed after their "
                                "retries", ["sink"])
@@ -140,6 +154,12 @@ class Metrics:
             self.notify_failed.labels(sink)
             for reason in NOTIFY_DROP_REASONS:
                 self.notify_dropped.labels(sink, reason)
+        for algo in ALGOS:
+            for fam in (self.algo_active, self.algo_progress, self.algo_shortfall):
+                fam.labels(algo).set(0)
+            self.algo_children.labels(algo)
+            for outcome in ALGO_OUTCOMES:
+                self.algo_ended.labels(algo, outcome)
         for path in DATA_PATHS:
             self.data_path.labels(path).set(0)
         for symbol in instruments:
@@ -165,6 +185,12 @@ class Metrics:
         self.trading_state.set(STATE_VALUES[state])
 
     def set_data_path(self, live: str) -> None:
+        for algo in ALGOS:
+            for fam in (self.algo_active, self.algo_progress, self.algo_shortfall):
+                fam.labels(algo).set(0)
+            self.algo_children.labels(algo)
+            for outcome in ALGO_OUTCOMES:
+                self.algo_ended.labels(algo, outcome)
         for path in DATA_PATHS:
             self.data_path.labels(path).set(1 if path == live else 0)
 

@@ -26,7 +26,7 @@ CONTRACT = load_contract()
 
 
 def test_contract_is_well_formed() -> None:
-    assert len(CONTRACT) == 48
+    assert len(CONTRACT) == 53
     for name, kind in CONTRACT.items():
         assert re.fullmatch(r"tradingd_[a-z0-9_]+", name), name
         # prometheus_client appends _total to counters; the contract lists
@@ -69,7 +69,7 @@ def test_promql_extraction_ignores_label_values() -> None:
 def test_rule_scanner_reads_inline_and_block_exprs() -> None:
     text = ALERTS.read_text()
     exprs = rule_exprs(text)
-    assert len(exprs) == len(re.findall(r"^\s*- alert:", text, re.MULTILINE)) == 20
+    assert len(exprs) == len(re.findall(r"^\s*- alert:", text, re.MULTILINE)) == 21
     assert 'up{job="tradingd"} == 0' in exprs
     drawdown = next(e for e in exprs if "drawdown" in e)
     assert "tradingd_drawdown_ratio" in drawdown and "/ 100" in drawdown

@@ -191,6 +191,31 @@ def test_swap_settings_default_to_the_least_a_mistake_can_cost() -> None:
     assert (inst.venue_leverage, inst.venue_margin_mode.value) == (1, "isolated")
 
 
+def test_execution_and_flatten_twap_defaults() -> None:
+    cfg = load(ROOT / "config.toml")
+    assert cfg.execution.resume_algos is True and cfg.execution.max_active_algos == 16
+    assert cfg.shutdown.flatten_twap_s == 0  # the fast flatten unless asked
+
+
+@pytest.mark.parametrize(("section", "body", "message"), [
+    ("shutdown", "flatten_timeout_s = 30\nflatten_twap_s = 16",
+     r"^shutdown\.flatten_twap_s: must be at most half of flatten_timeout_s"),
+    ("shutdown", "flatten_timeout_s = 30\nflatten_twap_s = 15", None),
+    ("shutdown", "flatten_twap_s = -1", r"^shutdown\.flatten_twap_s: "),
+    ("execution", "resume_algos = 1", r"^execution\.resume_algos: "),
+    ("execution", "max_active_algos = 0", r"^execution\.max_active_algos: "),
+    ("execution", "resume = false", r"^execution: unknown key|execution\.resume"),
+])
+def test_execution_and_flatten_twap_errors_name_the_key(section: str, body: str,
+                                                        message: str | None) -> None:
+    text = replace_section(SHIPPED, section, body)
+    if message is None:
+        assert parse(text).shutdown.flatten_twap_s == 15
+        return
+    with pytest.raises(ConfigError, match=message):
+        parse(text)
+
+
 @pytest.mark.parametrize(("old", "new", "message"), [
     ('fill_model = "market"', 'fill_model = "best"', "paper.fill_model"),
     ("max_participation = 0.1", "max_participation = 1.5", "paper.max_participation: must be <= 1"),

@@ -25,14 +25,16 @@ class Fit:
 
 def fit_linear(x: Floats, y: Floats, seed: int = 0, epochs: int = 3000,
                lr: float = 0.01) -> Fit:
-    """Adam on MSE over the whole training set at every step (full batch: deterministic)."""
-    torch.manual_seed(seed)
-    model = torch.nn.Linear(x.shape[1], 1, dtype=torch.float64)
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
-    yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64)).reshape(-1, 1)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = torch.nn.MSELoss()
+    """Adam on MSE over the whole training set at every step (full batch: deterministic).
+    Inference mode is off for all of it, the model's creation included: a process that has
+    run the AR strategy has it on for its thread, and parameters made under it cannot learn."""
     with torch.inference_mode(False):
+        torch.manual_seed(seed)
+        model = torch.nn.Linear(x.shape[1], 1, dtype=torch.float64)
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64)).reshape(-1, 1)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        loss_fn = torch.nn.MSELoss()
         for _ in range(epochs):
             opt.zero_grad()
             loss = loss_fn(model(xt), yt)

@@ -13,6 +13,7 @@ import torch
 from daemon.features import LogReturnLags
 from daemon.model import Bar
 from daemon.research import train
+from strategies.ar_fit import fit_linear
 from strategies.ar_forecast import load_model
 
 TRUE_W, TRUE_B = [-0.3, 0.2, 0.1], 0.0005
@@ -74,3 +75,14 @@ def test_same_data_and_seed_give_byte_identical_weights_the_strategy_loads(
     model = load_model(paths[0], 3, 3600, allow_interval_mismatch=False)
     with torch.inference_mode():
         assert model(torch.zeros(1, 3)).item() == pytest.approx(fit.bias, rel=1e-6)
+
+
+def test_training_works_in_a_thread_the_ar_strategy_left_in_inference_mode() -> None:
+    """The AR strategy switches inference mode on for its thread and leaves it on: a training
+    in the same process after a replay must still learn (it once raised in backward)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = x @ np.array([0.5, -0.2, 0.1]) + 0.01
+    with torch.inference_mode():
+        fit = fit_linear(x, y, epochs=300)
+    assert fit.weight == pytest.approx([0.5, -0.2, 0.1], abs=1e-4)

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.toml
 
-.PHONY: run test test-interpreted lint typecheck check accel bench bench-live soak soak-crash clean
+.PHONY: run test test-interpreted lint typecheck check accel bench bench-ir bench-live soak soak-crash clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench: accel
 
 # Live: trade on the wire -> order on the wire, the daemon against the local fake Binance over
 # loopback (REST and websocket order entry), and a bare ccxt.pro client's floor in the same run.
+bench-ir: accel  # instructions per tick under valgrind: noise-free, for A/B of the order path
+	$(PY) bench/instructions.py --fills-digest
+
 bench-live: accel
 	$(PY) bench/wire_latency.py --samples 300 --ws
 

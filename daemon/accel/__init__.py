@@ -29,7 +29,7 @@ COMPILED = (
     "strategies.ar_forecast", "daemon.handoff", "daemon.tasks.signal", "daemon.tasks.routing",
     "daemon.execution.router", "daemon.risk.gate", "daemon.risk.throttle",
     "daemon.book.inventory", "daemon.book.view", "daemon.book.strategy_view",
-    "daemon.venues.paper", "daemon.venues.paper_market",
+    "daemon.venues.paper", "daemon.venues.paper_market", "daemon.venues.paper_margin",
     "daemon.execution.market_walk",
     "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
     "daemon.risk.breakers",

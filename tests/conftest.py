@@ -25,6 +25,18 @@ settings.register_profile("ci", max_examples=300, deadline=None, derandomize=Tru
 settings.load_profile(PROFILE)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_state_in_the_repo() -> Iterator[None]:
+    """A test that ran a daemon with its state under the repo (`state/` beside config.toml)
+    leaves a newcomer's `make run` refusing to start on a journal-less state: fail it."""
+    before = (ROOT / "state").exists()
+    yield
+    assert before or not (ROOT / "state").exists(), "a test wrote state/ into the repo"
+
+
 @pytest.fixture
 def daemons() -> Iterator[Callable[..., DaemonProcess]]:
     """`daemons(config, env=None, nofile=None)` starts `tradingd run` on `config` (under a

@@ -127,8 +127,8 @@ def forecast_sign(closes: list[float]) -> int:
     return 1 if y > 0 else -1
 
 
-async def replay(with_history: bool) -> list[Fill]:
-    cfg = config.parse(CONFIG, str(ROOT))
+async def replay(with_history: bool, tmp: Path) -> list[Fill]:
+    cfg = config.parse(CONFIG, str(tmp))  # its state under the test's tmp, never the repo
     strategy = load(cfg.strategy.class_path, cfg.strategy.params,
                     StrategyContext(instruments_from_config(cfg), ROOT))
     live, past = history()
@@ -143,19 +143,19 @@ async def replay(with_history: bool) -> list[Fill]:
 
 @pytest.mark.asyncio
 async def test_the_first_bar_after_the_start_already_decides_and_nothing_fills_before(
-        ) -> None:
+        tmp_path: Path) -> None:
     """1. replay from the start with the file's past as history; 2. the first fill is at the
     trade that closed the first 12 h bar after the start, on the side the independent
     forecast (four warm-up closes and that bar's) gives; 3. without the history the first fill
     comes bars later."""
-    fills = await replay(with_history=True)
+    fills = await replay(with_history=True, tmp=tmp_path / "warm")
     assert fills and all(f.ts_ns >= START_NS for f in fills)
     first_close_ns = min(r.open_ns for r in candles() if r.open_ns >= START_NS + BAR_NS)
     assert fills[0].ts_ns == first_close_ns
     first_bar = expected_bars(START_NS + BAR_NS, 1)[0]
     closes = [b.close for b in expected_bars(START_NS, 4)] + [first_bar.close]
     assert fills[0].side is (Side.BUY if forecast_sign(closes) > 0 else Side.SELL)
-    cold = await replay(with_history=False)
+    cold = await replay(with_history=False, tmp=tmp_path / "cold")
     assert cold and cold[0].ts_ns >= START_NS + 3 * BAR_NS
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import empyrical
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from daemon.model import Fill, Side
@@ -30,6 +30,7 @@ RETURN = st.one_of(st.just(0.0), st.floats(1e-6, 0.25), st.floats(-0.2, -1e-6))
 @settings(max_examples=200)
 @given(st.lists(RETURN, min_size=3, max_size=400),
        st.sampled_from((60, HOUR_S, 12 * HOUR_S, 86_400)), st.sampled_from((0.0, 0.04)))
+@example([0.0, 1e-6, -1e-6], HOUR_S, 0.0)  # found by CI: the total return cancels to ~1e-12
 def test_figures_equal_empyrical_on_the_same_returns(rets: list[float], bar_s: int,
                                                      rf: float) -> None:
     equity = 1000.0 * np.concatenate([[1.0], np.cumprod(1.0 + np.array(rets))])
@@ -50,7 +51,13 @@ def test_figures_equal_empyrical_on_the_same_returns(rets: list[float], bar_s: i
     with np.errstate(over="ignore"):
         assert close(got["cagr"], empyrical.annual_return(r, annualization=ppy))
         if got["max_drawdown"] > 0:
-            assert close(got["calmar"], empyrical.calmar_ratio(r, annualization=ppy))
+            # CAGR over MDD: where the compounded return cancels to near nothing (+1e-6, then
+            # -1e-6) the CAGR holds only 1e-16 / |total return| of relative accuracy, in both
+            # implementations, and the ratio carries it.
+            cum = abs(got["total_return"])
+            rel = 1e-9 if cum == 0 else max(1e-9, 1e-15 / cum)
+            assert math.isclose(got["calmar"], empyrical.calmar_ratio(r, annualization=ppy),
+                                rel_tol=rel, abs_tol=1e-12)
     assert close(got["total_return"], empyrical.cum_returns_final(r))
 
 

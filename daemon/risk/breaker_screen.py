@@ -33,11 +33,6 @@ class Screen:
         self._look_now = look_now  # equity cannot be valued yet: look at the first tick
         self._slack = SLACK * (abs(base) + abs(peak) + abs(daily_floor) + 1.0)
 
-    def with_peak(self, peak: float) -> Screen:
-        """The same line and thresholds under a new equity peak."""
-        return Screen(self._base, self._qty, peak, self._daily_floor, self._keep,
-                      self._day_end_ns, self._look_now)
-
     def first_alert(self, ts_ns: Sequence[int], price: Sequence[float], lo: int, hi: int,
                     low: float, high: float) -> int:
         """The first tick in [lo, hi) where a mark could trip a breaker or a new day begins;

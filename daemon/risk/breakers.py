@@ -76,7 +76,7 @@ class CircuitBreakers:
         self._screen: Screen | None = None  # the last `screen`, and what it was computed from
         self._screen_symbol = ""
         self._screen_revision = -1
-        # One instrument: its equity line's base moves only with a fill (see `screen`).
+        # One instrument: its equity line's base moves only with the books' revision (`screen`).
         self._single_instrument = len(view.symbols) == 1
         now_ns = clock.now_ns()
         equity = view.equity()
@@ -153,17 +153,12 @@ class CircuitBreakers:
     # --- evaluation -------------------------------------------------------------------------
 
     def evaluate(self) -> None:
-        screen, self._screen = self._screen, None  # what it screened may be about to change
+        self._screen = None  # what it screened may be about to change
         if self._unpriced and not self._priced():
             return  # equity values a restored position at cost: wait for its first mark
         now_ns = self._clock.now_ns()
         equity = self._view.equity()
         day = now_ns // DAY_NS
-        if day == self._day and screen is not None and \
-                self._view.revision == self._screen_revision:
-            # A mark on the same books and day: only the peak can have moved. A replay's walk
-            # asks at every new peak, so the screen is carried over, not rebuilt from Decimals.
-            self._screen = screen.with_peak(float(max(self._peak, equity)))
         if day != self._day:
             _log.info("breakers.new_day", day=utc_day(now_ns),
                       previous_daily_pnl=equity - self._day_start)
@@ -178,11 +173,9 @@ class CircuitBreakers:
         self._metrics.drawdown.set(float(drawdown))
         cfg = self._config
         if -daily_pnl > cfg.max_daily_loss:
-            self._screen = None
             self._on_trip(Breaker.DAILY_LOSS,
                           f"daily PnL {daily_pnl} beyond -{cfg.max_daily_loss}")
         elif drawdown * HUNDRED > cfg.max_drawdown_pct:
-            self._screen = None
             self._on_trip(Breaker.DRAWDOWN,
                           f"equity {equity} is {drawdown * HUNDRED:.4f}% below its peak "
                           f"{self._peak} > {cfg.max_drawdown_pct}%")

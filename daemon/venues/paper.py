@@ -283,12 +283,7 @@ class PaperBroker:
         batch = self._last_batch.get(symbol)
         if batch is None or cursor < 0:
             return self._touch_before.get(symbol)
-        price = batch.price[cursor]
-        half = (batch.ask - batch.bid) / 2
-        if not half:  # trades-only data: the touch is the trade
-            touch = to_decimal_price(price)
-            return touch, touch
-        return to_decimal_price(price - half), to_decimal_price(price + half)
+        return touch_at(batch, cursor)
 
     def _market_price(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> Decimal:
         bid, ask = touch
@@ -329,6 +324,17 @@ class PaperBroker:
             await self._events.put(event)  # fills are never dropped: wait for room
         else:
             self._events.put_nowait(event)
+
+
+def touch_at(batch: TickBatch, i: int) -> tuple[Decimal, Decimal]:
+    """The touch as of trade `i`: the batch's spread around that trade, as a feed delivering
+    trade by trade would have shown it."""
+    price = batch.price[i]
+    half = (batch.ask - batch.bid) / 2
+    if not half:  # trades-only data: the touch is the trade
+        touch = to_decimal_price(price)
+        return touch, touch
+    return to_decimal_price(price - half), to_decimal_price(price + half)
 
 
 def _crosses(order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> bool:

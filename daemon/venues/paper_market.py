@@ -52,7 +52,14 @@ from daemon.model import (
     to_decimal_price,
 )
 from daemon.risk.gate import ApprovedOrder
-from daemon.venues.paper import BPS, PaperBroker, _crosses, _first_outside, _slack
+from daemon.venues.paper import (
+    BPS,
+    PaperBroker,
+    _crosses,
+    _first_outside,
+    _slack,
+    touch_at,
+)
 from daemon.venues.paper_margin import PaperMargin
 from daemon.venues.paper_stats import ExecutionStats
 
@@ -251,8 +258,7 @@ class MarketPaperBroker(PaperBroker):
     async def _work_trade(self, batch: TickBatch, i: int) -> None:
         ts, price = batch.ts_ns[i], batch.price[i]
         size = Decimal(repr(batch.size[i]))
-        half = (batch.ask - batch.bid) / 2
-        touch = (to_decimal_price(price - half), to_decimal_price(price + half))
+        touch = touch_at(batch, i)
         free = size  # what the makers ahead of it in our own list left of this trade
         for w in [w for w in self._working.values() if w.order.symbol == batch.symbol]:
             if not w.live:
@@ -274,8 +280,7 @@ class MarketPaperBroker(PaperBroker):
             return
         batch, i = here
         ts = max(batch.ts_ns[i], self._clock.now_ns())
-        half = (batch.ask - batch.bid) / 2
-        touch = (to_decimal_price(batch.price[i] - half), to_decimal_price(batch.price[i] + half))
+        touch = touch_at(batch, i)
         for w in [w for w in self._working.values() if w.order.symbol == symbol]:
             if not w.live and not await self._arrive(w, touch, ts):
                 continue

@@ -185,12 +185,6 @@ class Metrics:
         self.trading_state.set(STATE_VALUES[state])
 
     def set_data_path(self, live: str) -> None:
-        for algo in ALGOS:
-            for fam in (self.algo_active, self.algo_progress, self.algo_shortfall):
-                fam.labels(algo).set(0)
-            self.algo_children.labels(algo)
-            for outcome in ALGO_OUTCOMES:
-                self.algo_ended.labels(algo, outcome)
         for path in DATA_PATHS:
             self.data_path.labels(path).set(1 if path == live else 0)
 

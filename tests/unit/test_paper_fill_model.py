@@ -23,6 +23,7 @@ from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFille
 from daemon.model import BookSnapshot, OrderIntent, OrderType, Side, TickBatch, TimeInForce
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper_market import MarketPaperBroker
+from tests.support.broker_events import drain
 from tests.support.instruments import instrument
 
 SYMBOL = "BTC/USDT"
@@ -96,12 +97,6 @@ async def send(paper: MarketPaperBroker, o: ApprovedOrder) -> None:
     await paper.submit(o)
     await paper.settled()
 
-
-def drain(paper: MarketPaperBroker) -> list[BrokerEvent]:
-    out = []
-    while not paper.events.empty():
-        out.append(paper.events.get_nowait())
-    return out
 
 
 def fills(events: list[BrokerEvent]) -> list[tuple[D, D, D, int]]:

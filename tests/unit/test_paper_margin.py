@@ -14,11 +14,12 @@ import pytest_asyncio
 
 from daemon.book.inventory import InventoryManager
 from daemon.config import RiskConfig
-from daemon.events import BrokerEvent, FundingPaid, OrderCancelled, OrderFilled, OrderRejected
+from daemon.events import FundingPaid, OrderCancelled, OrderFilled, OrderRejected
 from daemon.model import Fill, OrderIntent, OrderType, Side, TickBatch
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper import PaperBroker
 from daemon.venues.paper_margin import FundingSchedule, PaperMargin, SwapTerms
+from tests.support.broker_events import drain
 from tests.support.instruments import instrument
 
 SYMBOL = "BTC/USDT:USDT"
@@ -71,12 +72,6 @@ def approved(side: Side, qty: str, coid: str, limit: str | None = None) -> Appro
     assert isinstance(decision, ApprovedOrder), decision
     return decision
 
-
-def drain(paper: PaperBroker) -> list[BrokerEvent]:
-    out = []
-    while not paper.events.empty():
-        out.append(paper.events.get_nowait())
-    return out
 
 
 @pytest.mark.asyncio

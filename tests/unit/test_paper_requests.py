@@ -14,10 +14,11 @@ import pytest_asyncio
 from daemon.book.inventory import InventoryManager
 from daemon.clock import ReplayClock
 from daemon.config import RiskConfig
-from daemon.events import BrokerEvent, OrderAccepted, OrderCancelled, OrderFilled
+from daemon.events import OrderAccepted, OrderCancelled, OrderFilled
 from daemon.model import OrderIntent, OrderType, Side, TickBatch
 from daemon.risk.gate import ApprovedOrder, RiskGate
 from daemon.venues.paper import PaperBroker
+from tests.support.broker_events import drain
 from tests.support.instruments import instrument
 
 SYMBOL = "BTC/USDT"
@@ -44,12 +45,6 @@ def approved(intent: OrderIntent, coid: str) -> ApprovedOrder:
     assert isinstance(decision, ApprovedOrder), decision
     return decision
 
-
-def drain(paper: PaperBroker) -> list[BrokerEvent]:
-    out = []
-    while not paper.events.empty():
-        out.append(paper.events.get_nowait())
-    return out
 
 
 @pytest.mark.asyncio

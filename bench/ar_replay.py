@@ -24,7 +24,7 @@ import resource
 import sys
 import tempfile
 import time
-from array import array
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +47,13 @@ CONFIG = Path(__file__).with_name("ar_replay.toml")
 MILLION = 1_000_000
 
 
-class LatencyTap:
-    """Stands in for the bar-to-order histogram: forwards every observation, keeps the raw
-    samples (8 bytes each) so percentiles are exact rather than bucket bounds."""
-
-    def __init__(self, histogram: Any) -> None:
-        self._histogram = histogram
-        self.samples = array("d")
-
-    def observe(self, seconds: float) -> None:
-        self._histogram.observe(seconds)
-        self.samples.append(seconds)
-
-    def percentile_us(self, q: float) -> float | None:
-        if not self.samples:
-            return None
-        ordered = sorted(self.samples)
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 1)
+def percentile_us(samples: Sequence[float], q: float) -> float | None:
+    """The `q` quantile of the bar-to-order latencies kept, in microseconds (exact, where the
+    histogram's buckets would only bound it)."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 1)
 
 
 class FillDigest:
@@ -125,8 +115,7 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
     with tempfile.TemporaryDirectory(prefix="tradingd-bench-") as state_dir:
         daemon, source, rss = build(ticks, batch_ticks, config, state_dir, log_level,
                                     fill_model)
-        latency = LatencyTap(daemon.metrics.bar_to_order)
-        daemon.metrics.bar_to_order = latency  # type: ignore[assignment]
+        latency = daemon.metrics.bar_to_order.keep_samples()
         digest = FillDigest(daemon.inventory) if fills_digest else None
         started, cpu_started = time.perf_counter(), time.process_time()
         with asyncio.Runner(loop_factory=_uvloop()) as runner:
@@ -141,8 +130,8 @@ def run(ticks: int, batch_ticks: int, config: Path, log_level: str,
         "ticks": source.ticks_done, "bars": daemon.signals.bars_closed,
         "orders": int(submitted or 0), "fills": inv.fill_count, "seconds": round(seconds, 3),
         "ticks_per_s": round(source.ticks_done / seconds),
-        "order_latency_p50_us": latency.percentile_us(0.50),
-        "order_latency_p99_us": latency.percentile_us(0.99),
+        "order_latency_p50_us": percentile_us(latency, 0.50),
+        "order_latency_p99_us": percentile_us(latency, 0.99),
         "peak_rss_mb": peak_rss_mb(),
         "cpu_seconds": round(cpu_seconds, 3), "batch_ticks": batch_ticks, "exit_code": code,
         "order_path": accel.status,

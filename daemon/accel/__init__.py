@@ -32,7 +32,8 @@ COMPILED = (
     "daemon.venues.paper", "daemon.venues.paper_market", "daemon.venues.paper_margin",
     "daemon.execution.market_walk",
     "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
-    "daemon.risk.breakers",
+    "daemon.risk.breakers", "daemon.ops.tally", "daemon.book.lots", "daemon.book.closable",
+    "daemon.risk.liquidation",
 )
 MANIFEST = "manifest.json"
 ENV_DIR = "TRADINGD_ACCEL_DIR"  # where the build lives; default <sys.prefix>/tradingd-accel

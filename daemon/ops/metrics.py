@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from daemon.ops.tally import Tally, TallyHistogram
 
 VERSION = "0.1.0"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -93,15 +99,24 @@ class Metrics:
                                 "parent that ended: its average fill against the mid when it "
                                 "started, in bps, positive when it cost", ["algo"])
 
+        # What every order and fill bumps: tallies, not prometheus_client's locked metrics
+        # (daemon.ops.tally). The same series; read through the registry like the others.
+        hot = TallyCollector()
+        self.registry.register(hot)
+        self.order_outcomes: dict[str, Tally] = hot.labelled(
+            "tradingd_orders", "Orders by outcome", "outcome", ORDER_OUTCOMES)
+        self.fills = hot.counter("tradingd_fills", "Fills booked")
+        self.fees = hot.counter("tradingd_fees", "Fees paid (quote)")
+        # A counter cannot go down: maker rebates (negative fees) are counted on their own.
+        self.fee_rebates = hot.counter("tradingd_fee_rebates", "Fee rebates received (quote)")
+        self.bar_to_order: TallyHistogram = hot.histogram(
+            "tradingd_bar_to_order_latency_seconds",
+            "Bar closed (seen by the daemon) to order handed to the broker", _FAST_BUCKETS)
+
         c = self._counter
-        self.orders = c("orders", "Orders by outcome", ["outcome"])
         self.exchange_rejections = c("exchange_rejections", "Orders rejected by the venue",
                                      ["reason"])
         self.risk_denials = c("risk_denials", "Intents denied by the risk gate", ["reason"])
-        self.fills = c("fills", "Fills booked")
-        self.fees = c("fees", "Fees paid (quote)")
-        # A counter cannot go down: maker rebates (negative fees) are counted on their own.
-        self.fee_rebates = c("fee_rebates", "Fee rebates received (quote)")
         # Funding is signed: what swaps paid and what they received are two counters.
         self.funding_paid = c("funding_paid", "Swaps: funding paid (quote)")
         self.funding_received = c("funding_received", "Swaps: funding received (quote)")
@@ -135,15 +150,10 @@ class Metrics:
                                          "from a chat or user not allowed")
 
         h = self._histogram
-        self.bar_to_order = h("bar_to_order_latency_seconds",
-                              "Bar closed (seen by the daemon) to order handed to the broker",
-                              _FAST_BUCKETS)
         self.ack_latency = h("order_ack_latency_seconds", "Order sent to venue acknowledgement",
                              _NET_BUCKETS)
         self.md_lag = h("market_data_lag_seconds", "Exchange timestamp to receipt", _NET_BUCKETS)
 
-        # Children looked up once: `labels()` costs ~1.5 us, too much twice per order.
-        self.order_outcomes = {outcome: self.orders.labels(outcome) for outcome in ORDER_OUTCOMES}
         for counter, values in ((self.md_messages, MD_KINDS), (self.md_dropped, MD_DROP_REASONS),
                                 (self.exchange_rejections, REJECTION_REASONS),
                                 (self.exchange_errors, EXCHANGE_ERRORS)):
@@ -190,3 +200,45 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class TallyCollector(Collector):
+    """Exports tallies as counter and histogram families."""
+
+    def __init__(self) -> None:
+        self._counters: list[tuple[str, str, list[str], dict[tuple[str, ...], Tally]]] = []
+        self._histograms: list[tuple[str, str, TallyHistogram]] = []
+
+    def counter(self, name: str, doc: str) -> Tally:
+        tally = Tally()
+        self._counters.append((name, doc, [], {(): tally}))
+        return tally
+
+    def labelled(self, name: str, doc: str, label: str,
+                 values: Sequence[str]) -> dict[str, Tally]:
+        """A counter with one label, its values known up front."""
+        children = {value: Tally() for value in values}
+        self._counters.append((name, doc, [label], {(v,): t for v, t in children.items()}))
+        return children
+
+    def histogram(self, name: str, doc: str, bounds: Sequence[float]) -> TallyHistogram:
+        histogram = TallyHistogram(bounds)
+        self._histograms.append((name, doc, histogram))
+        return histogram
+
+    def collect(self) -> Iterator[Metric]:
+        for name, doc, labels, children in self._counters:
+            counter = CounterMetricFamily(name, doc, labels=labels)
+            for values, tally in children.items():
+                counter.add_metric(list(values), tally.value, created=tally.created)
+            yield counter
+        for name, doc, histogram in self._histograms:
+            family = HistogramMetricFamily(name, doc)
+            bounds = [*map(floatToGoString, histogram.bounds), "+Inf"]
+            family.add_metric([], [(le, float(n)) for le, n in zip(
+                bounds, histogram.cumulative(), strict=True)], histogram.total)
+            family.add_sample(name + "_created", {}, histogram.created)
+            yield family
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()

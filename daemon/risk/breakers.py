@@ -67,7 +67,6 @@ class CircuitBreakers:
         self._config = config
         self._view = view
         self._clock = clock
-        self._metrics = metrics
         self._on_trip = on_trip
         self._starting_cash = starting_cash  # equity - this = what the books have made
         self._rejections: deque[int] = deque()
@@ -86,6 +85,11 @@ class CircuitBreakers:
         carried_drawdown = carry.drawdown if carry is not None else ZERO
         self._day_start = equity - carried_pnl
         self._peak = equity + carried_drawdown
+        # The gauges are read when scraped, not set on every evaluation: three float
+        # conversions and three locked sets a fill, for numbers nobody reads between scrapes.
+        metrics.daily_pnl.set_function(lambda: float(self.daily_pnl()))
+        metrics.equity_peak.set_function(lambda: float(self._peak))
+        metrics.drawdown.set_function(lambda: float(self.drawdown_ratio(self._view.equity())))
         if carried_pnl or carried_drawdown:
             _log.info("breakers.carried_over", daily_pnl=carried_pnl, drawdown=carried_drawdown,
                       day=carry.day if carry else "")
@@ -167,18 +171,22 @@ class CircuitBreakers:
         if equity > self._peak:
             self._peak = equity
         daily_pnl = equity - self._day_start
-        drawdown = self.drawdown_ratio(equity)
-        self._metrics.daily_pnl.set(float(daily_pnl))
-        self._metrics.equity_peak.set(float(self._peak))
-        self._metrics.drawdown.set(float(drawdown))
         cfg = self._config
         if -daily_pnl > cfg.max_daily_loss:
             self._on_trip(Breaker.DAILY_LOSS,
                           f"daily PnL {daily_pnl} beyond -{cfg.max_daily_loss}")
-        elif drawdown * HUNDRED > cfg.max_drawdown_pct:
+        elif self._drawdown_beyond_limit(equity):
             self._on_trip(Breaker.DRAWDOWN,
-                          f"equity {equity} is {drawdown * HUNDRED:.4f}% below its peak "
-                          f"{self._peak} > {cfg.max_drawdown_pct}%")
+                          f"equity {equity} is {self.drawdown_ratio(equity) * HUNDRED:.4f}% "
+                          f"below its peak {self._peak} > {cfg.max_drawdown_pct}%")
+
+    def _drawdown_beyond_limit(self, equity: Decimal) -> bool:
+        """`drawdown_ratio(equity)` x 100 > the limit, without the division: exact, and what
+        every fill of a replay asks."""
+        peak = self._peak
+        if peak <= 0:
+            return HUNDRED > self._config.max_drawdown_pct
+        return (peak - equity) * HUNDRED > self._config.max_drawdown_pct * peak
 
     def screen(self, symbol: str) -> Screen:
         """Where marking `symbol` could trip a breaker, with the books as they stand (a replay's

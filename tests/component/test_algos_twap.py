@@ -194,7 +194,7 @@ def test_limit_at_touch_children_rest_are_replaced_per_slice_and_never_overshoot
     filled = sum(f.qty for f in buys)
     assert filled <= Decimal(5) and Decimal(parent["filled"]) == filled
     assert parent["state"] in ("complete", "incomplete") and parent["children"] > len(buys)
-    assert daemon.metrics.order_outcomes["cancelled"]._value.get() >= 3
+    assert daemon.metrics.order_outcomes["cancelled"].value >= 3
 
 
 def test_twap_under_the_market_fill_model_fills_in_parts_and_never_overshoots(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Protocol
 
+from daemon.book.closable import Closable
 from daemon.book.lots import Book
 from daemon.book.view import InventoryView as InventoryView  # re-exported: its old home
 from daemon.model import (
@@ -85,6 +86,7 @@ class InventoryManager:
         position below zero, down to minus the allotment, and flat is the allotment held."""
         self._instruments = {i.symbol: i for i in instruments}
         self._books = {s: Book() for s in self._instruments}
+        self._closable = {s: Closable(i) for s, i in self._instruments.items()}
         allotted = allotted_base or {}
         self._allotted = {s: allotted.get(i.base, ZERO) if i.kind is MarketKind.SPOT else ZERO
                           for s, i in self._instruments.items()}
@@ -379,14 +381,9 @@ class InventoryManager:
     def closable_qty(self, symbol: str) -> Decimal:
         """How much of the position the venue would let us close: on the lot grid, at least
         the minimum quantity and, at the mark, the minimum notional. The rest is dust."""
-        inst = self._instruments[symbol]
-        qty = inst.floor_qty(abs(self._books[symbol].qty))
-        if qty <= 0 or qty < inst.min_qty:
-            return ZERO
-        mark = self.mark_price(symbol)
-        if mark is not None and qty * mark < inst.min_notional:
-            return ZERO
-        return qty
+        rule, qty = self._closable[symbol], self._books[symbol].qty
+        closable = rule.screen(qty, self._marks.get(symbol))
+        return closable if closable is not None else rule.exact(qty, self.mark_price(symbol))
 
     def dust(self) -> dict[str, Decimal]:
         """Positions too small for the venue to trade (fees taken in base leave these)."""

@@ -120,6 +120,9 @@ class PaperMargin:
         self.liquidated: set[str] = set()  # symbols liquidated since the broker last asked
         self.liquidations: list[Liquidation] = []
         self.funding: list[FundingPaid] = []
+        # The liquidation prices need a refresh: the wallet or a position changed. Done when a
+        # trade is next screened, not at each fill: a flip's two fills refresh once.
+        self._stale = False
 
     def on_fill(self, fill: Fill) -> None:
         swap = self._swaps.get(fill.symbol)
@@ -128,7 +131,7 @@ class PaperMargin:
         if not swap.book.qty:  # opened from flat: the settlements from now on, none before
             swap.next_due = self._schedule.after(fill.ts_ns)
         self.wallet += swap.book.apply(fill.signed_qty, fill.price) - fill.fee_quote
-        self._refresh()
+        self._stale = True
 
     def adopt(self, positions: Sequence[PositionView], cash: Decimal) -> None:
         """A restarted paper daemon's books, restored from its journal: margin what they hold
@@ -141,7 +144,7 @@ class PaperMargin:
                 swap.book = Book()
                 swap.book.apply(p.qty, p.avg_price)
                 _log.info("paper.margin_adopted", symbol=p.symbol, qty=p.qty, entry=p.avg_price)
-        self._refresh()
+        self._stale = True
 
     def refuse(self, order: ApprovedOrder, touch: tuple[Decimal, Decimal]) -> str | None:
         """Why `order` (at its limit, or the touch) needs more margin than there is."""
@@ -176,7 +179,7 @@ class PaperMargin:
         ts, price = batch.ts_ns, batch.price
         due = self._due(swap, ts[lo])
         stop = hi if due is None or due > ts[hi - 1] else bisect.bisect_left(ts, due, lo, hi)
-        liq = swap.liq
+        liq = self._liquidation_at(swap)
         long = swap.book.qty > 0
         if liq > 0 and (low <= liq if long else high >= liq):
             for i in range(lo, stop):
@@ -196,7 +199,7 @@ class PaperMargin:
             if swap.book.qty:
                 self._settle(batch.symbol, swap, due, to_decimal_price(price))
             due = swap.next_due = self._schedule.after(due)
-        liq = swap.liq
+        liq = self._liquidation_at(swap)
         if liq > 0 and (price <= liq if swap.book.qty > 0 else price >= liq):
             self._liquidate(batch.symbol, swap, to_decimal_price(price), ts)
         return bool(self.pending)
@@ -238,7 +241,7 @@ class PaperMargin:
         self.wallet += amount
         self.funding.append(paid)
         self.pending.append(paid)
-        self._refresh()
+        self._stale = True
 
     def _liquidate(self, symbol: str, swap: _Swap, trigger: Decimal, ts_ns: int) -> None:
         book = swap.book
@@ -265,10 +268,14 @@ class PaperMargin:
         return self.wallet - sum((_margin(s) for k, s in self._swaps.items() if k != symbol),
                                  ZERO)
 
-    def _refresh(self) -> None:
-        """The liquidation prices, after the wallet or a position changed."""
-        for symbol, swap in self._swaps.items():
-            swap.liq = float(self.liquidation_price(symbol)) if swap.book.qty else 0.0
+    def _liquidation_at(self, swap: _Swap) -> float:
+        """`swap`'s liquidation price (0: none), refreshed if the wallet or a position
+        changed since the last look."""
+        if self._stale:
+            self._stale = False
+            for symbol, each in self._swaps.items():
+                each.liq = float(self.liquidation_price(symbol)) if each.book.qty else 0.0
+        return swap.liq
 
 
 def _margin(swap: _Swap) -> Decimal:

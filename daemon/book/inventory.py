@@ -373,6 +373,9 @@ class InventoryManager:
     def working_orders(self, symbol: str | None = None) -> list[Order]:
         return [o for o in self._orders.values() if symbol is None or o.symbol == symbol]
 
+    def is_working(self, client_order_id: str) -> bool:
+        return client_order_id in self._orders
+
     def working_qty(self, symbol: str, side: Side) -> Decimal:
         """Unfilled quantity of open orders on one side of one instrument."""
         buy, sell = self.working_qtys(symbol)

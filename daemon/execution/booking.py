@@ -74,12 +74,12 @@ def apply(event: BrokerEvent, inventory: InventoryManager, metrics: Metrics) -> 
                 metrics.fees.inc(float(fill.fee_quote))
             else:  # a maker rebate: prometheus counters refuse negative increments
                 metrics.fee_rebates.inc(float(-fill.fee_quote))
-            _log.info("order.filled", client_order_id=fill.client_order_id,
-                      trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side.value,
-                      qty=fill.qty, price=fill.price, fee=fill.fee_quote,
-                      position=inventory.position(fill.symbol))
-            if not any(o.client_order_id == fill.client_order_id
-                       for o in inventory.working_orders(fill.symbol)):
+            if _log.info_enabled:
+                _log.info("order.filled", client_order_id=fill.client_order_id,
+                          trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side.value,
+                          qty=fill.qty, price=fill.price, fee=fill.fee_quote,
+                          position=inventory.position(fill.symbol))
+            if not inventory.is_working(fill.client_order_id):
                 metrics.order_outcomes["filled"].inc()
         case OrderAccepted(client_order_id=coid, venue_order_id=venue_id):
             inventory.order_accepted(coid, venue_id)

@@ -249,11 +249,12 @@ class OrderRouter:
             self._metrics.order_outcomes["submitted"].inc()
             if latency_s is not None:
                 self._metrics.bar_to_order.observe(latency_s)
-            _log.info("order.submitted", client_order_id=approved.client_order_id,
-                      symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
-                      type=approved.order_type.value, limit_price=approved.limit_price,
-                      ref_price=approved.ref_price, reduce_only=approved.reduce_only,
-                      tag=approved.tag)
+            if _log.info_enabled:
+                _log.info("order.submitted", client_order_id=approved.client_order_id,
+                          symbol=approved.symbol, side=approved.side.value, qty=approved.qty,
+                          type=approved.order_type.value, limit_price=approved.limit_price,
+                          ref_price=approved.ref_price, reduce_only=approved.reduce_only,
+                          tag=approved.tag)
         handed.clear()
 
     async def _send_failed(self, approved: ApprovedOrder, err: BrokerError) -> None:

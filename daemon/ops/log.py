@@ -241,6 +241,9 @@ class Logger:
         bound = self._proxy.bind()
         for level in LEVELS:
             setattr(self, level, getattr(bound, level))
+        # For the order path's info records: skip building their fields when nothing (log or
+        # tap) takes info.
+        self.info_enabled: bool = bound.is_enabled_for(logging.INFO)
 
     def __getattr__(self, name: str) -> Any:  # anything else: the bound logger's own
         return getattr(self._proxy.bind(), name)

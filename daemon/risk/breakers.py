@@ -75,6 +75,9 @@ class CircuitBreakers:
         self._screen: Screen | None = None  # the last `screen`, and what it was computed from
         self._screen_symbol = ""
         self._screen_revision = -1
+        # What `_levels` last converted, and from which peak, day start and limits.
+        self._levels_of: tuple[Decimal, Decimal, RiskConfig,
+                               tuple[float, float, float]] | None = None
         # One instrument: its equity line's base moves only with the books' revision (`screen`).
         self._single_instrument = len(view.symbols) == 1
         now_ns = clock.now_ns()
@@ -206,11 +209,8 @@ class CircuitBreakers:
         return screen
 
     def _new_screen(self, symbol: str) -> Screen:
-        cfg = self._config
         day_end_ns = (self._day + 1) * DAY_NS
-        peak = float(self._peak)
-        daily_floor = float(self._day_start - cfg.max_daily_loss)
-        keep = 1 - float(cfg.max_drawdown_pct) / 100
+        peak, daily_floor, keep = self._levels()
         view = self._view
         qty = view.position(symbol)
         if not qty:  # equity does not move with this price: only a new day matters
@@ -220,6 +220,18 @@ class CircuitBreakers:
             return Screen(0.0, 0.0, peak, daily_floor, keep, day_end_ns, look_now=True)
         base = float(view.equity() - qty * mark)
         return Screen(base, float(qty), peak, daily_floor, keep, day_end_ns)
+
+    def _levels(self) -> tuple[float, float, float]:
+        """The peak, the daily floor and the drawdown's keep ratio as floats, for a screen:
+        converted again only when the peak, the day or the limits moved (a new screen comes
+        with every fill; a new peak is rarer)."""
+        peak, start, cfg = self._peak, self._day_start, self._config
+        of = self._levels_of
+        if of is None or of[0] is not peak or of[1] is not start or of[2] is not cfg:
+            levels = (float(peak), float(start - cfg.max_daily_loss),
+                      1 - float(cfg.max_drawdown_pct) / 100)
+            self._levels_of = of = (peak, start, cfg, levels)
+        return of[3]
 
     def _priced(self) -> bool:
         view = self._view

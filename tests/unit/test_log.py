@@ -151,3 +151,15 @@ def test_taps_see_records_down_to_their_level_and_the_log_keeps_its_own(
         log.remove_tap(tap)
     assert seen == tapped
     assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["loud"]
+
+
+def test_info_enabled_says_whether_an_info_record_is_taken() -> None:
+    """The order path skips building its info records' fields when neither the log nor a tap
+    takes them; a tap level of info turns them back on under a quieter log."""
+    logger = log.get("t")
+    log.configure("warning", stream=io.StringIO(), console=False)
+    assert logger.info_enabled is False
+    log.configure("warning", stream=io.StringIO(), console=False, tap_level="info")
+    assert logger.info_enabled is True
+    log.configure("info", stream=io.StringIO(), console=False)
+    assert logger.info_enabled is True

@@ -29,11 +29,12 @@ run: $(STAMP)
 # The suite runs on the compiled build; the unit and component tests also run interpreted (the
 # same sources: the gate's property gets its quick profile there, its 10,000 examples in the
 # full run). The build, the checks and the interpreted run need nothing from each other, so
-# they share the two cores; the interpreted run never looks at the build being made.
+# they share the two cores; the interpreted run never looks at the build being made. The full
+# run lists its 25 slowest tests: where to look when the suite outgrows its ~15 minutes.
 test: $(STAMP)
 	bash deploy/setup-test-tools.sh
 	$(MAKE) --no-print-directory -j2 --output-sync=target accel lint typecheck test-interpreted
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 test-interpreted: $(STAMP)
 	TRADINGD_INTERPRETED=1 TRADINGD_ACCEL_DIR=$(VENV)/no-accel HYPOTHESIS_PROFILE=dev \

@@ -33,7 +33,7 @@ COMPILED = (
     "daemon.execution.market_walk",
     "daemon.risk.breaker_screen", "daemon.journal.memory", "daemon.execution.booking",
     "daemon.risk.breakers", "daemon.ops.tally", "daemon.book.lots", "daemon.book.closable",
-    "daemon.risk.liquidation",
+    "daemon.book.recent_ids", "daemon.risk.liquidation",
 )
 MANIFEST = "manifest.json"
 ENV_DIR = "TRADINGD_ACCEL_DIR"  # where the build lives; default <sys.prefix>/tradingd-accel

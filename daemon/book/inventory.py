@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Protocol
 
 from daemon.book.closable import Closable
 from daemon.book.lots import Book
+from daemon.book.recent_ids import DEDUP_WINDOW, RecentIds
 from daemon.book.view import InventoryView as InventoryView  # re-exported: its old home
 from daemon.model import (
     ZERO,
@@ -41,32 +41,6 @@ from daemon.model import (
 from daemon.ops import log
 
 _log = log.get("inventory")
-
-# Trade ids remembered for de-duplication, per instrument. Duplicates arrive within seconds (a
-# websocket fill and its REST twin); with a journal (every live run) it refuses them first.
-# Bounded so memory stays flat for months: 20,000 ids are ~2 MB, an hour of fills at 5/s.
-DEDUP_WINDOW = 20_000
-
-
-class RecentIds:
-    """The last `size` ids added, O(1) per id (a dict trimmed from the front rescans the
-    holes its deletions leave: 4 us an id at 20,000)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._ids: set[str] = set()
-        self._order: deque[str] = deque()
-
-    def add(self, item: str) -> bool:
-        """False if `item` is among the last `size` ids; otherwise remember it."""
-        if item in self._ids:
-            return False
-        self._ids.add(item)
-        self._order.append(item)
-        if len(self._order) > self._size:
-            self._ids.discard(self._order.popleft())
-        return True
-
 
 class BooksListener(Protocol):
     """Told synchronously, after the books changed; an exception fails the calling task."""

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.book.inventory import DEDUP_WINDOW, InventoryManager
+from daemon.book.inventory import InventoryManager
+from daemon.book.recent_ids import DEDUP_WINDOW
 from daemon.model import Fill, Order, OrderState, OrderType, Side
 from tests.support.instruments import instrument
 

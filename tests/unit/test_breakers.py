@@ -151,3 +151,27 @@ def test_rebaseline_accepts_the_losses_so_far() -> None:
     breakers.rebaseline()
     inv.mark("BTC/USDT", 40.0, T0)
     assert trips == [] and breakers.equity_peak == D(940) and breakers.daily_pnl() == 0
+
+
+def test_drawdown_exactly_at_the_limit_holds_and_the_gauges_read_the_books() -> None:
+    """The trip compares (peak - equity) x 100 with pct x peak, exactly: equity exactly 10%
+    below the peak is at the limit, not beyond. The gauges are computed when scraped, from the
+    books as they are then."""
+    cfg = RiskConfig(D(10_000), D(10_000), max_drawdown_pct=D(10))
+    inv = InventoryManager([BTC], D(1000))
+    metrics = Metrics(["BTC/USDT"])
+    trips: list[tuple[Breaker, str]] = []
+    breakers = CircuitBreakers(cfg, inv.view, ManualClock(T0), metrics,
+                               lambda b, detail: trips.append((b, detail)), None, D(1000))
+    inv.set_listener(breakers)
+    buy(inv, "1", "100")
+    inv.mark("BTC/USDT", 300.0, T0)  # equity 1200: the peak
+    inv.mark("BTC/USDT", 180.0, T0)  # 1080: exactly 10% below
+    assert trips == []
+    sample = metrics.registry.get_sample_value
+    assert sample("tradingd_equity_peak") == 1200.0
+    assert sample("tradingd_drawdown_ratio") == 120 / 1200
+    assert sample("tradingd_daily_pnl") == 80.0
+    inv.mark("BTC/USDT", 179.99, T0)  # 1079.99: beyond
+    assert [b for b, _ in trips] == [Breaker.DRAWDOWN]
+    assert "10.0008% below its peak 1200" in trips[0][1]
